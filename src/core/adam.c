@@ -1,0 +1,69 @@
+#include "adam.h"
+
+#include <math.h>
+
+#include "mem.h"
+
+void
+mtl_adam_init(MtlAdam *adam, size_t n_params, float lr, float l2)
+{
+	adam->lr = lr;
+	adam->beta1 = 0.9f;
+	adam->beta2 = 0.999f;
+	adam->eps = 1e-8f;
+	adam->l2 = l2;
+	adam->t = 0;
+	adam->m = mtl_alloc(sizeof(float) * n_params);
+	adam->v = mtl_alloc(sizeof(float) * n_params);
+}
+
+void
+mtl_adam_free(MtlAdam *adam)
+{
+	mtl_free(adam->m);
+	mtl_free(adam->v);
+	adam->m = adam->v = NULL;
+}
+
+void
+mtl_adam_begin(MtlAdam *adam)
+{
+	adam->t++;
+	adam->step_size = adam->lr / (1.0f - powf(adam->beta1, (float) adam->t));
+	adam->v_correction = 1.0f / sqrtf(1.0f - powf(adam->beta2, (float) adam->t));
+}
+
+void
+mtl_adam_update(MtlAdam *adam, float *params, const float *grads,
+				size_t from, size_t to)
+{
+	float		b1 = adam->beta1,
+				b2 = adam->beta2,
+				l2 = adam->l2,
+				eps = adam->eps;
+	float		step = adam->step_size,
+				vc = adam->v_correction;
+	float	   *m = adam->m,
+			   *v = adam->v;
+
+	for (size_t i = from; i < to; i++)
+	{
+		float		g = grads[i] + l2 * params[i];
+
+		m[i] = b1 * m[i] + (1.0f - b1) * g;
+		v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+		params[i] -= step * m[i] / (sqrtf(v[i]) * vc + eps);
+	}
+}
+
+void
+mtl_adam_update_rows(MtlAdam *adam, float *params, const float *grads,
+					 const int32_t *rows, int n_rows, int E)
+{
+	for (int k = 0; k < n_rows; k++)
+	{
+		size_t		from = (size_t) rows[k] * E;
+
+		mtl_adam_update(adam, params, grads, from, from + E);
+	}
+}

@@ -1,0 +1,52 @@
+#include "fit.h"
+
+#include <string.h>
+
+#include "mem.h"
+
+double
+mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
+					 const MtlSchema *schema, const MtlLayout *layout)
+{
+	double		rows = (double) store->n_rows;
+	double		per_row = 4.0 * (layout->n_slots + schema->n_num + spec->n_tasks) + 8.0;
+	double		params = 4.0 * 4.0 * layout->n_params;	/* params, grads, m, v */
+	double		batch = 4.0 * spec->batch_size *
+		(2.0 * layout->D + 2.0 * layout->P + 4.0 * MTL_MAX_EXPERTS * layout->H);
+
+	return rows * per_row + params + batch + 8.0 * layout->emb_rows;
+}
+
+const char *
+mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *cb,
+		double memory_limit, double *needed, MtlTrained *out)
+{
+	MtlModel   *model = &out->model;
+	MtlDataset	data;
+	const char *why;
+	int64_t		n = store->n_rows;
+	int			T = spec->n_tasks;
+
+	memset(out, 0, sizeof(*out));
+	model->spec = *spec;
+	mtl_schema_build(&out->schema, store);
+	mtl_schema_shape(&out->schema, &model->shape);
+	why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
+	if (why != NULL)
+		return why;
+	*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
+	if (memory_limit > 0 && *needed > memory_limit)
+		return "memory";
+
+	data.n_rows = n;
+	data.slots = mtl_alloc(sizeof(int32_t) * n * model->layout.n_slots + 1);
+	data.nums = mtl_alloc(sizeof(float) * n * out->schema.n_num + 1);
+	data.labels = mtl_alloc(sizeof(float) * n * T + 1);
+	mtl_schema_encode_rows(&out->schema, &model->layout, store, data.slots, data.nums);
+	memcpy(data.labels, store->labels, sizeof(float) * n * T);
+	mtl_train(model, &data, cb, &out->summary);
+	mtl_free(data.slots);
+	mtl_free(data.nums);
+	mtl_free(data.labels);
+	return NULL;
+}

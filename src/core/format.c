@@ -1,0 +1,369 @@
+#include "format.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "mem.h"
+#include "rng.h"
+
+static const char MAGIC[4] = {'M', 'T', 'L', 'M'};
+
+#define MAX_UNITS 65536
+#define MAX_EMBEDDING 1024
+
+static void
+WriteSpec(MtlWriter *w, const MtlSpec *s)
+{
+	mtl_put_u32(w, (uint32_t) s->n_tasks);
+	for (int t = 0; t < s->n_tasks; t++)
+	{
+		mtl_put_str(w, s->tasks[t].name);
+		mtl_put_u8(w, (uint8_t) s->tasks[t].type);
+		mtl_put_f32(w, s->tasks[t].weight);
+		mtl_put_f32(w, s->tasks[t].target_mean);
+		mtl_put_f32(w, s->tasks[t].target_std);
+	}
+	mtl_put_u8(w, (uint8_t) s->model);
+	mtl_put_u32(w, (uint32_t) s->embedding_dim);
+	mtl_put_u32(w, (uint32_t) s->n_experts);
+	mtl_put_u32(w, (uint32_t) s->n_expert_layers);
+	mtl_put_i32_array(w, s->expert_units, s->n_expert_layers);
+	mtl_put_u32(w, (uint32_t) s->n_bottom_layers);
+	mtl_put_i32_array(w, s->bottom_units, s->n_bottom_layers);
+	mtl_put_u32(w, (uint32_t) s->n_tower_layers);
+	mtl_put_i32_array(w, s->tower_units, s->n_tower_layers);
+	mtl_put_u32(w, (uint32_t) s->epochs);
+	mtl_put_u32(w, (uint32_t) s->batch_size);
+	mtl_put_f32(w, s->learning_rate);
+	mtl_put_f32(w, s->l2);
+	mtl_put_f32(w, s->id_dropout);
+	mtl_put_u64(w, s->seed);
+}
+
+static void
+WriteSchema(MtlWriter *w, const MtlSchema *s)
+{
+	mtl_put_u32(w, (uint32_t) s->n_fields);
+	for (int f = 0; f < s->n_fields; f++)
+	{
+		const MtlFeature *feat = &s->fields[f];
+
+		mtl_put_u8(w, feat->side);
+		mtl_put_u8(w, feat->kind);
+		mtl_put_str(w, feat->name);
+		if (feat->kind == MTL_KIND_CAT)
+		{
+			mtl_put_u64(w, (uint64_t) feat->n_values);
+			mtl_put_u64_array(w, feat->values, feat->n_values);
+		}
+		else
+		{
+			mtl_put_f64(w, feat->mean);
+			mtl_put_f64(w, feat->std);
+		}
+	}
+	for (int side = 0; side < 2; side++)
+	{
+		const MtlIdTable *t = &s->ids[side];
+
+		mtl_put_u64(w, (uint64_t) t->n);
+		mtl_put_u64_array(w, (const uint64_t *) t->ids, t->n);
+		mtl_put_i32_array(w, t->cat, (size_t) t->n * t->n_cat);
+		mtl_put_f32_array(w, t->num, (size_t) t->n * t->n_num);
+	}
+}
+
+size_t
+mtl_encode(const MtlTrained *trained, uint8_t **out)
+{
+	MtlWriter	w = {0};
+	const MtlTrainSummary *sum = &trained->summary;
+	uint64_t	hash;
+	uint32_t	crc;
+
+	mtl_put_bytes(&w, MAGIC, 4);
+	mtl_put_u32(&w, MTL_FORMAT_VERSION);
+	mtl_put_u64(&w, 0);			/* content hash, filled below */
+	mtl_put_u64(&w, 0);			/* total length, filled below */
+	WriteSpec(&w, &trained->model.spec);
+	WriteSchema(&w, &trained->schema);
+	mtl_put_u64(&w, (uint64_t) sum->rows);
+	mtl_put_u32(&w, (uint32_t) sum->epochs);
+	for (int e = 0; e < sum->epochs; e++)
+		mtl_put_f64(&w, sum->epoch_loss[e]);
+	mtl_put_f64(&w, sum->seconds);
+	mtl_put_u64(&w, trained->model.layout.n_params);
+	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
+
+	hash = mtl_hash64(w.data + MTL_HEADER_SIZE, w.len - MTL_HEADER_SIZE, 0);
+	for (int i = 0; i < 8; i++)
+	{
+		w.data[8 + i] = (uint8_t) (hash >> (8 * i));
+		w.data[16 + i] = (uint8_t) ((uint64_t) (w.len + MTL_TRAILER_SIZE) >> (8 * i));
+	}
+	crc = mtl_crc32c(0, w.data, w.len);
+	mtl_put_u32(&w, crc);
+	*out = w.data;
+	return w.len;
+}
+
+static int
+ReadUnits(MtlReader *r, int *count, int *units)
+{
+	uint32_t	n = mtl_get_u32(r);
+
+	if (n > MTL_MAX_LAYERS)
+	{
+		mtl_reader_fail(r, "too many layers");
+		return 0;
+	}
+	*count = (int) n;
+	for (uint32_t l = 0; l < n; l++)
+	{
+		uint32_t	u = mtl_get_u32(r);
+
+		if (u < 1 || u > MAX_UNITS)
+			mtl_reader_fail(r, "layer width out of range");
+		units[l] = (int) u;
+	}
+	return !r->failed;
+}
+
+static void
+ReadSpec(MtlReader *r, MtlSpec *s)
+{
+	uint32_t	n_tasks = mtl_get_u32(r);
+	uint8_t		model;
+
+	if (r->failed)
+		return;
+	if (n_tasks < 1 || n_tasks > MTL_MAX_TASKS)
+		{ mtl_reader_fail(r, "number of tasks out of range"); return; }
+	s->n_tasks = (int) n_tasks;
+	for (int t = 0; t < s->n_tasks && !r->failed; t++)
+	{
+		char	   *name = mtl_get_str(r, MTL_NAME_LEN - 1);
+		uint8_t		type = mtl_get_u8(r);
+
+		if (name == NULL)
+			return;
+		strcpy(s->tasks[t].name, name);
+		mtl_free(name);
+		if (type > MTL_TASK_REGRESSION)
+			{ mtl_reader_fail(r, "unknown task type"); return; }
+		s->tasks[t].type = (MtlTaskType) type;
+		s->tasks[t].weight = mtl_get_f32(r);
+		s->tasks[t].target_mean = mtl_get_f32(r);
+		s->tasks[t].target_std = mtl_get_f32(r);
+		if (!isfinite(s->tasks[t].weight) || s->tasks[t].weight < 0 ||
+			!isfinite(s->tasks[t].target_mean) || !isfinite(s->tasks[t].target_std) ||
+			!(s->tasks[t].target_std > 0))
+			{ mtl_reader_fail(r, "invalid task settings"); return; }
+	}
+	model = mtl_get_u8(r);
+	if (model > MTL_MODEL_MMOE)
+		{ mtl_reader_fail(r, "unknown model type"); return; }
+	s->model = (MtlModelType) model;
+	s->embedding_dim = (int) mtl_get_u32(r);
+	s->n_experts = (int) mtl_get_u32(r);
+	if (s->embedding_dim < 1 || s->embedding_dim > MAX_EMBEDDING)
+		{ mtl_reader_fail(r, "embedding dimension out of range"); return; }
+	if (s->n_experts < 0 || s->n_experts > MTL_MAX_EXPERTS)
+		{ mtl_reader_fail(r, "number of experts out of range"); return; }
+	if (!ReadUnits(r, &s->n_expert_layers, s->expert_units) ||
+		!ReadUnits(r, &s->n_bottom_layers, s->bottom_units) ||
+		!ReadUnits(r, &s->n_tower_layers, s->tower_units))
+		return;
+	s->epochs = (int) mtl_get_u32(r);
+	s->batch_size = (int) mtl_get_u32(r);
+	s->learning_rate = mtl_get_f32(r);
+	s->l2 = mtl_get_f32(r);
+	s->id_dropout = mtl_get_f32(r);
+	s->seed = mtl_get_u64(r);
+}
+
+static void
+ReadField(MtlReader *r, MtlSchema *s, int f)
+{
+	MtlFeature *feat = &s->fields[f];
+
+	feat->side = mtl_get_u8(r);
+	feat->kind = mtl_get_u8(r);
+	if (feat->side > MTL_SIDE_ITEM || feat->kind > MTL_KIND_NUM)
+		{ mtl_reader_fail(r, "invalid feature field"); return; }
+	feat->name = mtl_get_str(r, MTL_MAX_FIELD_NAME);
+	if (feat->kind == MTL_KIND_CAT)
+	{
+		uint64_t	n = mtl_get_u64(r);
+
+		if (n >= INT32_MAX)
+			{ mtl_reader_fail(r, "vocabulary too large"); return; }
+		feat->n_values = (int64_t) n;
+		feat->values = mtl_get_u64_array(r, n);
+		feat->index = s->n_cat;
+		s->cat_field[s->n_cat++] = f;
+	}
+	else
+	{
+		feat->mean = mtl_get_f64(r);
+		feat->std = mtl_get_f64(r);
+		if (!isfinite(feat->mean) || !isfinite(feat->std) || !(feat->std > 0))
+			{ mtl_reader_fail(r, "invalid feature statistics"); return; }
+		feat->index = s->n_num;
+		s->num_field[s->n_num++] = f;
+	}
+	feat->side_index = feat->kind == MTL_KIND_CAT ? s->ids[feat->side].n_cat++
+		: s->ids[feat->side].n_num++;
+}
+
+/* Stored categorical indices must stay inside their field's vocabulary. */
+static void
+CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
+{
+	const MtlIdTable *t = &s->ids[side];
+
+	for (int f = 0; f < s->n_fields; f++)
+	{
+		const MtlFeature *feat = &s->fields[f];
+
+		if (feat->side != side || feat->kind != MTL_KIND_CAT)
+			continue;
+		for (int64_t i = 0; i < t->n; i++)
+		{
+			int32_t		v = t->cat[i * t->n_cat + feat->side_index];
+
+			if (v < 0 || v > feat->n_values)
+				{ mtl_reader_fail(r, "stored feature index out of range"); return; }
+		}
+	}
+}
+
+static void
+ReadSchema(MtlReader *r, MtlSchema *s)
+{
+	uint32_t	n_fields = mtl_get_u32(r);
+
+	if (r->failed)
+		return;
+	if (n_fields > MTL_MAX_FIELDS)
+		{ mtl_reader_fail(r, "too many feature fields"); return; }
+	s->fields = mtl_alloc(sizeof(MtlFeature) * (n_fields + 1));
+	s->cat_field = mtl_alloc(sizeof(int) * (n_fields + 1));
+	s->num_field = mtl_alloc(sizeof(int) * (n_fields + 1));
+	for (uint32_t f = 0; f < n_fields && !r->failed; f++)
+	{
+		s->n_fields = (int) f + 1;
+		ReadField(r, s, (int) f);
+	}
+	for (int side = 0; side < 2 && !r->failed; side++)
+	{
+		MtlIdTable *t = &s->ids[side];
+		uint64_t	n = mtl_get_u64(r);
+
+		if (n >= INT32_MAX)
+			{ mtl_reader_fail(r, "too many ids"); return; }
+		t->n = (int64_t) n;
+		t->ids = (int64_t *) mtl_get_u64_array(r, n);
+		t->cat = mtl_get_i32_array(r, n * (size_t) t->n_cat);
+		t->num = mtl_get_f32_array(r, n * (size_t) t->n_num);
+		if (!r->failed)
+			CheckIdFeatures(r, s, side);
+	}
+}
+
+static void
+ReadSummary(MtlReader *r, MtlTrainSummary *sum)
+{
+	uint32_t	epochs;
+
+	sum->rows = (int64_t) mtl_get_u64(r);
+	epochs = mtl_get_u32(r);
+	if (epochs > MTL_MAX_EPOCHS)
+		{ mtl_reader_fail(r, "too many epochs"); return; }
+	sum->epochs = (int) epochs;
+	for (uint32_t e = 0; e < epochs; e++)
+		sum->epoch_loss[e] = mtl_get_f64(r);
+	sum->seconds = mtl_get_f64(r);
+}
+
+static void
+ReadParams(MtlReader *r, MtlTrained *m)
+{
+	uint64_t	n = mtl_get_u64(r);
+	const char *why;
+
+	if (r->failed)
+		return;
+	mtl_schema_shape(&m->schema, &m->model.shape);
+	why = mtl_layout_build(&m->model.layout, &m->model.spec, &m->model.shape);
+	if (why != NULL)
+		{ mtl_reader_fail(r, why); return; }
+	if (n != m->model.layout.n_params)
+		{ mtl_reader_fail(r, "parameter count does not match the architecture"); return; }
+	m->model.params = mtl_get_f32_array(r, n);
+}
+
+const char *
+mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
+{
+	MtlReader	r = {data, len, 0, NULL};
+	uint64_t	total;
+	uint32_t	version;
+
+	memset(m, 0, sizeof(*m));
+	if (len < MTL_HEADER_SIZE + MTL_TRAILER_SIZE || memcmp(data, MAGIC, 4) != 0)
+		return "not an mtl model";
+	r.pos = 4;
+	version = mtl_get_u32(&r);
+	if (version != MTL_FORMAT_VERSION)
+		return "unsupported model format version";
+	(void) mtl_get_u64(&r);
+	total = mtl_get_u64(&r);
+	if (total != len)
+		return "model length does not match its header (truncated or extended)";
+	if (check_crc)
+	{
+		uint32_t	stored = 0;
+
+		for (int i = 0; i < 4; i++)
+			stored |= (uint32_t) data[len - 4 + i] << (8 * i);
+		if (mtl_crc32c(0, data, len - 4) != stored)
+			return "checksum mismatch (the model bytes are corrupted)";
+	}
+	r.len = len - MTL_TRAILER_SIZE;
+	ReadSpec(&r, &m->model.spec);
+	ReadSchema(&r, &m->schema);
+	ReadSummary(&r, &m->summary);
+	ReadParams(&r, m);
+	if (r.failed == NULL && r.pos != r.len)
+		mtl_reader_fail(&r, "trailing bytes after the parameters");
+	if (r.failed)
+	{
+		mtl_trained_free(m);
+		return r.failed;
+	}
+	return NULL;
+}
+
+void
+mtl_trained_free(MtlTrained *m)
+{
+	mtl_model_free(&m->model);
+	mtl_schema_free(&m->schema);
+}
+
+int
+mtl_model_key(const uint8_t *data, size_t len, MtlModelKey *key)
+{
+	if (len < MTL_HEADER_SIZE + MTL_TRAILER_SIZE)
+		return 0;
+	key->len = len;
+	key->content_hash = 0;
+	key->crc = 0;
+	for (int i = 0; i < 8; i++)
+		key->content_hash |= (uint64_t) data[8 + i] << (8 * i);
+	for (int i = 0; i < 4; i++)
+		key->crc |= (uint32_t) data[len - 4 + i] << (8 * i);
+	return 1;
+}

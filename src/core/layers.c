@@ -1,0 +1,133 @@
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void
+mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
+				  const float *W, const float *b, int B, int n_in, int n_out)
+{
+	for (int r = 0; r < B; r++)
+		memcpy(out + (size_t) r * ld_out, b, sizeof(float) * n_out);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_out, n_in,
+				1.0f, in, ld_in, W, n_out, 1.0f, out, ld_out);
+}
+
+void
+mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
+				   const float *dout, int ld_dout, const float *in, int ld_in,
+				   const float *W, int B, int n_in, int n_out)
+{
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, n_out, B,
+				1.0f, in, ld_in, dout, ld_dout, 1.0f, dW, n_out);
+	for (int r = 0; r < B; r++)
+	{
+		const float *row = dout + (size_t) r * ld_dout;
+
+		for (int o = 0; o < n_out; o++)
+			db[o] += row[o];
+	}
+	if (din != NULL)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_in, n_out,
+					1.0f, dout, ld_dout, W, n_out, 0.0f, din, ld_din);
+}
+
+void
+mtl_relu_forward(float *x, int ld, int B, int n)
+{
+	for (int r = 0; r < B; r++)
+	{
+		float	   *row = x + (size_t) r * ld;
+
+		for (int i = 0; i < n; i++)
+			row[i] = row[i] > 0.0f ? row[i] : 0.0f;
+	}
+}
+
+void
+mtl_relu_backward(float *dx, int ld_dx, const float *y, int ld_y, int B, int n)
+{
+	for (int r = 0; r < B; r++)
+	{
+		float	   *d = dx + (size_t) r * ld_dx;
+		const float *o = y + (size_t) r * ld_y;
+
+		for (int i = 0; i < n; i++)
+			d[i] = o[i] > 0.0f ? d[i] : 0.0f;
+	}
+}
+
+void
+mtl_softmax_forward(float *out, const float *logits, int ld, int B, int n)
+{
+	for (int r = 0; r < B; r++)
+	{
+		const float *z = logits + (size_t) r * ld;
+		float	   *g = out + (size_t) r * n;
+		float		max = z[0];
+		float		sum = 0.0f;
+
+		for (int i = 1; i < n; i++)
+			max = z[i] > max ? z[i] : max;
+		for (int i = 0; i < n; i++)
+		{
+			g[i] = expf(z[i] - max);
+			sum += g[i];
+		}
+		for (int i = 0; i < n; i++)
+			g[i] /= sum;
+	}
+}
+
+void
+mtl_softmax_backward(float *dlogits, int ld, const float *g, const float *dg,
+					 int B, int n)
+{
+	for (int r = 0; r < B; r++)
+	{
+		const float *gr = g + (size_t) r * n;
+		const float *dgr = dg + (size_t) r * n;
+		float	   *dz = dlogits + (size_t) r * ld;
+		float		dot = 0.0f;
+
+		for (int i = 0; i < n; i++)
+			dot += gr[i] * dgr[i];
+		for (int i = 0; i < n; i++)
+			dz[i] = gr[i] * (dgr[i] - dot);
+	}
+}
+
+void
+mtl_embedding_forward(float *out, int ld, const float *table,
+					  const int32_t *index, int index_stride, int B, int E)
+{
+	for (int r = 0; r < B; r++)
+	{
+		int32_t		k = index[(size_t) r * index_stride];
+		float	   *o = out + (size_t) r * ld;
+
+		if (k >= 0)
+			memcpy(o, table + (size_t) k * E, sizeof(float) * E);
+		else
+			memset(o, 0, sizeof(float) * E);
+	}
+}
+
+void
+mtl_embedding_backward(float *dtable, const float *dout, int ld,
+					   const int32_t *index, int index_stride, int B, int E)
+{
+	for (int r = 0; r < B; r++)
+	{
+		int32_t		k = index[(size_t) r * index_stride];
+		const float *d = dout + (size_t) r * ld;
+		float	   *t;
+
+		if (k < 0)
+			continue;
+		t = dtable + (size_t) k * E;
+		for (int i = 0; i < E; i++)
+			t[i] += d[i];
+	}
+}

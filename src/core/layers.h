@@ -1,0 +1,50 @@
+/*
+ * Layers as forward/backward pairs over row-major float buffers.
+ *
+ * Shapes: B rows in a batch. A matrix "[B x n] (ld)" has B rows of n used
+ * values, consecutive rows ld floats apart, so a layer can read or write a
+ * column slice of a wider buffer. Backward functions accumulate parameter
+ * gradients (+=) and overwrite input gradients (=).
+ */
+#ifndef MTL_LAYERS_H
+#define MTL_LAYERS_H
+
+#include <stdint.h>
+
+/* out[B x n_out](ld_out) = in[B x n_in](ld_in) @ W[n_in x n_out] + b[n_out] */
+void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
+							  const float *W, const float *b, int B, int n_in, int n_out);
+
+/*
+ * dW[n_in x n_out] += in^T @ dout; db[n_out] += column sums of dout;
+ * din[B x n_in](ld_din) = dout @ W^T, skipped when din is NULL.
+ */
+void		mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
+							   const float *dout, int ld_dout, const float *in, int ld_in,
+							   const float *W, int B, int n_in, int n_out);
+
+/* x[B x n](ld) = max(x, 0) in place */
+void		mtl_relu_forward(float *x, int ld, int B, int n);
+
+/* dx[B x n](ld_dx) *= (y > 0), where y is the forward output */
+void		mtl_relu_backward(float *dx, int ld_dx, const float *y, int ld_y, int B, int n);
+
+/* Row-wise softmax of [B x n](ld) logits into out[B x n] (dense, ld = n). */
+void		mtl_softmax_forward(float *out, const float *logits, int ld, int B, int n);
+
+/* dlogits[B x n](ld) = g * (dg - sum(g * dg)) row-wise; g, dg dense [B x n]. */
+void		mtl_softmax_backward(float *dlogits, int ld, const float *g, const float *dg,
+								 int B, int n);
+
+/*
+ * Embedding lookup: out row r (ld) gets table[index[r]] (E floats), or zeros
+ * when index[r] < 0 (no embedding, e.g. an anonymous user).
+ */
+void		mtl_embedding_forward(float *out, int ld, const float *table,
+								  const int32_t *index, int index_stride, int B, int E);
+
+/* dtable[index[r]] += dout row r, for rows with index[r] >= 0. */
+void		mtl_embedding_backward(float *dtable, const float *dout, int ld,
+								   const int32_t *index, int index_stride, int B, int E);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * Allocation hooks for the numeric core.
+ *
+ * The core never calls malloc directly: inside PostgreSQL the hooks allocate in
+ * a memory context, so an ERROR raised while training (a cancel, say) frees
+ * everything; in unit tests they are malloc/calloc/free.
+ */
+#ifndef MTL_MEM_H
+#define MTL_MEM_H
+
+#include <stddef.h>
+
+typedef struct MtlAllocator
+{
+	void	   *(*alloc_zero) (size_t size);	/* zeroed; never returns NULL */
+	void	   *(*resize) (void *ptr, size_t size);
+	void		(*release) (void *ptr);
+} MtlAllocator;
+
+void		mtl_set_allocator(const MtlAllocator *allocator);
+void	   *mtl_alloc(size_t size);
+void	   *mtl_realloc(void *ptr, size_t size);
+void		mtl_free(void *ptr);
+char	   *mtl_strdup(const char *s);
+
+#endif

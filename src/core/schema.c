@@ -1,0 +1,369 @@
+#include "schema.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+static int
+CompareU64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a,
+				y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+CompareI64(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a,
+				y = *(const int64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and deduplicate in place; returns the distinct count. */
+static int64_t
+SortUnique(void *values, int64_t n, int (*cmp) (const void *, const void *))
+{
+	uint64_t   *v = values;
+	int64_t		k = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, 8, cmp);
+	for (int64_t i = 1; i < n; i++)
+		if (v[i] != v[k])
+			v[++k] = v[i];
+	return k + 1;
+}
+
+static void
+BuildFields(MtlSchema *schema, const MtlRowStore *store)
+{
+	int			side_count[2][2] = {{0, 0}, {0, 0}};
+
+	schema->n_fields = store->n_fields;
+	schema->fields = mtl_alloc(sizeof(MtlFeature) * (store->n_fields + 1));
+	schema->cat_field = mtl_alloc(sizeof(int) * (store->n_fields + 1));
+	schema->num_field = mtl_alloc(sizeof(int) * (store->n_fields + 1));
+	for (int f = 0; f < store->n_fields; f++)
+	{
+		MtlFeature *feat = &schema->fields[f];
+		const MtlFieldDef *def = &store->fields[f];
+
+		feat->side = def->side;
+		feat->kind = def->kind;
+		feat->name = mtl_strdup(def->name);
+		feat->side_index = side_count[def->side][def->kind]++;
+		if (def->kind == MTL_KIND_CAT)
+		{
+			feat->index = schema->n_cat;
+			schema->cat_field[schema->n_cat++] = f;
+		}
+		else
+		{
+			feat->index = schema->n_num;
+			schema->num_field[schema->n_num++] = f;
+		}
+	}
+	for (int side = 0; side < 2; side++)
+	{
+		schema->ids[side].n_cat = side_count[side][MTL_KIND_CAT];
+		schema->ids[side].n_num = side_count[side][MTL_KIND_NUM];
+	}
+}
+
+/* Vocabulary of each categorical field, mean and std of each numeric one. */
+static void
+BuildValueStats(MtlSchema *schema, const MtlRowStore *store)
+{
+	int64_t    *count = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
+	int64_t    *fill = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
+	double	   *sum = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
+	double	   *sum2 = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
+
+	for (int64_t e = 0; e < store->n_entries; e++)
+		count[store->entry_field[e]]++;
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].kind == MTL_KIND_CAT)
+			schema->fields[f].values = mtl_alloc(sizeof(uint64_t) * (count[f] + 1));
+	for (int64_t e = 0; e < store->n_entries; e++)
+	{
+		int			f = store->entry_field[e];
+		MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_CAT)
+			feat->values[fill[f]++] = store->entry_value[e];
+		else
+		{
+			double		v = mtl_bits_number(store->entry_value[e]);
+
+			sum[f] += v;
+			sum2[f] += v * v;
+		}
+	}
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_CAT)
+			feat->n_values = SortUnique(feat->values, count[f], CompareU64);
+		else
+		{
+			double		mean = count[f] ? sum[f] / count[f] : 0.0;
+			double		var = count[f] ? sum2[f] / count[f] - mean * mean : 0.0;
+
+			feat->mean = mean;
+			feat->std = var > 1e-12 ? sqrt(var) : 1.0;
+		}
+	}
+	mtl_free(count);
+	mtl_free(fill);
+	mtl_free(sum);
+	mtl_free(sum2);
+}
+
+static void
+BuildIdTable(MtlIdTable *table, const MtlRowStore *store, int side)
+{
+	const int64_t *source = side == MTL_SIDE_USER ? store->user_ids : store->item_ids;
+	uint8_t		flag = side == MTL_SIDE_USER ? MTL_HAS_USER : MTL_HAS_ITEM;
+	int64_t		n = 0;
+
+	table->ids = mtl_alloc(sizeof(int64_t) * (store->n_rows + 1));
+	for (int64_t r = 0; r < store->n_rows; r++)
+		if (store->flags[r] & flag)
+			table->ids[n++] = source[r];
+	table->n = SortUnique(table->ids, n, CompareI64);
+	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
+	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));
+}
+
+/* Each known id keeps the features of its last row that had any for its side. */
+static void
+FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
+{
+	int64_t		e = 0;
+
+	for (int64_t r = 0; r < store->n_rows; r++)
+	{
+		int64_t		pos[2];
+		int			cleared[2] = {0, 0};
+
+		pos[0] = (store->flags[r] & MTL_HAS_USER) ?
+			mtl_schema_find_id(schema, MTL_SIDE_USER, store->user_ids[r]) : -1;
+		pos[1] = (store->flags[r] & MTL_HAS_ITEM) ?
+			mtl_schema_find_id(schema, MTL_SIDE_ITEM, store->item_ids[r]) : -1;
+		for (; e < store->entry_end[r]; e++)
+		{
+			const MtlFeature *feat = &schema->fields[store->entry_field[e]];
+			MtlIdTable *table = &schema->ids[feat->side];
+			int64_t		p = pos[feat->side];
+
+			if (p < 0)
+				continue;
+			if (!cleared[feat->side])
+			{
+				memset(table->cat + p * table->n_cat, 0, sizeof(int32_t) * table->n_cat);
+				memset(table->num + p * table->n_num, 0, sizeof(float) * table->n_num);
+				cleared[feat->side] = 1;
+			}
+			if (feat->kind == MTL_KIND_CAT)
+				table->cat[p * table->n_cat + feat->side_index] =
+					mtl_schema_cat_index(schema, store->entry_field[e], store->entry_value[e]);
+			else
+				table->num[p * table->n_num + feat->side_index] =
+					mtl_schema_standardise(schema, store->entry_field[e],
+										   mtl_bits_number(store->entry_value[e]));
+		}
+	}
+}
+
+void
+mtl_schema_build(MtlSchema *schema, const MtlRowStore *store)
+{
+	memset(schema, 0, sizeof(*schema));
+	BuildFields(schema, store);
+	BuildValueStats(schema, store);
+	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
+	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
+	FillIdFeatures(schema, store);
+}
+
+void
+mtl_schema_free(MtlSchema *schema)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		mtl_free(schema->fields[f].name);
+		mtl_free(schema->fields[f].values);
+	}
+	mtl_free(schema->fields);
+	mtl_free(schema->cat_field);
+	mtl_free(schema->num_field);
+	for (int side = 0; side < 2; side++)
+	{
+		mtl_free(schema->ids[side].ids);
+		mtl_free(schema->ids[side].cat);
+		mtl_free(schema->ids[side].num);
+	}
+	memset(schema, 0, sizeof(*schema));
+}
+
+void
+mtl_schema_shape(const MtlSchema *schema, MtlShape *shape)
+{
+	memset(shape, 0, sizeof(*shape));
+	shape->n_users = schema->ids[MTL_SIDE_USER].n;
+	shape->n_items = schema->ids[MTL_SIDE_ITEM].n;
+	shape->n_cat = schema->n_cat;
+	shape->n_num = schema->n_num;
+	shape->cat_rows = mtl_alloc(sizeof(int64_t) * (schema->n_cat + 1));
+	for (int c = 0; c < schema->n_cat; c++)
+		shape->cat_rows[c] = schema->fields[schema->cat_field[c]].n_values + 1;
+}
+
+int64_t
+mtl_schema_find_id(const MtlSchema *schema, int side, int64_t id)
+{
+	const MtlIdTable *t = &schema->ids[side];
+	int64_t		lo = 0,
+				hi = t->n;
+
+	while (lo < hi)
+	{
+		int64_t		mid = lo + (hi - lo) / 2;
+
+		if (t->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < t->n && t->ids[lo] == id) ? lo : -1;
+}
+
+int32_t
+mtl_schema_cat_index(const MtlSchema *schema, int field, uint64_t hash)
+{
+	const MtlFeature *feat = &schema->fields[field];
+	int64_t		lo = 0,
+				hi = feat->n_values;
+
+	while (lo < hi)
+	{
+		int64_t		mid = lo + (hi - lo) / 2;
+
+		if (feat->values[mid] < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < feat->n_values && feat->values[lo] == hash) ? (int32_t) (lo + 1) : 0;
+}
+
+float
+mtl_schema_standardise(const MtlSchema *schema, int field, double value)
+{
+	const MtlFeature *feat = &schema->fields[field];
+
+	return (float) ((value - feat->mean) / feat->std);
+}
+
+void
+mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
+					   uint64_t value, int32_t *slots, float *nums)
+{
+	const MtlFeature *feat = &schema->fields[field];
+
+	if (feat->kind == MTL_KIND_CAT)
+		slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index] +
+			mtl_schema_cat_index(schema, field, value);
+	else
+		nums[feat->index] = mtl_schema_standardise(schema, field, mtl_bits_number(value));
+}
+
+void
+mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, int side,
+					  int32_t *slots, float *nums)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+
+		if (feat->side != side)
+			continue;
+		if (feat->kind == MTL_KIND_CAT)
+			slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index];
+		else
+			nums[feat->index] = 0.0f;
+	}
+}
+
+void
+mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
+						int64_t user_pos, int64_t item_pos,
+						int32_t *slots, float *nums)
+{
+	int64_t		pos[2] = {user_pos, item_pos};
+
+	slots[0] = user_pos >= 0 ? (int32_t) user_pos : -1;
+	slots[1] = item_pos >= 0 ? (int32_t) (layout->item_row0 + item_pos) : -1;
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+		const MtlIdTable *t = &schema->ids[feat->side];
+		int64_t		p = pos[feat->side];
+
+		if (feat->kind == MTL_KIND_CAT)
+			slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index] +
+				(p >= 0 ? t->cat[p * t->n_cat + feat->side_index] : 0);
+		else
+			nums[feat->index] = p >= 0 ? t->num[p * t->n_num + feat->side_index] : 0.0f;
+	}
+}
+
+void
+mtl_schema_encode_rows(const MtlSchema *schema, const MtlLayout *layout,
+					   const MtlRowStore *store, int32_t *slots, float *nums)
+{
+	int			S = layout->n_slots;
+	int			n_num = schema->n_num;
+	int64_t		e = 0;
+
+	for (int64_t r = 0; r < store->n_rows; r++)
+	{
+		int32_t    *s = slots + r * S;
+		float	   *x = nums + r * n_num;
+		int64_t		user = (store->flags[r] & MTL_HAS_USER) ?
+			mtl_schema_find_id(schema, MTL_SIDE_USER, store->user_ids[r]) : -1;
+		int64_t		item = (store->flags[r] & MTL_HAS_ITEM) ?
+			mtl_schema_find_id(schema, MTL_SIDE_ITEM, store->item_ids[r]) : -1;
+
+		s[0] = user >= 0 ? (int32_t) user : -1;
+		s[1] = item >= 0 ? (int32_t) (layout->item_row0 + item) : -1;
+		for (int c = 0; c < schema->n_cat; c++)
+			s[2 + c] = (int32_t) layout->cat_row0[c];
+		memset(x, 0, sizeof(float) * n_num);
+		for (; e < store->entry_end[r]; e++)
+			mtl_schema_set_feature(schema, layout, store->entry_field[e],
+								   store->entry_value[e], s, x);
+	}
+}
+
+int
+mtl_schema_find_field(const MtlSchema *schema, int side, int kind,
+					  const char *name, size_t len)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+
+		if (feat->side == side && feat->kind == kind &&
+			strncmp(feat->name, name, len) == 0 && feat->name[len] == '\0')
+			return f;
+	}
+	return -1;
+}

@@ -1,0 +1,22 @@
+#include <stdio.h>
+
+#include "check.h"
+
+int			check_failures = 0;
+int			check_count = 0;
+
+void		test_gradients(void);
+void		test_optim_metrics(void);
+void		test_format(void);
+void		test_training(void);
+
+int
+main(void)
+{
+	test_gradients();
+	test_optim_metrics();
+	test_format();
+	test_training();
+	printf("%d checks, %d failed\n", check_count, check_failures);
+	return check_failures ? 1 : 0;
+}

@@ -1,0 +1,85 @@
+#include "synthetic.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../src/core/mem.h"
+#include "../../src/core/rng.h"
+
+#define N_USERS 200
+#define N_ITEMS 100
+#define DIM 4
+
+MtlRowStore *
+synthetic_rows(int n_rows, uint64_t seed, double **truth)
+{
+	static float user_vec[N_USERS][DIM],
+				item_vec[N_ITEMS][DIM];
+	MtlRowStore *store = mtl_rows_create(2);
+	MtlRng		rng;
+	int			segment = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_CAT, "segment", 7);
+	int			category = mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_CAT, "category", 8);
+	int			price = mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
+
+	mtl_rng_seed(&rng, 99);
+	for (int u = 0; u < N_USERS; u++)
+		for (int d = 0; d < DIM; d++)
+			user_vec[u][d] = mtl_rng_normal(&rng);
+	for (int i = 0; i < N_ITEMS; i++)
+		for (int d = 0; d < DIM; d++)
+			item_vec[i][d] = mtl_rng_normal(&rng);
+	mtl_rng_seed(&rng, seed);
+	*truth = mtl_alloc(sizeof(double) * n_rows);
+	for (int r = 0; r < n_rows; r++)
+	{
+		int			u = (int) mtl_rng_below(&rng, N_USERS);
+		int			i = (int) mtl_rng_below(&rng, N_ITEMS);
+		double		affinity = 0;
+		double		p;
+		float		labels[2];
+		char		text[16];
+
+		for (int d = 0; d < DIM; d++)
+			affinity += user_vec[u][d] * item_vec[i][d];
+		/* segment u % 3 likes category i % 3; price i / 20 dampens clicks */
+		p = 1.0 / (1.0 + exp(-(0.8 * affinity + (u % 3 == i % 3 ? 1.0 : -0.5) - 0.3 * (i % 7))));
+		(*truth)[r] = p;
+		labels[0] = mtl_rng_uniform(&rng) < p ? 1.0f : 0.0f;
+		labels[1] = labels[0] > 0 ? (float) (3.0 + affinity * 0.5 + 0.3 * mtl_rng_normal(&rng)) : NAN;
+		mtl_rows_add(store, 1000 + u, 5000 + i, MTL_HAS_USER | MTL_HAS_ITEM, labels);
+		snprintf(text, sizeof(text), "s%d", u % 3);
+		mtl_rows_add_entry(store, segment, mtl_category_hash(text, strlen(text), 0));
+		snprintf(text, sizeof(text), "c%d", i % 3);
+		mtl_rows_add_entry(store, category, mtl_category_hash(text, strlen(text), 0));
+		mtl_rows_add_entry(store, price, mtl_number_bits(10.0 * (i % 7) + 5));
+	}
+	return store;
+}
+
+void
+synthetic_spec(MtlSpec *s, MtlModelType type)
+{
+	memset(s, 0, sizeof(*s));
+	s->n_tasks = 2;
+	strcpy(s->tasks[0].name, "ctr");
+	s->tasks[0].type = MTL_TASK_BINARY;
+	s->tasks[0].weight = 1;
+	strcpy(s->tasks[1].name, "rating");
+	s->tasks[1].type = MTL_TASK_REGRESSION;
+	s->tasks[1].weight = 1;
+	s->model = type;
+	s->embedding_dim = 8;
+	s->n_experts = 4;
+	s->n_expert_layers = 1;
+	s->expert_units[0] = 32;
+	s->n_bottom_layers = 1;
+	s->bottom_units[0] = 64;
+	s->n_tower_layers = 1;
+	s->tower_units[0] = 16;
+	s->epochs = 8;
+	s->batch_size = 256;
+	s->learning_rate = 0.005f;
+	s->l2 = 1e-6f;
+	s->seed = 42;
+}

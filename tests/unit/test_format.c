@@ -1,0 +1,120 @@
+/* The model file: round trip, and errors (never crashes) on damaged bytes. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "synthetic.h"
+#include "../../src/core/fit.h"
+#include "../../src/core/mem.h"
+#include "../../src/core/predict.h"
+#include "../../src/core/rng.h"
+
+static MtlTrained trained;
+static uint8_t *bytes;
+static size_t n_bytes;
+
+static void
+Train(void)
+{
+	MtlSpec		spec;
+	double		needed,
+			   *truth;
+	MtlRowStore *rows = synthetic_rows(2000, 1, &truth);
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 2;
+	CHECK(mtl_fit(&spec, rows, NULL, 0, &needed, &trained) == NULL, "fit works");
+	n_bytes = mtl_encode(&trained, &bytes);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
+static void
+Score(const MtlTrained *m, int64_t user, int64_t item, double *out)
+{
+	MtlPredictor *p = mtl_predictor_create(m);
+
+	mtl_schema_row_from_ids(&m->schema, &m->model.layout,
+							mtl_schema_find_id(&m->schema, MTL_SIDE_USER, user),
+							mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, item),
+							p->slots, p->nums);
+	mtl_predictor_run(p, out);
+	mtl_predictor_free(p);
+}
+
+static void
+TestRoundTrip(void)
+{
+	MtlTrained	back;
+	uint8_t    *again;
+	size_t		n_again;
+	double		a[2],
+				b[2];
+
+	CHECK(mtl_decode(bytes, n_bytes, &back, 1) == NULL, "decode of encode works");
+	n_again = mtl_encode(&back, &again);
+	CHECK(n_again == n_bytes && memcmp(again, bytes, n_bytes) == 0, "re-encoding gives the same bytes");
+	Score(&trained, 1003, 5007, a);
+	Score(&back, 1003, 5007, b);
+	CHECK(a[0] == b[0] && a[1] == b[1], "decoded model scores the same");
+	CHECK(a[0] > 0 && a[0] < 1, "ctr is a probability: %g", a[0]);
+	CHECK(back.schema.ids[0].n == 200 && back.schema.n_cat == 2 && back.schema.n_num == 1,
+		  "schema survives");
+	mtl_trained_free(&back);
+	mtl_free(again);
+}
+
+static void
+TestDamage(void)
+{
+	MtlTrained	back;
+	MtlRng		rng;
+	int			errors = 0,
+				trials = 0;
+
+	/* every truncation is an error */
+	for (size_t len = 0; len < n_bytes; len += 1 + len / 8)
+	{
+		trials++;
+		errors += mtl_decode(bytes, len, &back, 1) != NULL;
+	}
+	CHECK(errors == trials, "%d of %d truncations rejected", errors, trials);
+
+	/* random flips are caught by the checksum */
+	mtl_rng_seed(&rng, 3);
+	errors = trials = 0;
+	for (int k = 0; k < 300; k++)
+	{
+		uint8_t    *copy = mtl_alloc(n_bytes);
+		size_t		at = mtl_rng_below(&rng, n_bytes);
+
+		memcpy(copy, bytes, n_bytes);
+		copy[at] ^= (uint8_t) (1 + mtl_rng_below(&rng, 255));
+		trials++;
+		errors += mtl_decode(copy, n_bytes, &back, 1) != NULL;
+		/* without the checksum the parser must still never crash */
+		if (mtl_decode(copy, n_bytes, &back, 0) == NULL)
+			mtl_trained_free(&back);
+		mtl_free(copy);
+	}
+	CHECK(errors == trials, "%d of %d corruptions rejected", errors, trials);
+	CHECK(mtl_decode((const uint8_t *) "hello world, not a model at all", 31, &back, 1) != NULL,
+		  "foreign bytes rejected");
+	{
+		uint8_t    *copy = mtl_alloc(n_bytes + 8);
+
+		memcpy(copy, bytes, n_bytes);
+		CHECK(mtl_decode(copy, n_bytes + 8, &back, 1) != NULL, "extended bytes rejected");
+		mtl_free(copy);
+	}
+}
+
+void
+test_format(void)
+{
+	Train();
+	TestRoundTrip();
+	TestDamage();
+	mtl_trained_free(&trained);
+	mtl_free(bytes);
+}
