@@ -72,6 +72,7 @@ typedef struct MtlSpec
 	uint64_t	seed;
 	int			threads;
 	int			verbose;
+	int			record_seconds;	/* keep training time in the model (bytes then vary) */
 	double		max_memory_mb;
 } MtlSpec;
 

@@ -267,7 +267,8 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		if (cb && cb->epoch_done)
 			cb->epoch_done(cb->arg, epoch + 1, loss / n, NowSeconds() - epoch_start);
 	}
-	summary->seconds = NowSeconds() - start;
+	/* wall-clock time would make equal trainings give unequal bytes */
+	summary->seconds = spec->record_seconds ? NowSeconds() - start : NAN;
 
 	mtl_free(order);
 	mtl_free(buf.stamp);

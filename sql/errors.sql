@@ -1,0 +1,64 @@
+-- bad input gives errors, never a crash
+CREATE TABLE e_rows AS SELECT 1::bigint AS user_id, 2::bigint AS item_id;
+CREATE TABLE e_model AS
+SELECT mtl_train(user_id, item_id, ARRAY[1, 3.5]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 1}') AS model
+FROM e_rows;
+
+-- labels
+SELECT mtl_train(user_id, item_id, NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1, 0]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, '{}'::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[[1]]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[0.5]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY['NaN']::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY['Infinity']::float8[], '{"tasks": [{"name": "r", "type": "regression"}]}') FROM e_rows;
+-- a row whose labels are all NULL is fine
+SELECT mtl_train(user_id, item_id, ARRAY[NULL]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1}') IS NOT NULL AS all_missing_ok FROM e_rows;
+
+-- features
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '[1, 2]', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], NULL, '"text"', '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '{"tags": ["a", "b"]}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '{"address": {"city": "x"}}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], jsonb_build_object(repeat('k', 300), 1), NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_predict(model, 1, 2, '[1]', NULL) FROM e_model;
+SELECT mtl_predict(model, 1, 2, NULL, '{"price": [1]}') FROM e_model;
+-- JSON null features are missing values, not errors
+SELECT array_length(mtl_predict(model, 1, 2, '{"segment": null}', '{}'), 1) AS scores FROM e_model;
+
+-- models that are not models
+SELECT mtl_predict('\x'::bytea, 1, 2);
+SELECT mtl_predict('hello'::bytea, 1, 2);
+SELECT mtl_info('\x00'::bytea);
+SELECT mtl_info(substr(model, 1, length(model) - 1)) FROM e_model;
+SELECT mtl_info(model || '\x00'::bytea) FROM e_model;
+SELECT mtl_info(overlay(model placing '\xff'::bytea from 60 for 1)) FROM e_model;
+SELECT mtl_info(overlay(model placing '\x09'::bytea from 5 for 1)) FROM e_model;
+SELECT mtl_predict(overlay(model placing '\x00'::bytea from 1 for 1), 1, 2) FROM e_model;
+
+-- hundreds of corrupted models: every one an error, the backend stays up
+CREATE FUNCTION corrupt_all(model bytea) RETURNS TABLE (tried int, rejected int) LANGUAGE plpgsql AS $$
+DECLARE
+	bad bytea;
+	n int := length(model);
+BEGIN
+	tried := 0;
+	rejected := 0;
+	FOR k IN 1..300 LOOP
+		IF k % 3 = 0 THEN
+			bad := substr(model, 1, (k * 7919) % n);
+		ELSE
+			bad := set_byte(model, (k * 104729) % n, (get_byte(model, (k * 104729) % n) + 1 + k % 255) % 256);
+		END IF;
+		tried := tried + 1;
+		BEGIN
+			PERFORM mtl_predict(bad, 1, 2);
+		EXCEPTION WHEN data_corrupted THEN
+			rejected := rejected + 1;
+		END;
+	END LOOP;
+	RETURN NEXT;
+END $$;
+SELECT * FROM corrupt_all((SELECT model FROM e_model));
+SELECT 1 AS still_alive;

@@ -1,0 +1,185 @@
+/*
+ * Feature objects (jsonb) and label arrays of a row.
+ *
+ * Strings and booleans are categorical, numbers numeric, JSON null missing.
+ * Keys are read in place from the jsonb; categorical values are hashed, never
+ * copied.
+ */
+#include "mtl_pg.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+static const char *
+SideName(int side)
+{
+	return side == MTL_SIDE_USER ? "user_features" : "item_features";
+}
+
+static void
+CheckObject(Jsonb *features, int side)
+{
+	if (!JB_ROOT_IS_OBJECT(features) || JB_ROOT_IS_SCALAR(features))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a jsonb object", SideName(side)),
+				 errhint("Pass an object such as '{\"segment\": \"a\", \"price\": 9.5}', or NULL.")));
+}
+
+/*
+ * Kind and value of one feature; false for JSON null (missing). Errors on
+ * arrays, objects and numbers that are not finite.
+ */
+static bool
+ReadFeatureValue(const JsonbValue *key, const JsonbValue *v, int *kind, uint64 *value)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return false;
+		case jbvString:
+			*kind = MTL_KIND_CAT;
+			*value = mtl_category_hash(v->val.string.val, v->val.string.len, 0);
+			return true;
+		case jbvBool:
+			*kind = MTL_KIND_CAT;
+			*value = mtl_category_hash(v->val.boolean ? "true" : "false",
+									   v->val.boolean ? 4 : 5, 1);
+			return true;
+		case jbvNumeric:
+			{
+				double		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																   NumericGetDatum(v->val.numeric)));
+
+				if (!isfinite(d))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("feature \"%.*s\" must be a finite number",
+									key->val.string.len, key->val.string.val)));
+				*kind = MTL_KIND_NUM;
+				*value = mtl_number_bits(d);
+				return true;
+			}
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%.*s\" must be a string, number, boolean or null",
+							key->val.string.len, key->val.string.val),
+					 errhint("Flatten nested objects and arrays into separate keys.")));
+	}
+	return false;
+}
+
+void
+MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext store_context)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	CheckObject(features, side);
+	it = JsonbIteratorInit(&features->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		int			kind,
+					field;
+		uint64		value;
+		MemoryContext old;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (!ReadFeatureValue(&k, &v, &kind, &value))
+			continue;
+		if (k.val.string.len > MTL_MAX_FIELD_NAME)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("feature name longer than %d bytes", MTL_MAX_FIELD_NAME)));
+		old = MemoryContextSwitchTo(store_context);
+		field = mtl_rows_field(store, side, kind, k.val.string.val, k.val.string.len);
+		if (field >= 0)
+			mtl_rows_add_entry(store, field, value);
+		MemoryContextSwitchTo(old);
+		if (field < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("more than %d distinct feature fields", MTL_MAX_FIELDS)));
+	}
+}
+
+void
+MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
+				  int32 *slots, float *nums)
+{
+	const MtlSchema *schema = &trained->schema;
+	const MtlLayout *layout = &trained->model.layout;
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	CheckObject(features, side);
+	mtl_schema_clear_side(schema, layout, side, slots, nums);
+	it = JsonbIteratorInit(&features->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		int			kind,
+					field;
+		uint64		value;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		if (!ReadFeatureValue(&k, &v, &kind, &value))
+			continue;
+		/* keys the model was not trained on are ignored */
+		field = mtl_schema_find_field(schema, side, kind, k.val.string.val, k.val.string.len);
+		if (field >= 0)
+			mtl_schema_set_feature(schema, layout, field, value, slots, nums);
+	}
+}
+
+void
+MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(labels) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("labels must be a one-dimensional array")));
+	deconstruct_array(labels, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &values, &nulls, &n);
+	if (n != spec->n_tasks)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("expected %d labels (one per task), not %d", spec->n_tasks, n)));
+	for (int t = 0; t < n; t++)
+	{
+		const MtlTask *task = &spec->tasks[t];
+		double		y;
+
+		if (nulls[t])
+		{
+			out[t] = NAN;
+			continue;
+		}
+		y = DatumGetFloat8(values[t]);
+		if (!isfinite(y))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label of task \"%s\" must be a finite number or NULL", task->name)));
+		if (task->type == MTL_TASK_BINARY && y != 0.0 && y != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label of binary task \"%s\" must be 0, 1 or NULL, not %g", task->name, y)));
+		out[t] = (float) y;
+	}
+}

@@ -1,0 +1,51 @@
+/*
+ * Module set-up: the core's allocations go to PostgreSQL memory contexts, so
+ * an error unwinding out of training or decoding frees them.
+ */
+#include "mtl_pg.h"
+
+#include "fmgr.h"
+#include "utils/memutils.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static void *
+PgAllocZero(size_t size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, size ? size : 1,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+static void *
+PgResize(void *ptr, size_t size)
+{
+	return repalloc_huge(ptr, size ? size : 1);
+}
+
+static void
+PgRelease(void *ptr)
+{
+	pfree(ptr);
+}
+
+void
+_PG_init(void)
+{
+	static const MtlAllocator allocator = {PgAllocZero, PgResize, PgRelease};
+
+	mtl_set_allocator(&allocator);
+}
+
+void
+MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained)
+{
+	const char *why = mtl_decode(data, len, trained, 1);
+
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid mtl model: %s", why),
+				 errhint("Pass a value returned by mtl_train, unmodified.")));
+}

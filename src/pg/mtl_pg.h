@@ -1,0 +1,28 @@
+/* Shared declarations of the PostgreSQL layer. */
+#ifndef MTL_PG_H
+#define MTL_PG_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "../core/format.h"
+#include "../core/mem.h"
+#include "../core/rows.h"
+
+/* config.c: parse and validate the config jsonb of mtl_train */
+void		MtlParseConfig(Jsonb *config, MtlSpec *spec);
+
+/* features.c: read a features object into a training row or a predict row */
+void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
+						   MemoryContext store_context);
+void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
+							  int32 *slots, float *nums);
+
+/* labels.c: read the labels array of one row */
+void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
+
+/* mtl.c: decode model bytes or raise an error */
+void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * mtl_predict: score one (user, item) row with a model passed as bytea.
+ *
+ * The decoded model is cached in fn_extra for the call site, keyed by the
+ * datum's identity taken before detoasting: for a value stored out of line,
+ * its TOAST pointer (relation and value id); otherwise the length, content
+ * hash and CRC from the model's own header and trailer. So a query scoring a
+ * million rows with a model from a table decodes it once and never refetches
+ * it, and a call site fed different models in turn scores each with its own.
+ */
+#include "mtl_pg.h"
+
+#include "access/detoast.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
+
+#include "../core/predict.h"
+
+typedef struct PredictCache
+{
+	bool		valid;
+	bool		external;		/* key is the TOAST pointer */
+	Oid			toastrelid;
+	Oid			valueid;
+	MtlModelKey key;
+	MemoryContext context;		/* holds the decoded model */
+	MtlTrained	trained;
+	MtlPredictor *predictor;
+	Datum		outputs[MTL_MAX_TASKS];
+	double		scores[MTL_MAX_TASKS];
+} PredictCache;
+
+PG_FUNCTION_INFO_V1(mtl_predict);
+
+static bool
+CacheHit(PredictCache *cache, struct varlena *raw, bool external, const MtlModelKey *key)
+{
+	if (!cache->valid || cache->external != external)
+		return false;
+	if (external)
+	{
+		struct varatt_external ptr;
+
+		VARATT_EXTERNAL_GET_POINTER(ptr, raw);
+		return ptr.va_toastrelid == cache->toastrelid && ptr.va_valueid == cache->valueid;
+	}
+	return key->len == cache->key.len && key->content_hash == cache->key.content_hash &&
+		key->crc == cache->key.crc;
+}
+
+static void
+CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
+{
+	MemoryContext old;
+
+	cache->valid = false;
+	MemoryContextReset(cache->context);
+	old = MemoryContextSwitchTo(cache->context);
+	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &cache->trained);
+	cache->predictor = mtl_predictor_create(&cache->trained);
+	MemoryContextSwitchTo(old);
+	cache->external = external;
+	if (external)
+	{
+		struct varatt_external ptr;
+
+		VARATT_EXTERNAL_GET_POINTER(ptr, raw);
+		cache->toastrelid = ptr.va_toastrelid;
+		cache->valueid = ptr.va_valueid;
+	}
+	mtl_model_key((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &cache->key);
+	cache->valid = true;
+}
+
+/* The decoded model for argument 0, from the cache when it is the same value. */
+static PredictCache *
+ModelForCall(FunctionCallInfo fcinfo)
+{
+	PredictCache *cache = fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+	bool		external = VARATT_IS_EXTERNAL_ONDISK(raw);
+	bytea	   *model = NULL;
+	MtlModelKey key = {0};
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCache));
+		cache->context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mtl model cache",
+											   ALLOCSET_DEFAULT_SIZES);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	if (!external)
+	{
+		model = PG_GETARG_BYTEA_PP(0);
+		if (!mtl_model_key((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &key))
+		{
+			MtlTrained	rejected;	/* too short to be a model: decoding raises the error */
+
+			MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &rejected);
+		}
+	}
+	if (!CacheHit(cache, raw, external, &key))
+	{
+		if (model == NULL)
+			model = PG_GETARG_BYTEA_PP(0);
+		CacheLoad(cache, raw, external, model);
+	}
+	return cache;
+}
+
+/*
+ * mtl_predict(model, user_id, item_id [, user_features, item_features])
+ * returns float8[]: one score per task, in the order of config.tasks.
+ */
+Datum
+mtl_predict(PG_FUNCTION_ARGS)
+{
+	PredictCache *cache;
+	MtlPredictor *p;
+	const MtlTrained *m;
+	int64		user_pos = -1,
+				item_pos = -1;
+	int			T;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	cache = ModelForCall(fcinfo);
+	p = cache->predictor;
+	m = &cache->trained;
+	T = m->model.spec.n_tasks;
+	if (!PG_ARGISNULL(1))
+		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(1));
+	if (!PG_ARGISNULL(2))
+		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(2));
+	mtl_schema_row_from_ids(&m->schema, &m->model.layout, user_pos, item_pos, p->slots, p->nums);
+	if (PG_NARGS() >= 5)
+	{
+		if (!PG_ARGISNULL(3))
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums);
+		if (!PG_ARGISNULL(4))
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums);
+	}
+	mtl_predictor_run(p, cache->scores);
+	for (int t = 0; t < T; t++)
+		cache->outputs[t] = Float8GetDatum(cache->scores[t]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(cache->outputs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}

@@ -1,0 +1,268 @@
+/*
+ * The mtl_train aggregate.
+ *
+ * The transition function collects rows into compact arrays (see rows.h);
+ * the final function builds vocabularies and trains. Under parallel query,
+ * each worker collects (and parses the jsonb of) its share of the rows; the
+ * combine function concatenates the workers' rows, and the leader trains one
+ * model on all of them, so a parallel plan gives the same kind of model as a
+ * serial one (row order, and so the model bits, may differ).
+ */
+#include "mtl_pg.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "../core/fit.h"
+
+typedef struct TrainState
+{
+	MtlSpec		spec;
+	MtlRowStore *rows;
+} TrainState;
+
+PG_FUNCTION_INFO_V1(mtl_train_step);
+PG_FUNCTION_INFO_V1(mtl_train_combine);
+PG_FUNCTION_INFO_V1(mtl_train_serialize);
+PG_FUNCTION_INFO_V1(mtl_train_deserialize);
+PG_FUNCTION_INFO_V1(mtl_train_final);
+
+static MemoryContext
+AggContextOrError(FunctionCallInfo fcinfo)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "mtl_train support function called in non-aggregate context");
+	return context;
+}
+
+static double
+MemoryLimitBytes(const MtlSpec *spec)
+{
+	return spec->max_memory_mb * 1024.0 * 1024.0;
+}
+
+static void
+CheckRowMemory(const TrainState *state)
+{
+	double		used = (double) mtl_rows_bytes(state->rows);
+
+	if (used > MemoryLimitBytes(&state->spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training rows need more than max_memory_mb (%g MB)", state->spec.max_memory_mb),
+				 errdetail("%lld rows are collected so far, using %.0f MB.",
+						   (long long) state->rows->n_rows, used / 1048576.0),
+				 errhint("Raise config key max_memory_mb, or train on a sample of the rows.")));
+}
+
+static TrainState *
+CreateState(MemoryContext context, Jsonb *config)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	TrainState *state = palloc0(sizeof(TrainState));
+
+	MtlParseConfig(config, &state->spec);
+	state->rows = mtl_rows_create(state->spec.n_tasks);
+	MemoryContextSwitchTo(old);
+	return state;
+}
+
+/*
+ * mtl_train_step(state, user_id, item_id, labels, config) and
+ * mtl_train_step(state, user_id, item_id, labels, user_features, item_features, config)
+ */
+Datum
+mtl_train_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggContextOrError(fcinfo);
+	TrainState *state = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
+	bool		with_features = PG_NARGS() == 7;
+	int			config_arg = with_features ? 6 : 4;
+	float		labels[MTL_MAX_TASKS];
+	uint8		flags = 0;
+	MemoryContext old;
+
+	if (state == NULL)
+	{
+		if (PG_ARGISNULL(config_arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("config must not be NULL")));
+		state = CreateState(context, PG_GETARG_JSONB_P(config_arg));
+	}
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("labels must not be NULL"),
+				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
+	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(3), &state->spec, labels);
+	flags |= PG_ARGISNULL(1) ? 0 : MTL_HAS_USER;
+	flags |= PG_ARGISNULL(2) ? 0 : MTL_HAS_ITEM;
+
+	old = MemoryContextSwitchTo(context);
+	mtl_rows_add(state->rows, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+				 PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), flags, labels);
+	MemoryContextSwitchTo(old);
+	if (with_features && !PG_ARGISNULL(4))
+		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(4), MTL_SIDE_USER, context);
+	if (with_features && !PG_ARGISNULL(5))
+		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(5), MTL_SIDE_ITEM, context);
+	if ((state->rows->n_rows & 4095) == 0)
+		CheckRowMemory(state);
+	PG_RETURN_POINTER(state);
+}
+
+/* Concatenate the rows of two partial states. */
+Datum
+mtl_train_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggContextOrError(fcinfo);
+	TrainState *a = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
+	TrainState *b = PG_ARGISNULL(1) ? NULL : (TrainState *) PG_GETARG_POINTER(1);
+	MemoryContext old;
+	const char *why;
+
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	old = MemoryContextSwitchTo(context);
+	if (a == NULL)
+	{
+		a = palloc0(sizeof(TrainState));
+		a->spec = b->spec;
+		a->rows = mtl_rows_create(b->spec.n_tasks);
+	}
+	why = mtl_rows_merge(a->rows, b->rows);
+	MemoryContextSwitchTo(old);
+	if (why != NULL)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s", why)));
+	CheckRowMemory(a);
+	PG_RETURN_POINTER(a);
+}
+
+Datum
+mtl_train_serialize(PG_FUNCTION_ARGS)
+{
+	TrainState *state = (TrainState *) PG_GETARG_POINTER(0);
+	MtlWriter	w = {0};
+	bytea	   *out;
+
+	AggContextOrError(fcinfo);
+	mtl_put_bytes(&w, &state->spec, sizeof(MtlSpec));
+	mtl_rows_write(&w, state->rows);
+	if (w.len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("partial training state of %zu bytes exceeds 1 GB", w.len),
+				 errhint("Train on fewer rows, or disable parallel query for training.")));
+	out = palloc(VARHDRSZ + w.len);
+	SET_VARSIZE(out, VARHDRSZ + w.len);
+	memcpy(VARDATA(out), w.data, w.len);
+	mtl_free(w.data);
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+mtl_train_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	MtlReader	r = {(const uint8 *) VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), 0, NULL};
+	TrainState *state;
+
+	AggContextOrError(fcinfo);
+	state = palloc0(sizeof(TrainState));
+	if (mtl_reader_has(&r, sizeof(MtlSpec)))
+	{
+		memcpy(&state->spec, r.data, sizeof(MtlSpec));
+		r.pos += sizeof(MtlSpec);
+	}
+	state->rows = mtl_rows_read(&r);
+	if (r.failed)
+		elog(ERROR, "invalid mtl_train partial state: %s", r.failed);
+	PG_RETURN_POINTER(state);
+}
+
+static void
+InterruptCallback(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+EpochCallback(void *arg, int epoch, double loss, double seconds)
+{
+	const MtlSpec *spec = arg;
+
+	if (spec->verbose)
+		ereport(INFO,
+				(errmsg("mtl_train: epoch %d/%d, loss %.6f, %.3f s", epoch, spec->epochs, loss, seconds)));
+}
+
+static void
+ReportFitError(const char *why, double needed, const MtlSpec *spec)
+{
+	if (strcmp(why, "memory") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training needs %.0f MB, more than max_memory_mb (%g MB)",
+						needed / 1048576.0, spec->max_memory_mb),
+				 errhint("Raise config key max_memory_mb, lower embedding_dim, or train on a sample.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("cannot build the model: %s", why)));
+}
+
+/* Train on the collected rows and return the encoded model. */
+Datum
+mtl_train_final(PG_FUNCTION_ARGS)
+{
+	TrainState *state;
+	MemoryContext work,
+				old;
+	MtlTrained	trained;
+	MtlTrainCallbacks cb;
+	const char *why;
+	double		needed = 0;
+	uint8	   *bytes;
+	size_t		len;
+	bytea	   *out;
+
+	AggContextOrError(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (TrainState *) PG_GETARG_POINTER(0);
+	if (state->rows->n_rows == 0)
+		PG_RETURN_NULL();
+
+	cb.interrupt = InterruptCallback;
+	cb.epoch_done = EpochCallback;
+	cb.arg = &state->spec;
+	if (state->spec.threads > 0)
+		openblas_set_num_threads(state->spec.threads);
+
+	/* everything training allocates goes away with this context */
+	work = AllocSetContextCreate(CurrentMemoryContext, "mtl training", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	why = mtl_fit(&state->spec, state->rows, &cb, MemoryLimitBytes(&state->spec), &needed, &trained);
+	if (why != NULL)
+		ReportFitError(why, needed, &state->spec);
+	len = mtl_encode(&trained, &bytes);
+	MemoryContextSwitchTo(old);
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model of %zu bytes exceeds the 1 GB limit of a bytea value", len),
+				 errhint("Lower embedding_dim or the number of distinct ids.")));
+	out = palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), bytes, len);
+	MemoryContextDelete(work);
+	PG_RETURN_BYTEA_P(out);
+}

@@ -1,0 +1,55 @@
+#!/bin/bash
+# Training under parallel query: the plan has a Partial Aggregate, the
+# workers' rows are combined, and the model is as good as a serial one.
+# Needs PGHOST/PGPORT/PGUSER of a running cluster with mtl installed.
+set -euo pipefail
+db=mtl_parallel_test
+psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+trap 'psql -X -q -c "DROP DATABASE IF EXISTS $db"' EXIT
+run() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d $db "$@"; }
+run -c "CREATE EXTENSION mtl" -c "SELECT mtl_demo_shop('shop', 1000, 300, 60000, 0.3)"
+
+train_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked, purchased]::float8[],
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}, {\"name\": \"ctcvr\", \"type\": \"binary\"}], \"epochs\": 4}')
+	FROM shop.impressions WHERE day <= 10"
+force_parallel="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+	SET max_parallel_workers_per_gather = 2;"
+
+plan=$(run -c "$force_parallel EXPLAIN (COSTS OFF) $train_sql")
+echo "$plan"
+echo "$plan" | grep -q "Partial Aggregate" || { echo "FAIL: no Partial Aggregate in the plan"; exit 1; }
+echo "$plan" | grep -q "Gather" || { echo "FAIL: no Gather in the plan"; exit 1; }
+
+launched=$(run -c "$force_parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $train_sql" | grep "Workers Launched")
+echo "$launched"
+echo "$launched" | grep -q "Workers Launched: [12]" || { echo "FAIL: no parallel worker ran"; exit 1; }
+
+# INSERT ... SELECT never runs in parallel in PostgreSQL 15; CREATE TABLE AS does
+run -c "SET max_parallel_workers_per_gather = 0; CREATE TABLE serial_model AS SELECT 'serial' AS how, model FROM ($train_sql) t(model)"
+run -c "$force_parallel CREATE TABLE parallel_model AS SELECT 'parallel' AS how, model FROM ($train_sql) t(model)"
+run -c "CREATE TABLE models AS SELECT * FROM serial_model UNION ALL SELECT * FROM parallel_model"
+result=$(run -F ' ' -c "
+	SELECT how, (mtl_info(model) #>> '{training,rows}')::int,
+		   round(mtl_auc((mtl_predict(model, user_id, item_id))[1], clicked)::numeric, 4)
+	FROM models, shop.impressions WHERE day > 10 GROUP BY how, model ORDER BY how")
+echo "$result"
+serial_rows=$(echo "$result" | awk '$1 == "serial" {print $2}')
+parallel_rows=$(echo "$result" | awk '$1 == "parallel" {print $2}')
+serial_auc=$(echo "$result" | awk '$1 == "serial" {print $3}')
+parallel_auc=$(echo "$result" | awk '$1 == "parallel" {print $3}')
+[ "$serial_rows" = "$parallel_rows" ] || { echo "FAIL: parallel training saw $parallel_rows rows, serial $serial_rows"; exit 1; }
+awk -v s="$serial_auc" -v p="$parallel_auc" 'BEGIN { exit !(p > 0.55 && p > s - 0.02) }' ||
+	{ echo "FAIL: parallel AUC $parallel_auc vs serial $serial_auc"; exit 1; }
+
+# verbose progress: one INFO line per epoch
+infos=$(run -c "SELECT length(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 3, \"verbose\": true}'))
+	FROM shop.impressions" 2>&1 | grep -c "INFO:  mtl_train: epoch")
+[ "$infos" = 3 ] || { echo "FAIL: expected 3 epoch messages, got $infos"; exit 1; }
+
+# cancel: statement_timeout stops a long training with an error, and the backend stays up
+out=$(run -c "SET statement_timeout = '300ms'" -c "$train_sql" 2>&1 || true)
+echo "$out" | grep -q "canceling statement due to statement timeout" ||
+	{ echo "FAIL: training was not cancelled: $out"; exit 1; }
+[ "$(run -c 'SELECT 1')" = 1 ] || { echo "FAIL: server not answering after cancel"; exit 1; }
+echo "parallel training, progress and cancel: ok"
