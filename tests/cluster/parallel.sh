@@ -13,7 +13,7 @@ train_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked, purchased]::float8[
 	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}, {\"name\": \"ctcvr\", \"type\": \"binary\"}], \"epochs\": 4}')
 	FROM shop.impressions WHERE day <= 10"
 force_parallel="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
-	SET max_parallel_workers_per_gather = 2;"
+	SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;"
 
 plan=$(run -c "$force_parallel EXPLAIN (COSTS OFF) $train_sql")
 echo "$plan"
@@ -24,21 +24,29 @@ launched=$(run -c "$force_parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $tra
 echo "$launched"
 echo "$launched" | grep -q "Workers Launched: [12]" || { echo "FAIL: no parallel worker ran"; exit 1; }
 
-# INSERT ... SELECT never runs in parallel in PostgreSQL 15; CREATE TABLE AS does
-run -c "SET max_parallel_workers_per_gather = 0; CREATE TABLE serial_model AS SELECT 'serial' AS how, model FROM ($train_sql) t(model)"
-run -c "$force_parallel CREATE TABLE parallel_model AS SELECT 'parallel' AS how, model FROM ($train_sql) t(model)"
-run -c "CREATE TABLE models AS SELECT * FROM serial_model UNION ALL SELECT * FROM parallel_model"
+# INSERT ... SELECT, CREATE TABLE AS and a subquery ran these serially here; the
+# plain aggregate runs in parallel, so its model is carried over with \gset
+run -c "CREATE TABLE models AS SELECT 'serial' AS how, model FROM ($train_sql) t(model)"
+run -f - <<SQL
+$force_parallel
+$train_sql \\gset parallel_
+INSERT INTO models VALUES ('parallel', :'parallel_mtl_train');
+SQL
 result=$(run -F ' ' -c "
 	SELECT how, (mtl_info(model) #>> '{training,rows}')::int,
 		   round(mtl_auc((mtl_predict(model, user_id, item_id))[1], clicked)::numeric, 4)
 	FROM models, shop.impressions WHERE day > 10 GROUP BY how, model ORDER BY how")
 echo "$result"
+# with the leader not scanning, every row passed through serialise and combine
+# the rows reached the leader in another order, so the bytes differ
+same=$(run -c "SELECT s.model = p.model FROM models s, models p WHERE s.how = 'serial' AND p.how = 'parallel'")
+[ "$same" = f ] || { echo "FAIL: the parallel model equals the serial one: did the plan run in parallel?"; exit 1; }
 serial_rows=$(echo "$result" | awk '$1 == "serial" {print $2}')
 parallel_rows=$(echo "$result" | awk '$1 == "parallel" {print $2}')
 serial_auc=$(echo "$result" | awk '$1 == "serial" {print $3}')
 parallel_auc=$(echo "$result" | awk '$1 == "parallel" {print $3}')
 [ "$serial_rows" = "$parallel_rows" ] || { echo "FAIL: parallel training saw $parallel_rows rows, serial $serial_rows"; exit 1; }
-awk -v s="$serial_auc" -v p="$parallel_auc" 'BEGIN { exit !(p > 0.55 && p > s - 0.02) }' ||
+awk -v s="$serial_auc" -v p="$parallel_auc" 'BEGIN { exit !(p > 0.55 && p > s - 0.03) }' ||
 	{ echo "FAIL: parallel AUC $parallel_auc vs serial $serial_auc"; exit 1; }
 
 # verbose progress: one INFO line per epoch
