@@ -62,3 +62,15 @@ BEGIN
 END $$;
 SELECT * FROM corrupt_all((SELECT model FROM e_model));
 SELECT 1 AS still_alive;
+
+-- mtl_auc: hand-computed cases, NULLs skipped, one class or no rows give NULL, bad input errors
+SELECT mtl_auc(s, l) AS auc_075 FROM (VALUES (0.1, 0), (0.4, 0), (0.35, 1), (0.8, 1)) v(s, l);
+SELECT mtl_auc(s, l) AS auc_ties_075 FROM (VALUES (0.2, 1), (0.2, 0), (0.9, 1), (0.1, 0), (0.7, NULL), (0.3, 0)) v(s, l);
+SELECT mtl_auc(s, l) IS NULL AS one_class_null FROM (VALUES (0.1, 1), (0.4, 1)) v(s, l);
+SELECT mtl_auc(s, l) IS NULL AS no_rows_null FROM (VALUES (0.1, 1)) v(s, l) WHERE false;
+SELECT mtl_auc(s, l) FROM (VALUES ('NaN'::float8, 1), (0.4, 0)) v(s, l);
+SELECT mtl_auc(s, l) FROM (VALUES (0.5, 2), (0.4, 0)) v(s, l);
+
+-- mtl_demo_shop arguments
+SELECT mtl_demo_shop('bad_shop', 0, 10, 10);
+SELECT mtl_demo_shop('bad_shop', 10, 10, 10, 5);

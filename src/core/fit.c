@@ -12,7 +12,8 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 	double		per_row = 4.0 * (layout->n_slots + schema->n_num + spec->n_tasks) + 8.0;
 	double		params = 4.0 * 4.0 * layout->n_params;	/* params, grads, m, v */
 	double		batch = 4.0 * spec->batch_size *
-		(2.0 * layout->D + 2.0 * layout->P + 4.0 * MTL_MAX_EXPERTS * layout->H);
+		(2.0 * layout->D + 2.0 * layout->P + 4.0 * layout->n_experts * layout->H +
+		 4.0 * spec->n_tasks * layout->H);
 
 	return rows * per_row + params + batch + 8.0 * layout->emb_rows;
 }

@@ -210,7 +210,6 @@ mtl_work_create(const MtlModel *model, int max_batch)
 	int			T = spec->n_tasks;
 	size_t		B = max_batch;
 	MtlWork    *w = mtl_alloc(sizeof(MtlWork));
-	int			tmp_width = L->H > L->n_experts ? L->H : L->n_experts;
 
 	w->max_batch = max_batch;
 	w->X = mtl_alloc(sizeof(float) * B * L->D);
@@ -233,7 +232,6 @@ mtl_work_create(const MtlModel *model, int max_batch)
 			w->tower_act[t][l] = mtl_alloc(sizeof(float) * B * TowerWidth(spec, l));
 			w->dtower_act[t][l] = mtl_alloc(sizeof(float) * B * TowerWidth(spec, l));
 		}
-	w->tmp = mtl_alloc(sizeof(float) * B * tmp_width);
 	return w;
 }
 
@@ -264,7 +262,6 @@ mtl_work_free(MtlWork *w, const MtlModel *model)
 			mtl_free(w->tower_act[t][l]);
 			mtl_free(w->dtower_act[t][l]);
 		}
-	mtl_free(w->tmp);
 	mtl_free(w);
 }
 

@@ -136,7 +136,6 @@ typedef struct MtlWork
 			   *dmix;			/* [T][B x H] */
 	float	   *tower_act[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];	/* last: logit */
 	float	   *dtower_act[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];
-	float	   *tmp;			/* [B x max(H, n_experts)] */
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);
