@@ -37,10 +37,10 @@ result=$(run -F ' ' -c "
 		   round(mtl_auc((mtl_predict(model, user_id, item_id))[1], clicked)::numeric, 4)
 	FROM models, shop.impressions WHERE day > 10 GROUP BY how, model ORDER BY how")
 echo "$result"
-# with the leader not scanning, every row passed through serialise and combine
-# the rows reached the leader in another order, so the bytes differ
-same=$(run -c "SELECT s.model = p.model FROM models s, models p WHERE s.how = 'serial' AND p.how = 'parallel'")
-[ "$same" = f ] || { echo "FAIL: the parallel model equals the serial one: did the plan run in parallel?"; exit 1; }
+# With the leader not scanning, every row passed through serialise, deserialise
+# and combine (the Workers Launched check above). The bytes differ from the
+# serial model only when both workers got rows, which depends on timing.
+echo "parallel model differs from serial: $(run -c "SELECT s.model <> p.model FROM models s, models p WHERE s.how = 'serial' AND p.how = 'parallel'")"
 serial_rows=$(echo "$result" | awk '$1 == "serial" {print $2}')
 parallel_rows=$(echo "$result" | awk '$1 == "parallel" {print $2}')
 serial_auc=$(echo "$result" | awk '$1 == "serial" {print $3}')
