@@ -4,10 +4,65 @@
 #include <math.h>
 #include <string.h>
 
+/*
+ * Kernels for one row at a time (scoring), built twice: for AVX2 with FMA
+ * and for the x86-64 baseline; the loader picks one for the machine.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MTL_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MTL_KERNEL
+#endif
+
+MTL_KERNEL void
+mtl_axpy(float *restrict y, float a, const float *restrict x, int n)
+{
+	if (a == 0.0f)
+		return;
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+/* out = b + in @ W for one row; wide outputs by rows of W, narrow by columns */
+MTL_KERNEL static void
+DenseRow(float *restrict out, const float *restrict in, const float *restrict W,
+		 const float *restrict b, int n_in, int n_out)
+{
+	if (n_out >= 8)
+	{
+		memcpy(out, b, sizeof(float) * n_out);
+		for (int i = 0; i < n_in; i++)
+		{
+			float		a = in[i];
+			const float *w = W + (size_t) i * n_out;
+
+			if (a == 0.0f)
+				continue;
+			for (int j = 0; j < n_out; j++)
+				out[j] += a * w[j];
+		}
+		return;
+	}
+	for (int j = 0; j < n_out; j++)
+	{
+		float		sum = 0.0f;
+
+		for (int i = 0; i < n_in; i++)
+			sum += in[i] * W[(size_t) i * n_out + j];
+		out[j] = b[j] + sum;
+	}
+}
+
 void
 mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 				  const float *W, const float *b, int B, int n_in, int n_out)
 {
+	if (B == 1)
+	{
+		/* one row (scoring): a plain loop beats sgemm's per-call set-up */
+		DenseRow(out, in, W, b, n_in, n_out);
+		return;
+	}
 	for (int r = 0; r < B; r++)
 		memcpy(out + (size_t) r * ld_out, b, sizeof(float) * n_out);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_out, n_in,

@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+/* y += a * x over n floats (skipped when a is 0: ReLU outputs often are) */
+void		mtl_axpy(float *restrict y, float a, const float *restrict x, int n);
+
 /* out[B x n_out](ld_out) = in[B x n_in](ld_in) @ W[n_in x n_out] + b[n_out] */
 void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 							  const float *W, const float *b, int B, int n_in, int n_out);

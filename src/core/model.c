@@ -314,10 +314,10 @@ mtl_work_logit(MtlWork *work, int task)
 	return work->tower_act[task][l];
 }
 
+/* Everything of the experts after the first layer's pre-activation in w->proj. */
 static void
 ExpertsForward(const MtlLayout *L, MtlWork *w, const float *p, int B)
 {
-	mtl_dense_forward(w->proj, L->P, w->X, L->D, p + L->W_in, p + L->b_in, B, L->D, L->P);
 	mtl_relu_forward(w->proj, L->P, B, L->n_experts * L->H1);
 	for (int e = 0; e < L->n_experts; e++)
 		for (int l = 1; l < L->n_expert_layers; l++)
@@ -394,6 +394,16 @@ TowersForward(const MtlModel *model, MtlWork *w, const float *p, int B)
 
 void
 mtl_model_forward(const MtlModel *model, MtlWork *work, const float *params, int B)
+{
+	const MtlLayout *L = &model->layout;
+
+	mtl_dense_forward(work->proj, L->P, work->X, L->D, params + L->W_in, params + L->b_in,
+					  B, L->D, L->P);
+	mtl_model_forward_projected(model, work, params, B);
+}
+
+void
+mtl_model_forward_projected(const MtlModel *model, MtlWork *work, const float *params, int B)
 {
 	ExpertsForward(&model->layout, work, params, B);
 	MixForward(&model->layout, work, model->spec.n_tasks, B);

@@ -162,6 +162,9 @@ void		mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *para
 /* Forward from work->X to logits; returns the logits [B x T] (ld = 1 per task). */
 void		mtl_model_forward(const MtlModel *model, MtlWork *work, const float *params, int B);
 float	   *mtl_work_logit(MtlWork *work, int task);
+/* The same from work->proj = X @ W_in + b_in, for callers that build it otherwise. */
+void		mtl_model_forward_projected(const MtlModel *model, MtlWork *work,
+										const float *params, int B);
 
 /*
  * Backward from dlogit[t][B] into grads (dense part, +=) and work->dX; then

@@ -1,6 +1,42 @@
 #include "predict.h"
 
+#include <string.h>
+
+#include "layers.h"
 #include "mem.h"
+
+static void
+SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
+{
+	const MtlSchema *schema = &trained->schema;
+	int64_t		P = trained->model.layout.P;
+	int64_t		fit = MTL_PREDICT_CACHE_BYTES / (P * (int64_t) sizeof(float));
+	int64_t		want = schema->ids[side].n + 1;	/* + the unknown id */
+
+	c->n_entries = want < fit ? want : (fit > 16 ? fit : 16);
+	c->tags = mtl_alloc(sizeof(int64_t) * c->n_entries);
+	for (int64_t i = 0; i < c->n_entries; i++)
+		c->tags[i] = MTL_PREDICT_UNCACHED;
+	c->vecs = mtl_alloc(sizeof(float) * c->n_entries * P);
+	c->cat_slots = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
+	c->num_cols = mtl_alloc(sizeof(int) * (schema->n_num + 1));
+	c->n_cat = c->n_num = 0;
+	for (int f = 0; f < schema->n_cat; f++)
+		if (schema->fields[schema->cat_field[f]].side == side)
+			c->cat_slots[c->n_cat++] = f;
+	for (int f = 0; f < schema->n_num; f++)
+		if (schema->fields[schema->num_field[f]].side == side)
+			c->num_cols[c->n_num++] = f;
+}
+
+static void
+SideCacheFree(MtlSideCache *c)
+{
+	mtl_free(c->tags);
+	mtl_free(c->vecs);
+	mtl_free(c->cat_slots);
+	mtl_free(c->num_cols);
+}
 
 MtlPredictor *
 mtl_predictor_create(const MtlTrained *trained)
@@ -11,6 +47,10 @@ mtl_predictor_create(const MtlTrained *trained)
 	p->work = mtl_work_create(&trained->model, 1);
 	p->slots = mtl_alloc(sizeof(int32_t) * trained->model.layout.n_slots);
 	p->nums = mtl_alloc(sizeof(float) * (trained->model.shape.n_num + 1));
+	p->scratch = mtl_alloc(sizeof(float) * trained->model.layout.P);
+	p->key[0] = p->key[1] = MTL_PREDICT_UNCACHED;
+	for (int side = 0; side < 2; side++)
+		SideCacheInit(&p->side[side], trained, side);
 	return p;
 }
 
@@ -20,9 +60,109 @@ mtl_predictor_free(MtlPredictor *p)
 	if (p == NULL)
 		return;
 	mtl_work_free(p->work, &p->trained->model);
+	for (int side = 0; side < 2; side++)
+		SideCacheFree(&p->side[side]);
+	mtl_free(p->scratch);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
+}
+
+void
+mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos)
+{
+	const MtlTrained *t = p->trained;
+
+	mtl_schema_row_from_ids(&t->schema, &t->model.layout, user_pos, item_pos, p->slots, p->nums);
+	p->key[0] = user_pos >= 0 ? user_pos : -1;
+	p->key[1] = item_pos >= 0 ? item_pos : -1;
+}
+
+/* vec += emb[row] @ W_in[x0 .. x0+E) */
+static void
+AddEmbedding(float *vec, const MtlModel *m, int32_t row, int x0)
+{
+	const MtlLayout *L = &m->layout;
+	const float *emb = m->params + (size_t) row * L->E;
+
+	for (int k = 0; k < L->E; k++)
+		mtl_axpy(vec, emb[k], m->params + L->W_in + (size_t) (x0 + k) * L->P, L->P);
+}
+
+/* The side's share of X @ W_in: its id embedding, categorical fields, numbers. */
+static void
+SideVector(const MtlPredictor *p, int side, float *vec)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	const MtlSideCache *c = &p->side[side];
+	int			num0 = L->D - m->shape.n_num;
+
+	memset(vec, 0, sizeof(float) * L->P);
+	if (p->slots[side] >= 0)
+		AddEmbedding(vec, m, p->slots[side], side * L->E);
+	for (int k = 0; k < c->n_cat; k++)
+	{
+		int			f = c->cat_slots[k];
+
+		if (p->slots[2 + f] >= 0)
+			AddEmbedding(vec, m, p->slots[2 + f], 3 * L->E + f * L->E);
+	}
+	for (int k = 0; k < c->n_num; k++)
+	{
+		int			col = c->num_cols[k];
+
+		mtl_axpy(vec, p->nums[col], m->params + L->W_in + (size_t) (num0 + col) * L->P, L->P);
+	}
+}
+
+static const float *
+CachedSideVector(MtlPredictor *p, int side)
+{
+	MtlSideCache *c = &p->side[side];
+	int64_t		key = p->key[side];
+	int64_t		entry;
+	float	   *vec;
+
+	if (key == MTL_PREDICT_UNCACHED)
+	{
+		SideVector(p, side, p->scratch);
+		return p->scratch;
+	}
+	entry = (key + 1) % c->n_entries;
+	vec = c->vecs + entry * p->trained->model.layout.P;
+	if (c->tags[entry] != key)
+	{
+		SideVector(p, side, vec);
+		c->tags[entry] = key;
+	}
+	return vec;
+}
+
+/* work->proj = b_in + user side + item side + (user * item) @ W_in[product rows] */
+static void
+Project(MtlPredictor *p)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	float	   *proj = p->work->proj;
+
+	memcpy(proj, m->params + L->b_in, sizeof(float) * L->P);
+	for (int side = 0; side < 2; side++)
+	{
+		const float *vec = CachedSideVector(p, side);
+
+		for (int j = 0; j < L->P; j++)
+			proj[j] += vec[j];
+	}
+	if (p->slots[0] >= 0 && p->slots[1] >= 0)
+	{
+		const float *u = m->params + (size_t) p->slots[0] * L->E;
+		const float *i = m->params + (size_t) p->slots[1] * L->E;
+
+		for (int k = 0; k < L->E; k++)
+			mtl_axpy(proj, u[k] * i[k], m->params + L->W_in + (size_t) (2 * L->E + k) * L->P, L->P);
+	}
 }
 
 void
@@ -30,8 +170,9 @@ mtl_predictor_run(MtlPredictor *p, double *out)
 {
 	const MtlModel *model = &p->trained->model;
 
-	mtl_model_assemble(model, p->work, model->params, p->slots, p->nums, 1);
-	mtl_model_forward(model, p->work, model->params, 1);
+	Project(p);
+	p->key[0] = p->key[1] = MTL_PREDICT_UNCACHED;
+	mtl_model_forward_projected(model, p->work, model->params, 1);
 	for (int t = 0; t < model->spec.n_tasks; t++)
 		out[t] = mtl_task_output(&model->spec.tasks[t], mtl_work_logit(p->work, t)[0]);
 }

@@ -134,13 +134,19 @@ mtl_predict(PG_FUNCTION_ARGS)
 		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(1));
 	if (!PG_ARGISNULL(2))
 		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(2));
-	mtl_schema_row_from_ids(&m->schema, &m->model.layout, user_pos, item_pos, p->slots, p->nums);
+	mtl_predictor_row_from_ids(p, user_pos, item_pos);
 	if (PG_NARGS() >= 5)
 	{
 		if (!PG_ARGISNULL(3))
+		{
 			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums);
+			p->key[MTL_SIDE_USER] = MTL_PREDICT_UNCACHED;
+		}
 		if (!PG_ARGISNULL(4))
+		{
 			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums);
+			p->key[MTL_SIDE_ITEM] = MTL_PREDICT_UNCACHED;
+		}
 	}
 	mtl_predictor_run(p, cache->scores);
 	for (int t = 0; t < T; t++)

@@ -9,6 +9,7 @@ void		test_gradients(void);
 void		test_optim_metrics(void);
 void		test_format(void);
 void		test_training(void);
+void		test_predict(void);
 
 int
 main(void)
@@ -17,6 +18,7 @@ main(void)
 	test_optim_metrics();
 	test_format();
 	test_training();
+	test_predict();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
