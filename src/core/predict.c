@@ -4,20 +4,16 @@
 
 #include "layers.h"
 #include "mem.h"
+#include "rng.h"
 
 static void
 SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 {
 	const MtlSchema *schema = &trained->schema;
 	int64_t		P = trained->model.layout.P;
-	int64_t		fit = MTL_PREDICT_CACHE_BYTES / (P * (int64_t) sizeof(float));
-	int64_t		want = schema->ids[side].n + 1;	/* + the unknown id */
+	int64_t		want = schema->ids[side].n;
+	int64_t		fit;
 
-	c->n_entries = want < fit ? want : (fit > 16 ? fit : 16);
-	c->tags = mtl_alloc(sizeof(int64_t) * c->n_entries);
-	for (int64_t i = 0; i < c->n_entries; i++)
-		c->tags[i] = MTL_PREDICT_UNCACHED;
-	c->vecs = mtl_alloc(sizeof(float) * c->n_entries * P);
 	c->cat_slots = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
 	c->num_cols = mtl_alloc(sizeof(int) * (schema->n_num + 1));
 	c->n_cat = c->n_num = 0;
@@ -27,12 +23,30 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 	for (int f = 0; f < schema->n_num; f++)
 		if (schema->fields[schema->num_field[f]].side == side)
 			c->num_cols[c->n_num++] = f;
+	c->sig_len = 1 + c->n_cat + c->n_num;
+	/*
+	 * Rows with a known id take the entry of the id's position (no
+	 * collisions while the ids fit); rows without one (features only) share
+	 * the hashed entries after those.
+	 */
+	fit = MTL_PREDICT_CACHE_BYTES / ((P + c->sig_len) * (int64_t) sizeof(float) + 1);
+	c->n_hashed = fit / 4 > 1024 ? 1024 : (fit / 4 > 16 ? fit / 4 : 16);
+	c->n_by_id = want < fit - c->n_hashed ? want : fit - c->n_hashed;
+	if (c->n_by_id < 1)
+		c->n_by_id = 1;
+	c->row0 = side == 0 ? 0 : trained->model.layout.item_row0;
+	c->n_entries = c->n_by_id + c->n_hashed;
+	c->sigs = mtl_alloc(sizeof(uint32_t) * c->n_entries * c->sig_len);
+	c->filled = mtl_alloc(c->n_entries);
+	memset(c->filled, 0, c->n_entries);
+	c->vecs = mtl_alloc(sizeof(float) * c->n_entries * P);
 }
 
 static void
 SideCacheFree(MtlSideCache *c)
 {
-	mtl_free(c->tags);
+	mtl_free(c->sigs);
+	mtl_free(c->filled);
 	mtl_free(c->vecs);
 	mtl_free(c->cat_slots);
 	mtl_free(c->num_cols);
@@ -42,15 +56,19 @@ MtlPredictor *
 mtl_predictor_create(const MtlTrained *trained)
 {
 	MtlPredictor *p = mtl_alloc(sizeof(MtlPredictor));
+	int			longest = 0;
 
 	p->trained = trained;
 	p->work = mtl_work_create(&trained->model, 1);
 	p->slots = mtl_alloc(sizeof(int32_t) * trained->model.layout.n_slots);
 	p->nums = mtl_alloc(sizeof(float) * (trained->model.shape.n_num + 1));
-	p->scratch = mtl_alloc(sizeof(float) * trained->model.layout.P);
-	p->key[0] = p->key[1] = MTL_PREDICT_UNCACHED;
 	for (int side = 0; side < 2; side++)
+	{
 		SideCacheInit(&p->side[side], trained, side);
+		if (p->side[side].sig_len > longest)
+			longest = p->side[side].sig_len;
+	}
+	p->sig = mtl_alloc(sizeof(uint32_t) * longest);
 	return p;
 }
 
@@ -62,7 +80,7 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_work_free(p->work, &p->trained->model);
 	for (int side = 0; side < 2; side++)
 		SideCacheFree(&p->side[side]);
-	mtl_free(p->scratch);
+	mtl_free(p->sig);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -74,8 +92,6 @@ mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos)
 	const MtlTrained *t = p->trained;
 
 	mtl_schema_row_from_ids(&t->schema, &t->model.layout, user_pos, item_pos, p->slots, p->nums);
-	p->key[0] = user_pos >= 0 ? user_pos : -1;
-	p->key[1] = item_pos >= 0 ? item_pos : -1;
 }
 
 /* vec += emb[row] @ W_in[x0 .. x0+E) */
@@ -116,25 +132,41 @@ SideVector(const MtlPredictor *p, int side, float *vec)
 	}
 }
 
+/* The side's inputs as one key: id slot, categorical slots, numbers' bits. */
+static void
+SideSignature(const MtlPredictor *p, int side, uint32_t *sig)
+{
+	const MtlSideCache *c = &p->side[side];
+	int			n = 0;
+
+	sig[n++] = (uint32_t) p->slots[side];
+	for (int k = 0; k < c->n_cat; k++)
+		sig[n++] = (uint32_t) p->slots[2 + c->cat_slots[k]];
+	for (int k = 0; k < c->n_num; k++)
+		memcpy(&sig[n++], &p->nums[c->num_cols[k]], sizeof(uint32_t));
+}
+
 static const float *
 CachedSideVector(MtlPredictor *p, int side)
 {
 	MtlSideCache *c = &p->side[side];
-	int64_t		key = p->key[side];
+	size_t		sig_bytes = sizeof(uint32_t) * c->sig_len;
 	int64_t		entry;
+	uint32_t   *held;
 	float	   *vec;
 
-	if (key == MTL_PREDICT_UNCACHED)
-	{
-		SideVector(p, side, p->scratch);
-		return p->scratch;
-	}
-	entry = (key + 1) % c->n_entries;
+	SideSignature(p, side, p->sig);
+	if (p->slots[side] >= 0)
+		entry = (p->slots[side] - c->row0) % c->n_by_id;
+	else
+		entry = c->n_by_id + (int64_t) (mtl_hash64(p->sig, sig_bytes, side) % (uint64_t) c->n_hashed);
+	held = c->sigs + entry * c->sig_len;
 	vec = c->vecs + entry * p->trained->model.layout.P;
-	if (c->tags[entry] != key)
+	if (!c->filled[entry] || memcmp(held, p->sig, sig_bytes) != 0)
 	{
 		SideVector(p, side, vec);
-		c->tags[entry] = key;
+		memcpy(held, p->sig, sig_bytes);
+		c->filled[entry] = 1;
 	}
 	return vec;
 }
@@ -171,7 +203,6 @@ mtl_predictor_run(MtlPredictor *p, double *out)
 	const MtlModel *model = &p->trained->model;
 
 	Project(p);
-	p->key[0] = p->key[1] = MTL_PREDICT_UNCACHED;
 	mtl_model_forward_projected(model, p->work, model->params, 1);
 	for (int t = 0; t < model->spec.n_tasks; t++)
 		out[t] = mtl_task_output(&model->spec.tasks[t], mtl_work_logit(p->work, t)[0]);

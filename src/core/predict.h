@@ -5,30 +5,34 @@
  * Why scoring is fast: the first layer is linear in the input, and the input
  * is [user part | item part | user*item | ...], so X @ W_in splits into a
  * user side's vector, an item side's vector and the E-wide product's. A
- * side's vector depends only on the id when its features come from the
- * model (ids alone), so it is kept in a per-side cache keyed by the id's
- * position; per row only the product slot (E x P) and the small towers are
- * left to compute.
+ * side's vector depends only on the side's inputs (id slot, categorical
+ * slots, numbers), so it is memoised in a per-side cache keyed by those
+ * inputs themselves (compared exactly, not just hashed); per row only the
+ * product slot (E x P) and the small towers are left to compute when the
+ * same users and items come back, with or without features passed.
  */
 #ifndef MTL_PREDICT_H
 #define MTL_PREDICT_H
 
 #include "format.h"
 
-/* a row whose side was given features: its vector is computed, not cached */
-#define MTL_PREDICT_UNCACHED INT64_MIN
-/* bytes a side's cache may hold */
+/* bytes a side's cache may hold (per call site) */
 #define MTL_PREDICT_CACHE_BYTES (8 * 1024 * 1024)
 
 typedef struct MtlSideCache
 {
-	int64_t		n_entries;
-	int64_t    *tags;			/* key held by each entry (MTL_PREDICT_UNCACHED: none) */
-	float	   *vecs;			/* [n_entries x P] */
 	int			n_cat;			/* this side's categorical slots ... */
 	int		   *cat_slots;
 	int			n_num;			/* ... and numeric columns */
 	int		   *num_cols;
+	int			sig_len;		/* inputs of a side: id slot, cat slots, num bits */
+	int64_t		row0;			/* first embedding row of this side's ids */
+	int64_t		n_by_id;		/* entries for rows with a known id, by position */
+	int64_t		n_hashed;		/* then entries by hash, for rows without */
+	int64_t		n_entries;
+	uint32_t   *sigs;			/* [n_entries x sig_len] inputs each entry holds */
+	uint8_t    *filled;			/* [n_entries] */
+	float	   *vecs;			/* [n_entries x P] */
 } MtlSideCache;
 
 typedef struct MtlPredictor
@@ -37,11 +41,8 @@ typedef struct MtlPredictor
 	MtlWork    *work;
 	int32_t    *slots;			/* one row being built */
 	float	   *nums;
-	/* per side: id position (-1: unknown or anonymous) when the row's side
-	 * holds that id's stored features, else MTL_PREDICT_UNCACHED */
-	int64_t		key[2];
 	MtlSideCache side[2];
-	float	   *scratch;		/* [P] a side's vector when not cached */
+	uint32_t   *sig;			/* the row's inputs of one side */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
@@ -50,10 +51,7 @@ void		mtl_predictor_free(MtlPredictor *p);
 /* Start a row from ids (positions from mtl_schema_find_id, -1: none). */
 void		mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos);
 
-/*
- * Score the row in p->slots / p->nums: one output per task into out.
- * Resets p->key to uncached, so rows built by other means stay correct.
- */
+/* Score the row in p->slots / p->nums: one output per task into out. */
 void		mtl_predictor_run(MtlPredictor *p, double *out);
 
 #endif

@@ -138,15 +138,9 @@ mtl_predict(PG_FUNCTION_ARGS)
 	if (PG_NARGS() >= 5)
 	{
 		if (!PG_ARGISNULL(3))
-		{
 			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums);
-			p->key[MTL_SIDE_USER] = MTL_PREDICT_UNCACHED;
-		}
 		if (!PG_ARGISNULL(4))
-		{
 			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums);
-			p->key[MTL_SIDE_ITEM] = MTL_PREDICT_UNCACHED;
-		}
 	}
 	mtl_predictor_run(p, cache->scores);
 	for (int t = 0; t < T; t++)
