@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 USER_CATS = ["segment", "region", "member"]
 ITEM_CATS = ["category", "brand", "on_sale"]
 NUMS = ["price"]
-PREDICT_BATCH = 32768
+PREDICT_BATCH = 8192
 TASKS = [("ctr", "clicked", "binary"), ("cvr", "cvr", "binary"),
          ("ctcvr", "purchased", "binary"), ("rating", "rating", "regression")]
 

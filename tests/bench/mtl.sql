@@ -1,0 +1,53 @@
+-- mtl's side of the benchmark: prints key=value lines.
+\set ON_ERROR_STOP on
+CREATE FUNCTION pg_temp.seconds(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	started timestamptz := clock_timestamp();
+BEGIN
+	EXECUTE query;
+	RETURN extract(epoch FROM clock_timestamp() - started);
+END $$;
+-- scoring is measured on one backend, one core
+SET max_parallel_workers_per_gather = 0;
+
+SELECT unnest(ARRAY['train_seconds=' || round(s::numeric, 3),
+	   'train_samples_per_s=' || round(n * 10 / s)])
+FROM (SELECT pg_temp.seconds($q$
+	INSERT INTO models
+	SELECT 'bench', mtl_train(i.user_id, i.item_id,
+		ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.purchased, i.rating]::float8[],
+		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
+		'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary"},
+					{"name": "ctcvr", "type": "binary"}, {"name": "rating", "type": "regression"}],
+		  "model": "mmoe", "epochs": 10, "threads": 2}')
+	FROM shop.impressions i
+	JOIN shop.users u USING (user_id)
+	JOIN shop.items it USING (item_id)
+	WHERE i.day <= 12$q$) AS s,
+	(SELECT count(*) FROM shop.impressions WHERE day <= 12) AS n) AS t;
+
+SELECT unnest(ARRAY['predict_ids_seconds=' || round(s::numeric, 3),
+	   'predict_ids_rows_per_s=' || round(1000000 / s)])
+FROM pg_temp.seconds($q$
+	SELECT sum((mtl_predict(m.model, p.user_id, p.item_id))[1])
+	FROM pairs p, models m WHERE m.name = 'bench'$q$) AS s;
+
+SELECT unnest(ARRAY['predict_features_seconds=' || round(s::numeric, 3),
+	   'predict_features_rows_per_s=' || round(1000000 / s)])
+FROM pg_temp.seconds($q$
+	SELECT sum((mtl_predict(m.model, p.user_id, p.item_id, p.user_features, p.item_features))[1])
+	FROM pairs_features p, models m WHERE m.name = 'bench'$q$) AS s;
+
+CREATE TEMP TABLE scored AS
+SELECT i.*, mtl_predict(m.model, i.user_id, i.item_id) AS s
+FROM shop.impressions i, models m
+WHERE i.day > 12 AND m.name = 'bench';
+SELECT unnest(ARRAY['auc_ctr=' || round(mtl_auc(s[1], clicked)::numeric, 4),
+	   'oracle_ctr=' || round(mtl_auc(p_click, clicked)::numeric, 4),
+	   'auc_ctcvr=' || round(mtl_auc(s[3], purchased)::numeric, 4),
+	   'oracle_ctcvr=' || round(mtl_auc(p_purchase, purchased)::numeric, 4),
+	   'rmse_rating=' || round(sqrt(avg((s[4] - rating) ^ 2))::numeric, 4)])
+FROM scored;
+SELECT unnest(ARRAY['auc_cvr=' || round(mtl_auc(s[2], purchased)::numeric, 4),
+	   'oracle_cvr=' || round(mtl_auc(p_buy_given_click, purchased)::numeric, 4)])
+FROM scored WHERE clicked = 1;
