@@ -33,6 +33,10 @@ SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "batch_size": -5}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "seed": -1}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "id_dropout": 1}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "validation_fraction": 0.6}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "validation_fraction": "10%"}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "patience": -1}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "patience": 1.5}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "threads": 1000}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "verbose": "yes"}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "max_memory_mb": 0}') FROM tiny;

@@ -16,6 +16,17 @@ SELECT (mtl_info(model) -> 'bytes')::int = length(model) AS bytes_match,
 	   jsonb_array_length(mtl_info(model) #> '{training,loss}') AS losses,
 	   mtl_info(model) #> '{training,seconds}' AS seconds
 FROM i_model;
+-- 10% of the rows held out by default: their loss per epoch and the epoch kept
+SELECT mtl_info(model) #> '{training,validation_rows}' AS validation_rows,
+	   jsonb_array_length(mtl_info(model) #> '{training,validation_loss}') AS validation_losses,
+	   (mtl_info(model) #>> '{training,best_epoch}')::int BETWEEN 1 AND 3 AS best_epoch_kept,
+	   mtl_info(model) #> '{training,patience}' AS patience
+FROM i_model;
+-- without validation: no validation losses, the last epoch is kept
+SELECT (mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 2, "validation_fraction": 0}'))
+	-> 'training') - 'loss'::text AS no_validation
+FROM i_rows;
 
 -- record_seconds keeps the training time
 SELECT (mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],

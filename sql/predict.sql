@@ -9,7 +9,7 @@ FROM generate_series(1, 40) u, generate_series(1, 20) i;
 CREATE TABLE p_models AS
 SELECT mtl_train(user_id, item_id, ARRAY[clicked, rating],
 	jsonb_build_object('segment', segment), jsonb_build_object('price', price),
-	'{"tasks": [{"name": "click", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 30, "seed": 3}') AS model
+	'{"tasks": [{"name": "click", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 30, "seed": 3, "validation_fraction": 0}') AS model
 FROM p_rows;
 
 -- the parity pattern is learned from ids

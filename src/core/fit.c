@@ -10,7 +10,8 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 {
 	double		rows = (double) store->n_rows;
 	double		per_row = 4.0 * (layout->n_slots + schema->n_num + spec->n_tasks) + 8.0;
-	double		params = 4.0 * 4.0 * layout->n_params;	/* params, grads, m, v */
+	/* params, grads, Adam's m and v, and the best epoch's copy when validating */
+	double		params = 4.0 * (spec->validation_fraction > 0 ? 5.0 : 4.0) * layout->n_params;
 	double		batch = 4.0 * spec->batch_size *
 		(2.0 * layout->D + 2.0 * layout->P + 4.0 * layout->n_experts * layout->H +
 		 4.0 * spec->n_tasks * layout->H);

@@ -38,6 +38,8 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_f32(w, s->learning_rate);
 	mtl_put_f32(w, s->l2);
 	mtl_put_f32(w, s->id_dropout);
+	mtl_put_f32(w, s->validation_fraction);
+	mtl_put_u32(w, (uint32_t) s->patience);
 	mtl_put_u64(w, s->seed);
 }
 
@@ -89,9 +91,14 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	WriteSpec(&w, &trained->model.spec);
 	WriteSchema(&w, &trained->schema);
 	mtl_put_u64(&w, (uint64_t) sum->rows);
+	mtl_put_u64(&w, (uint64_t) sum->validation_rows);
 	mtl_put_u32(&w, (uint32_t) sum->epochs);
+	mtl_put_u32(&w, (uint32_t) sum->best_epoch);
 	for (int e = 0; e < sum->epochs; e++)
 		mtl_put_f64(&w, sum->epoch_loss[e]);
+	if (sum->validation_rows > 0)
+		for (int e = 0; e < sum->epochs; e++)
+			mtl_put_f64(&w, sum->validation_loss[e]);
 	mtl_put_f64(&w, sum->seconds);
 	mtl_put_u64(&w, trained->model.layout.n_params);
 	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
@@ -180,6 +187,11 @@ ReadSpec(MtlReader *r, MtlSpec *s)
 	s->learning_rate = mtl_get_f32(r);
 	s->l2 = mtl_get_f32(r);
 	s->id_dropout = mtl_get_f32(r);
+	s->validation_fraction = mtl_get_f32(r);
+	s->patience = (int) mtl_get_u32(r);
+	if (!(s->validation_fraction >= 0.0f && s->validation_fraction < 1.0f) ||
+		s->patience < 0 || s->patience > MTL_MAX_EPOCHS)
+		{ mtl_reader_fail(r, "invalid validation settings"); return; }
 	s->seed = mtl_get_u64(r);
 }
 
@@ -275,15 +287,23 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 static void
 ReadSummary(MtlReader *r, MtlTrainSummary *sum)
 {
-	uint32_t	epochs;
+	uint32_t	epochs,
+				best;
 
 	sum->rows = (int64_t) mtl_get_u64(r);
+	sum->validation_rows = (int64_t) mtl_get_u64(r);
 	epochs = mtl_get_u32(r);
+	best = mtl_get_u32(r);
 	if (epochs > MTL_MAX_EPOCHS)
 		{ mtl_reader_fail(r, "too many epochs"); return; }
+	if (best > epochs || sum->rows < 0 || sum->validation_rows < 0)
+		{ mtl_reader_fail(r, "invalid training summary"); return; }
 	sum->epochs = (int) epochs;
+	sum->best_epoch = (int) best;
 	for (uint32_t e = 0; e < epochs; e++)
 		sum->epoch_loss[e] = mtl_get_f64(r);
+	for (uint32_t e = 0; e < epochs; e++)
+		sum->validation_loss[e] = sum->validation_rows > 0 ? mtl_get_f64(r) : NAN;
 	sum->seconds = mtl_get_f64(r);
 }
 

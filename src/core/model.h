@@ -69,6 +69,8 @@ typedef struct MtlSpec
 	float		learning_rate;
 	float		l2;
 	float		id_dropout;
+	float		validation_fraction;	/* rows held out to measure each epoch */
+	int			patience;		/* stop after this many epochs without a better one (0: never) */
 	uint64_t	seed;
 	int			threads;
 	int			verbose;

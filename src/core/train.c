@@ -33,21 +33,16 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 	for (int t = 0; t < T; t++)
 	{
 		const MtlTask *task = &spec->tasks[t];
-		int			labelled = 0;
-		float		scale;
+		float		scale = task->weight / B;
 		double		sum;
 
-		for (int r = 0; r < B; r++)
-			labelled += !isnan(labels[(size_t) r * T + t]);
-		scale = labelled > 0 ? task->weight / labelled : 0.0f;
 		/* the gradient buffer of the logit is free: tower backward reads it first */
 		dlogit[t] = work->dtower_act[t][spec->n_tower_layers];
 		if (task->type == MTL_TASK_BINARY)
 			sum = mtl_bce_logits(dlogit[t], mtl_work_logit(work, t), 1, labels + t, T, B, scale);
 		else
 			sum = mtl_squared_error(dlogit[t], mtl_work_logit(work, t), 1, labels + t, T, B, scale);
-		if (labelled > 0)
-			total += task->weight * sum / labelled;
+		total += task->weight * sum / B;
 	}
 	if (grads != NULL)
 	{
@@ -142,15 +137,14 @@ typedef struct BatchBuffers
 	int64_t    *stamp;			/* per embedding row: last step that used it */
 } BatchBuffers;
 
-/* Copy the rows of a batch, dropping id embeddings with probability id_dropout. */
+/* Copy the rows of a batch, dropping id embeddings with probability drop. */
 static void
 GatherBatch(const MtlModel *model, const MtlDataset *data, const int64_t *order,
-			int B, BatchBuffers *buf, MtlRng *rng)
+			int B, BatchBuffers *buf, MtlRng *rng, double drop)
 {
 	int			S = model->layout.n_slots;
 	int			n_num = model->shape.n_num;
 	int			T = model->spec.n_tasks;
-	double		drop = model->spec.id_dropout;
 
 	for (int r = 0; r < B; r++)
 	{
@@ -210,6 +204,33 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 		memset(grads + (size_t) buf->touched[k] * L->E, 0, sizeof(float) * L->E);
 }
 
+/* Mean loss over the held-out rows, in batches, without dropout. */
+static double
+ValidationLoss(MtlModel *model, MtlWork *work, const MtlDataset *data, const int64_t *rows,
+			   int64_t n, int batch, BatchBuffers *buf, MtlRng *rng)
+{
+	double		total = 0.0;
+
+	for (int64_t from = 0; from < n; from += batch)
+	{
+		int			B = (int) (n - from < batch ? n - from : batch);
+
+		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
+		total += B * mtl_batch_loss(model, work, model->params, NULL,
+									buf->slots, buf->nums, buf->labels, B);
+	}
+	return total / n;
+}
+
+/* Rows held out for validation: a seeded share, at least one row left to train. */
+static int64_t
+ValidationRows(const MtlSpec *spec, int64_t n)
+{
+	int64_t		n_val = (int64_t) (n * (double) spec->validation_fraction);
+
+	return n_val >= n ? n - 1 : n_val;
+}
+
 void
 mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		  MtlTrainSummary *summary)
@@ -217,13 +238,17 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	MtlSpec    *spec = &model->spec;
 	const MtlLayout *L = &model->layout;
 	int			batch = spec->batch_size;
-	int64_t		n = data->n_rows;
+	int64_t		n_val = ValidationRows(spec, data->n_rows);
+	int64_t		n = data->n_rows - n_val;	/* training rows: order[0 .. n) */
 	double		start = NowSeconds();
+	double		best_loss = INFINITY;
+	int			since_best = 0;
 	MtlRng		rng;
 	MtlAdam		adam;
 	BatchBuffers buf;
 	MtlWork    *work;
 	float	   *grads;
+	float	   *best = NULL;
 	int64_t    *order;
 
 	StandardiseTargets(spec, data);
@@ -239,17 +264,26 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	buf.labels = mtl_alloc(sizeof(float) * batch * spec->n_tasks);
 	buf.touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
 	buf.stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows + 1));
-	order = mtl_alloc(sizeof(int64_t) * n);
-	for (int64_t i = 0; i < n; i++)
+	order = mtl_alloc(sizeof(int64_t) * data->n_rows);
+	for (int64_t i = 0; i < data->n_rows; i++)
 		order[i] = i;
 	/* a separate stream from the initialisation's, from the same seed */
 	mtl_rng_seed(&rng, spec->seed ^ 0x5DEECE66DULL);
+	if (n_val > 0)
+	{
+		/* the held-out rows are the tail of one seeded shuffle */
+		mtl_rng_shuffle(&rng, order, data->n_rows);
+		best = mtl_alloc(sizeof(float) * L->n_params);
+	}
 
 	summary->rows = n;
+	summary->validation_rows = n_val;
 	summary->epochs = 0;
+	summary->best_epoch = 0;
 	for (int epoch = 0; epoch < spec->epochs; epoch++)
 	{
 		double		loss = 0.0;
+		double		val_loss = NAN;
 		double		epoch_start = NowSeconds();
 
 		mtl_rng_shuffle(&rng, order, n);
@@ -259,17 +293,36 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 
 			if (cb && cb->interrupt)
 				cb->interrupt(cb->arg);
-			GatherBatch(model, data, order + from, B, &buf, &rng);
+			GatherBatch(model, data, order + from, B, &buf, &rng, spec->id_dropout);
 			TrainStep(model, work, &adam, grads, &buf, B, &loss);
 		}
 		summary->epoch_loss[epoch] = loss / n;
 		summary->epochs = epoch + 1;
+		if (n_val > 0)
+		{
+			val_loss = ValidationLoss(model, work, data, order + n, n_val, batch, &buf, &rng);
+			summary->validation_loss[epoch] = val_loss;
+			if (val_loss < best_loss)
+			{
+				best_loss = val_loss;
+				summary->best_epoch = epoch + 1;
+				memcpy(best, model->params, sizeof(float) * L->n_params);
+				since_best = 0;
+			}
+			else
+				since_best++;
+		}
 		if (cb && cb->epoch_done)
-			cb->epoch_done(cb->arg, epoch + 1, loss / n, NowSeconds() - epoch_start);
+			cb->epoch_done(cb->arg, epoch + 1, loss / n, val_loss, NowSeconds() - epoch_start);
+		if (spec->patience > 0 && since_best >= spec->patience)
+			break;
 	}
+	if (best != NULL && summary->best_epoch > 0)
+		memcpy(model->params, best, sizeof(float) * L->n_params);
 	/* wall-clock time would make equal trainings give unequal bytes */
 	summary->seconds = spec->record_seconds ? NowSeconds() - start : NAN;
 
+	mtl_free(best);
 	mtl_free(order);
 	mtl_free(buf.stamp);
 	mtl_free(buf.touched);

@@ -4,6 +4,12 @@
  * Rows are shuffled each epoch with the seeded RNG; a batch is assembled,
  * run forward and backward, and Adam steps the dense parameters and the
  * embedding rows the batch used. Same data and seed: same parameters.
+ *
+ * With validation_fraction > 0 a seeded random share of the rows is held
+ * out; after each epoch their loss is measured (no id dropout), the
+ * parameters of the best epoch so far are copied aside and restored at the
+ * end, and patience > 0 stops training after that many epochs without a
+ * better one. This costs one more copy of the parameters in memory.
  */
 #ifndef MTL_TRAIN_H
 #define MTL_TRAIN_H
@@ -25,20 +31,24 @@ typedef struct MtlTrainCallbacks
 {
 	/* called once per batch; may not return (a cancel inside PostgreSQL) */
 	void		(*interrupt) (void *arg);
-	/* called after each epoch with its mean training loss */
-	void		(*epoch_done) (void *arg, int epoch, double loss, double seconds);
+	/* called after each epoch with its mean training and validation loss (NaN: none) */
+	void		(*epoch_done) (void *arg, int epoch, double loss, double val_loss,
+							   double seconds);
 	void	   *arg;
 } MtlTrainCallbacks;
 
+#define MTL_MAX_EPOCHS 1024
+
 typedef struct MtlTrainSummary
 {
-	int64_t		rows;
-	int			epochs;
-	double		epoch_loss[1024];
+	int64_t		rows;			/* rows trained on */
+	int64_t		validation_rows;	/* rows held out (0: no validation) */
+	int			epochs;			/* epochs run (fewer than asked when stopped early) */
+	int			best_epoch;		/* 1-based epoch whose parameters were kept; 0: the last */
+	double		epoch_loss[MTL_MAX_EPOCHS];
+	double		validation_loss[MTL_MAX_EPOCHS];
 	double		seconds;
 } MtlTrainSummary;
-
-#define MTL_MAX_EPOCHS 1024
 
 /*
  * Set regression targets' mean and std from the labels and standardise them in
@@ -48,9 +58,13 @@ void		mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 					  MtlTrainSummary *summary);
 
 /*
- * Loss of one batch (weighted sum of per-task mean losses) and, when grads is
- * not NULL, its gradient added into grads. Used by training and by the
- * gradient checks.
+ * Loss of one batch and, when grads is not NULL, its gradient added into
+ * grads. Each task's loss is summed over the rows that have its label and
+ * divided by the batch's rows, times the task's weight: a task labelled on
+ * few rows (cvr on clicks, rating on purchases) weighs in proportion to its
+ * labels instead of each of its rows weighing as much as a whole batch of
+ * another task's, which made the sparse tasks overfit the shared embeddings.
+ * Used by training, validation and the gradient checks.
  */
 double		mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 						   float *grads, const int32_t *slots, const float *nums,

@@ -10,7 +10,8 @@
 #include "utils/fmgrprotos.h"
 
 #define VALID_KEYS "tasks, model, embedding_dim, experts, expert_units, bottom_units, " \
-	"tower_units, epochs, batch_size, learning_rate, l2, seed, id_dropout, threads, " \
+	"tower_units, epochs, batch_size, learning_rate, l2, seed, id_dropout, " \
+	"validation_fraction, patience, threads, " \
 	"verbose, record_seconds, max_memory_mb"
 
 /* Defaults: see README "Config keys". */
@@ -27,12 +28,14 @@ SetDefaults(MtlSpec *s)
 	s->bottom_units[0] = 128;
 	s->n_tower_layers = 1;
 	s->tower_units[0] = 32;
-	s->epochs = 10;
+	s->epochs = 30;				/* at most: early stopping usually ends sooner */
 	s->batch_size = 512;
 	s->learning_rate = 0.003f;
 	s->l2 = 1e-6f;
 	s->seed = 42;
 	s->id_dropout = 0.1f;
+	s->validation_fraction = 0.1f;
+	s->patience = 2;
 	s->threads = 0;
 	s->verbose = 0;
 	s->max_memory_mb = 4096;
@@ -296,6 +299,10 @@ ParseKey(MtlSpec *s, const char *key, const JsonbValue *v)
 		s->seed = (uint64) IntOrError(key, v, 0, INT32_MAX);
 	else if (strcmp(key, "id_dropout") == 0)
 		s->id_dropout = (float) RangeOrError(key, v, 0, 0.99, false);
+	else if (strcmp(key, "validation_fraction") == 0)
+		s->validation_fraction = (float) RangeOrError(key, v, 0, 0.5, false);
+	else if (strcmp(key, "patience") == 0)
+		s->patience = IntOrError(key, v, 0, MTL_MAX_EPOCHS);
 	else if (strcmp(key, "threads") == 0)
 		s->threads = IntOrError(key, v, 0, 64);
 	else if (strcmp(key, "max_memory_mb") == 0)

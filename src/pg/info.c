@@ -98,9 +98,19 @@ AppendTraining(StringInfo s, const MtlTrained *m)
 	appendStringInfoString(s, ", \"loss\": [");
 	for (int e = 0; e < sum->epochs; e++)
 		appendStringInfo(s, "%s%.6g", e ? ", " : "", sum->epoch_loss[e]);
-	appendStringInfo(s, "], \"batch_size\": %d, \"learning_rate\": %.6g, \"l2\": %.6g, "
-					 "\"id_dropout\": %.6g, \"seed\": %llu}",
+	appendStringInfo(s, "], \"validation_rows\": %lld", (long long) sum->validation_rows);
+	if (sum->validation_rows > 0)
+	{
+		appendStringInfoString(s, ", \"validation_loss\": [");
+		for (int e = 0; e < sum->epochs; e++)
+			appendStringInfo(s, "%s%.6g", e ? ", " : "", sum->validation_loss[e]);
+		appendStringInfo(s, "], \"best_epoch\": %d", sum->best_epoch);
+	}
+	appendStringInfo(s, ", \"batch_size\": %d, \"learning_rate\": %.6g, \"l2\": %.6g, "
+					 "\"id_dropout\": %.6g, \"validation_fraction\": %.6g, \"patience\": %d, "
+					 "\"seed\": %llu}",
 					 spec->batch_size, spec->learning_rate, spec->l2, spec->id_dropout,
+					 spec->validation_fraction, spec->patience,
 					 (unsigned long long) spec->seed);
 }
 

@@ -196,13 +196,19 @@ InterruptCallback(void *arg)
 }
 
 static void
-EpochCallback(void *arg, int epoch, double loss, double seconds)
+EpochCallback(void *arg, int epoch, double loss, double val_loss, double seconds)
 {
 	const MtlSpec *spec = arg;
 
-	if (spec->verbose)
+	if (!spec->verbose)
+		return;
+	if (isnan(val_loss))
 		ereport(INFO,
 				(errmsg("mtl_train: epoch %d/%d, loss %.6f, %.3f s", epoch, spec->epochs, loss, seconds)));
+	else
+		ereport(INFO,
+				(errmsg("mtl_train: epoch %d/%d, loss %.6f, validation loss %.6f, %.3f s",
+						epoch, spec->epochs, loss, val_loss, seconds)));
 }
 
 static void

@@ -7,7 +7,8 @@ standardised numbers], MMoE (experts of ReLU layers, one softmax gate per
 task) or shared-bottom, a ReLU tower per task, BCE from logits for binary
 tasks and squared error on standardised targets for regression; a missing
 label drops that task's loss for that row. Adam with coupled L2 (PyTorch's
-weight_decay), the same initialisation, the same id dropout.
+weight_decay), the same initialisation, the same id dropout, a fixed number
+of epochs (mtl runs with validation_fraction 0 in the benchmark to match).
 
 Usage: torch_mtl.py TRAIN.csv TEST.csv [--epochs N] [--threads N]
                     [--predict-rows N] [--scores FILE]
@@ -133,7 +134,9 @@ class MTL(torch.nn.Module):
 
 
 def loss_fn(logits, labels, weights):
+    """Each task's loss summed over the rows labelled for it, over the batch's rows (as mtl)."""
     total = 0.0
+    B = len(labels)
     for t, (_, _, kind) in enumerate(TASKS):
         y = labels[:, t]
         ok = ~torch.isnan(y)
@@ -141,10 +144,10 @@ def loss_fn(logits, labels, weights):
             continue
         z = logits[ok, t]
         if kind == "binary":
-            l = torch.nn.functional.binary_cross_entropy_with_logits(z, y[ok])
+            l = torch.nn.functional.binary_cross_entropy_with_logits(z, y[ok], reduction="sum")
         else:
-            l = torch.nn.functional.mse_loss(z, y[ok]) * 0.5
-        total = total + weights[t] * l
+            l = torch.nn.functional.mse_loss(z, y[ok], reduction="sum") * 0.5
+        total = total + weights[t] * l / B
     return total
 
 

@@ -23,6 +23,7 @@ Train(void)
 
 	synthetic_spec(&spec, MTL_MODEL_MMOE);
 	spec.epochs = 2;
+	spec.validation_fraction = 0.1f;	/* the summary then carries validation losses */
 	CHECK(mtl_fit(&spec, rows, NULL, 0, &needed, &trained) == NULL, "fit works");
 	n_bytes = mtl_encode(&trained, &bytes);
 	mtl_rows_free(rows);
@@ -60,6 +61,10 @@ TestRoundTrip(void)
 	CHECK(a[0] > 0 && a[0] < 1, "ctr is a probability: %g", a[0]);
 	CHECK(back.schema.ids[0].n == 200 && back.schema.n_cat == 2 && back.schema.n_num == 1,
 		  "schema survives");
+	CHECK(back.summary.validation_rows == 200 && back.summary.epochs == 2 &&
+		  back.summary.validation_loss[1] == trained.summary.validation_loss[1] &&
+		  back.summary.best_epoch == trained.summary.best_epoch &&
+		  back.model.spec.validation_fraction == 0.1f, "training summary survives");
 	mtl_trained_free(&back);
 	mtl_free(again);
 }

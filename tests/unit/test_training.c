@@ -101,10 +101,54 @@ TestReproducible(void)
 	mtl_free(truth);
 }
 
+/*
+ * Early stopping keeps the best epoch: its validation loss is the lowest,
+ * and the kept parameters are exactly those of a run stopped at that epoch.
+ */
+static void
+TestEarlyStopping(void)
+{
+	MtlSpec		spec;
+	MtlTrained	a,
+				b;
+	double	   *truth,
+				needed,
+				lowest = INFINITY;
+	MtlRowStore *rows = synthetic_rows(3000, 9, &truth);
+	int			best;
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 60;
+	spec.learning_rate = 0.02f;	/* overfits fast */
+	spec.validation_fraction = 0.2f;
+	spec.patience = 2;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &a);
+	best = a.summary.best_epoch;
+	CHECK(a.summary.validation_rows == 600 && a.summary.rows == 2400,
+		  "20%% of 3000 rows held out: %lld", (long long) a.summary.validation_rows);
+	CHECK(a.summary.epochs < 60 && a.summary.epochs == best + 2,
+		  "stopped two epochs after the best: ran %d, best %d", a.summary.epochs, best);
+	for (int e = 0; e < a.summary.epochs; e++)
+		lowest = fmin(lowest, a.summary.validation_loss[e]);
+	CHECK(best >= 1 && a.summary.validation_loss[best - 1] == lowest,
+		  "the best epoch has the lowest validation loss");
+	spec.epochs = best;
+	spec.patience = 0;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &b);
+	CHECK(memcmp(a.model.params, b.model.params, sizeof(float) * a.model.layout.n_params) == 0,
+		  "the kept parameters are the best epoch's");
+	printf("  early stopping: best epoch %d of %d run\n", best, a.summary.epochs);
+	mtl_trained_free(&a);
+	mtl_trained_free(&b);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
 void
 test_training(void)
 {
 	TestLearns(MTL_MODEL_SHARED_BOTTOM);
 	TestLearns(MTL_MODEL_MMOE);
 	TestReproducible();
+	TestEarlyStopping();
 }
