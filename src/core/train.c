@@ -185,6 +185,8 @@ CollectTouchedRows(const MtlModel *model, BatchBuffers *buf, int B, int64_t step
 	return n;
 }
 
+size_t		mtl_dense_step_max_embeddings = 262144;
+
 static void
 TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 		  BatchBuffers *buf, int B, double *loss)
@@ -196,6 +198,14 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	*loss += B * mtl_batch_loss(model, work, model->params, grads,
 								buf->slots, buf->nums, buf->labels, B);
 	mtl_adam_begin(adam);
+	if (dense0 <= mtl_dense_step_max_embeddings)
+	{
+		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
+		mtl_adam_update(adam, model->params, grads, 0, L->n_params);
+		memset(grads, 0, sizeof(float) * L->n_params);
+		return;
+	}
+	/* large catalogs: only the rows the batch used (lazy Adam), so a step stays cheap */
 	n_touched = CollectTouchedRows(model, buf, B, adam->t);
 	mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
 	mtl_adam_update_rows(adam, model->params, grads, buf->touched, n_touched, L->E);

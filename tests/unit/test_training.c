@@ -149,6 +149,10 @@ test_training(void)
 {
 	TestLearns(MTL_MODEL_SHARED_BOTTOM);
 	TestLearns(MTL_MODEL_MMOE);
+	/* the lazy step of large catalogs learns too */
+	mtl_dense_step_max_embeddings = 0;
+	TestLearns(MTL_MODEL_MMOE);
+	mtl_dense_step_max_embeddings = 262144;
 	TestReproducible();
 	TestEarlyStopping();
 }
