@@ -76,31 +76,120 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store)
 	}
 }
 
-/* Vocabulary of each categorical field, mean and std of each numeric one. */
+/*
+ * The distinct (field, value) pairs of the categorical entries, found with an
+ * open-addressing hash set: a field has few distinct values but as many
+ * entries as rows, so sorting the entries themselves would be the slow part.
+ */
+typedef struct PairSet
+{
+	size_t		cap;			/* a power of two */
+	size_t		n;
+	uint64_t   *values;
+	int32_t    *fields;			/* -1: empty */
+} PairSet;
+
+static size_t
+PairSlot(const PairSet *set, int32_t field, uint64_t value)
+{
+	uint64_t	h = (value ^ ((uint64_t) field * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+	size_t		i = (size_t) (h >> 17) & (set->cap - 1);
+
+	while (set->fields[i] >= 0 && (set->fields[i] != field || set->values[i] != value))
+		i = (i + 1) & (set->cap - 1);
+	return i;
+}
+
 static void
-BuildValueStats(MtlSchema *schema, const MtlRowStore *store)
+PairSetInit(PairSet *set, size_t cap)
+{
+	set->cap = cap;
+	set->n = 0;
+	set->values = mtl_alloc(sizeof(uint64_t) * cap);
+	set->fields = mtl_alloc(sizeof(int32_t) * cap);
+	for (size_t i = 0; i < cap; i++)
+		set->fields[i] = -1;
+}
+
+static void
+PairSetAdd(PairSet *set, int32_t field, uint64_t value)
+{
+	size_t		i = PairSlot(set, field, value);
+
+	if (set->fields[i] >= 0)
+		return;
+	set->fields[i] = field;
+	set->values[i] = value;
+	if (++set->n * 2 > set->cap)
+	{
+		PairSet		bigger;
+
+		PairSetInit(&bigger, set->cap * 2);
+		for (size_t k = 0; k < set->cap; k++)
+			if (set->fields[k] >= 0)
+			{
+				size_t		j = PairSlot(&bigger, set->fields[k], set->values[k]);
+
+				bigger.fields[j] = set->fields[k];
+				bigger.values[j] = set->values[k];
+				bigger.n++;
+			}
+		mtl_free(set->values);
+		mtl_free(set->fields);
+		*set = bigger;
+	}
+}
+
+/* Vocabulary of each categorical field (sorted distinct hashes). */
+static void
+BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 {
 	int64_t    *count = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
-	int64_t    *fill = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
+	PairSet		set;
+
+	PairSetInit(&set, 1024);
+	for (int64_t e = 0; e < store->n_entries; e++)
+		if (schema->fields[store->entry_field[e]].kind == MTL_KIND_CAT)
+			PairSetAdd(&set, store->entry_field[e], store->entry_value[e]);
+	for (size_t i = 0; i < set.cap; i++)
+		if (set.fields[i] >= 0)
+			count[set.fields[i]]++;
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].kind == MTL_KIND_CAT)
+			schema->fields[f].values = mtl_alloc(sizeof(uint64_t) * (count[f] + 1));
+	for (size_t i = 0; i < set.cap; i++)
+		if (set.fields[i] >= 0)
+		{
+			MtlFeature *feat = &schema->fields[set.fields[i]];
+
+			feat->values[feat->n_values++] = set.values[i];
+		}
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].kind == MTL_KIND_CAT)
+			schema->fields[f].n_values = SortUnique(schema->fields[f].values,
+													schema->fields[f].n_values, CompareU64);
+	mtl_free(set.values);
+	mtl_free(set.fields);
+	mtl_free(count);
+}
+
+/* Mean and std of each numeric field. */
+static void
+BuildNumericStats(MtlSchema *schema, const MtlRowStore *store)
+{
+	int64_t    *count = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
 	double	   *sum = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
 	double	   *sum2 = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
 
 	for (int64_t e = 0; e < store->n_entries; e++)
-		count[store->entry_field[e]]++;
-	for (int f = 0; f < schema->n_fields; f++)
-		if (schema->fields[f].kind == MTL_KIND_CAT)
-			schema->fields[f].values = mtl_alloc(sizeof(uint64_t) * (count[f] + 1));
-	for (int64_t e = 0; e < store->n_entries; e++)
 	{
 		int			f = store->entry_field[e];
-		MtlFeature *feat = &schema->fields[f];
 
-		if (feat->kind == MTL_KIND_CAT)
-			feat->values[fill[f]++] = store->entry_value[e];
-		else
+		if (schema->fields[f].kind == MTL_KIND_NUM)
 		{
 			double		v = mtl_bits_number(store->entry_value[e]);
 
+			count[f]++;
 			sum[f] += v;
 			sum2[f] += v * v;
 		}
@@ -109,9 +198,7 @@ BuildValueStats(MtlSchema *schema, const MtlRowStore *store)
 	{
 		MtlFeature *feat = &schema->fields[f];
 
-		if (feat->kind == MTL_KIND_CAT)
-			feat->n_values = SortUnique(feat->values, count[f], CompareU64);
-		else
+		if (feat->kind == MTL_KIND_NUM)
 		{
 			double		mean = count[f] ? sum[f] / count[f] : 0.0;
 			double		var = count[f] ? sum2[f] / count[f] - mean * mean : 0.0;
@@ -121,7 +208,6 @@ BuildValueStats(MtlSchema *schema, const MtlRowStore *store)
 		}
 	}
 	mtl_free(count);
-	mtl_free(fill);
 	mtl_free(sum);
 	mtl_free(sum2);
 }
@@ -187,7 +273,8 @@ mtl_schema_build(MtlSchema *schema, const MtlRowStore *store)
 {
 	memset(schema, 0, sizeof(*schema));
 	BuildFields(schema, store);
-	BuildValueStats(schema, store);
+	BuildVocabularies(schema, store);
+	BuildNumericStats(schema, store);
 	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
 	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
 	FillIdFeatures(schema, store);
