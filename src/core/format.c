@@ -282,6 +282,8 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 		if (!r->failed)
 			CheckIdFeatures(r, s, side);
 	}
+	if (!r->failed)
+		mtl_schema_index_fields(s);
 }
 
 static void

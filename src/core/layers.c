@@ -23,6 +23,13 @@ mtl_axpy(float *restrict y, float a, const float *restrict x, int n)
 		y[i] += a * x[i];
 }
 
+MTL_KERNEL void
+mtl_add(float *restrict y, const float *restrict x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
 /* out = b + in @ W for one row; wide outputs by rows of W, narrow by columns */
 MTL_KERNEL static void
 DenseRow(float *restrict out, const float *restrict in, const float *restrict W,

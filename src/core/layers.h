@@ -14,6 +14,9 @@
 /* y += a * x over n floats (skipped when a is 0: ReLU outputs often are) */
 void		mtl_axpy(float *restrict y, float a, const float *restrict x, int n);
 
+/* y += x over n floats */
+void		mtl_add(float *restrict y, const float *restrict x, int n);
+
 /* out[B x n_out](ld_out) = in[B x n_in](ld_in) @ W[n_in x n_out] + b[n_out] */
 void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 							  const float *W, const float *b, int B, int n_in, int n_out);

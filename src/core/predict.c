@@ -52,6 +52,24 @@ SideCacheFree(MtlSideCache *c)
 	mtl_free(c->num_cols);
 }
 
+static void
+RowProjectionsInit(MtlPredictor *p)
+{
+	const MtlLayout *L = &p->trained->model.layout;
+	int64_t		rows;
+
+	p->row_proj = NULL;
+	p->row_field = NULL;
+	if (p->trained->model.shape.n_cat == 0)
+		return;
+	p->cat_row0 = L->cat_row0[0];
+	rows = L->emb_rows - p->cat_row0;
+	if ((double) rows * L->P * sizeof(float) > MTL_PREDICT_ROW_BYTES)
+		return;
+	p->row_proj = mtl_alloc(sizeof(float) * rows * L->P);
+	p->row_field = mtl_alloc(sizeof(int16_t) * rows);
+}
+
 MtlPredictor *
 mtl_predictor_create(const MtlTrained *trained)
 {
@@ -69,6 +87,7 @@ mtl_predictor_create(const MtlTrained *trained)
 			longest = p->side[side].sig_len;
 	}
 	p->sig = mtl_alloc(sizeof(uint32_t) * longest);
+	RowProjectionsInit(p);
 	return p;
 }
 
@@ -81,6 +100,8 @@ mtl_predictor_free(MtlPredictor *p)
 	for (int side = 0; side < 2; side++)
 		SideCacheFree(&p->side[side]);
 	mtl_free(p->sig);
+	mtl_free(p->row_proj);
+	mtl_free(p->row_field);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -105,6 +126,30 @@ AddEmbedding(float *vec, const MtlModel *m, int32_t row, int x0)
 		mtl_axpy(vec, emb[k], m->params + L->W_in + (size_t) (x0 + k) * L->P, L->P);
 }
 
+/* vec += categorical row's embedding @ its field's block of W_in, from the row cache */
+static void
+AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	int			x0 = 3 * L->E + field * L->E;
+	float	   *proj;
+
+	if (p->row_proj == NULL || row < p->cat_row0)
+	{
+		AddEmbedding(vec, m, row, x0);
+		return;
+	}
+	proj = p->row_proj + (size_t) (row - p->cat_row0) * L->P;
+	if (p->row_field[row - p->cat_row0] != field + 1)
+	{
+		memset(proj, 0, sizeof(float) * L->P);
+		AddEmbedding(proj, m, row, x0);
+		p->row_field[row - p->cat_row0] = (int16_t) (field + 1);
+	}
+	mtl_add(vec, proj, L->P);
+}
+
 /* The side's share of X @ W_in: its id embedding, categorical fields, numbers. */
 static void
 SideVector(const MtlPredictor *p, int side, float *vec)
@@ -122,7 +167,7 @@ SideVector(const MtlPredictor *p, int side, float *vec)
 		int			f = c->cat_slots[k];
 
 		if (p->slots[2 + f] >= 0)
-			AddEmbedding(vec, m, p->slots[2 + f], 3 * L->E + f * L->E);
+			AddCategorical(p, vec, p->slots[2 + f], f);
 	}
 	for (int k = 0; k < c->n_num; k++)
 	{
@@ -182,10 +227,7 @@ Project(MtlPredictor *p)
 	memcpy(proj, m->params + L->b_in, sizeof(float) * L->P);
 	for (int side = 0; side < 2; side++)
 	{
-		const float *vec = CachedSideVector(p, side);
-
-		for (int j = 0; j < L->P; j++)
-			proj[j] += vec[j];
+		mtl_add(proj, CachedSideVector(p, side), L->P);
 	}
 	if (p->slots[0] >= 0 && p->slots[1] >= 0)
 	{

@@ -18,6 +18,8 @@
 
 /* bytes a side's cache may hold (per call site) */
 #define MTL_PREDICT_CACHE_BYTES (8 * 1024 * 1024)
+/* bytes the projections of categorical embedding rows may hold (per call site) */
+#define MTL_PREDICT_ROW_BYTES (64 * 1024 * 1024)
 
 typedef struct MtlSideCache
 {
@@ -43,6 +45,15 @@ typedef struct MtlPredictor
 	float	   *nums;
 	MtlSideCache side[2];
 	uint32_t   *sig;			/* the row's inputs of one side */
+	/*
+	 * Each categorical embedding row's product with its field's block of
+	 * W_in (E x P), filled on first use: a side vector missing from the side
+	 * cache then costs P adds per field instead of E x P multiply-adds.
+	 * NULL when they would not fit in MTL_PREDICT_ROW_BYTES.
+	 */
+	int64_t		cat_row0;		/* first categorical embedding row */
+	float	   *row_proj;		/* [categorical rows x P] */
+	int16_t    *row_field;		/* field + 1 whose block filled the row; 0: not yet */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);

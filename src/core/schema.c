@@ -1,10 +1,12 @@
 #include "schema.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mem.h"
+#include "rng.h"
 
 static int
 CompareU64(const void *a, const void *b)
@@ -278,6 +280,7 @@ mtl_schema_build(MtlSchema *schema, const MtlRowStore *store)
 	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
 	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
 	FillIdFeatures(schema, store);
+	mtl_schema_index_fields(schema);
 }
 
 void
@@ -289,6 +292,7 @@ mtl_schema_free(MtlSchema *schema)
 		mtl_free(schema->fields[f].values);
 	}
 	mtl_free(schema->fields);
+	mtl_free(schema->field_index);
 	mtl_free(schema->cat_field);
 	mtl_free(schema->num_field);
 	for (int side = 0; side < 2; side++)
@@ -440,17 +444,70 @@ mtl_schema_encode_rows(const MtlSchema *schema, const MtlLayout *layout,
 	}
 }
 
+static bool
+FieldIs(const MtlFeature *feat, int side, int kind, const char *name, size_t len)
+{
+	return feat->side == side && feat->kind == kind && feat->name != NULL &&
+		strncmp(feat->name, name, len) == 0 && feat->name[len] == '\0';
+}
+
+static size_t
+FieldHome(const MtlSchema *schema, int side, int kind, const char *name, size_t len)
+{
+	return (size_t) mtl_hash64(name, len, (uint64_t) (side * 2 + kind + 1)) &
+		(size_t) (schema->field_index_cap - 1);
+}
+
+void
+mtl_schema_index_fields(MtlSchema *schema)
+{
+	int			cap = 8;
+	int			mask;
+
+	while (cap < 2 * schema->n_fields + 2)
+		cap *= 2;
+	mask = cap - 1;
+	mtl_free(schema->field_index);
+	schema->field_index = mtl_alloc(sizeof(int32_t) * cap);
+	schema->field_index_cap = cap;
+	for (int i = 0; i < cap; i++)
+		schema->field_index[i] = -1;
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+		size_t		len;
+		size_t		i;
+
+		if (feat->name == NULL)
+			continue;
+		len = strlen(feat->name);
+		i = FieldHome(schema, feat->side, feat->kind, feat->name, len);
+		/* a repeated field keeps its first number, as a scan would find */
+		while (schema->field_index[i] >= 0 &&
+			   !FieldIs(&schema->fields[schema->field_index[i]], feat->side, feat->kind,
+						feat->name, len))
+			i = (i + 1) & mask;
+		if (schema->field_index[i] < 0)
+			schema->field_index[i] = f;
+	}
+}
+
 int
 mtl_schema_find_field(const MtlSchema *schema, int side, int kind,
 					  const char *name, size_t len)
 {
-	for (int f = 0; f < schema->n_fields; f++)
+	if (schema->field_index_cap > 0)
 	{
-		const MtlFeature *feat = &schema->fields[f];
+		size_t		mask = (size_t) schema->field_index_cap - 1;
 
-		if (feat->side == side && feat->kind == kind &&
-			strncmp(feat->name, name, len) == 0 && feat->name[len] == '\0')
-			return f;
+		for (size_t i = FieldHome(schema, side, kind, name, len);
+			 schema->field_index[i] >= 0; i = (i + 1) & mask)
+			if (FieldIs(&schema->fields[schema->field_index[i]], side, kind, name, len))
+				return schema->field_index[i];
+		return -1;
 	}
+	for (int f = 0; f < schema->n_fields; f++)
+		if (FieldIs(&schema->fields[f], side, kind, name, len))
+			return f;
 	return -1;
 }

@@ -49,6 +49,9 @@ typedef struct MtlSchema
 	int		   *cat_field;		/* [n_cat] field number of each cat slot */
 	int		   *num_field;		/* [n_num] field number of each num column */
 	MtlIdTable	ids[2];			/* MTL_SIDE_USER, MTL_SIDE_ITEM */
+	/* open-addressing index of (side, kind, name) -> field; -1 empty */
+	int			field_index_cap;	/* a power of two; 0: not built, scan */
+	int32_t    *field_index;
 } MtlSchema;
 
 /* Build vocabularies, statistics and id tables from collected rows. */
@@ -84,6 +87,9 @@ void		mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, in
 /* Write one feature value into a row (kind decides how value is read). */
 void		mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
 								   uint64_t value, int32_t *slots, float *nums);
+
+/* Build the field index (after building or decoding the fields). */
+void		mtl_schema_index_fields(MtlSchema *schema);
 
 /* Find a field by side, kind and name; -1 if the model has none. */
 int			mtl_schema_find_field(const MtlSchema *schema, int side, int kind,

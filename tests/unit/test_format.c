@@ -65,6 +65,18 @@ TestRoundTrip(void)
 		  back.summary.validation_loss[1] == trained.summary.validation_loss[1] &&
 		  back.summary.best_epoch == trained.summary.best_epoch &&
 		  back.model.spec.validation_fraction == 0.1f, "training summary survives");
+	{
+		int			seg = mtl_schema_find_field(&back.schema, MTL_SIDE_USER, MTL_KIND_CAT, "segment", 7);
+		int			price = mtl_schema_find_field(&back.schema, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
+
+		CHECK(seg >= 0 && strcmp(back.schema.fields[seg].name, "segment") == 0 &&
+			  price >= 0 && strcmp(back.schema.fields[price].name, "price") == 0 &&
+			  mtl_schema_find_field(&back.schema, MTL_SIDE_ITEM, MTL_KIND_CAT, "segment", 7) < 0 &&
+			  mtl_schema_find_field(&back.schema, MTL_SIDE_USER, MTL_KIND_NUM, "segment", 7) < 0 &&
+			  mtl_schema_find_field(&back.schema, MTL_SIDE_USER, MTL_KIND_CAT, "segmen", 6) < 0 &&
+			  mtl_schema_find_field(&back.schema, MTL_SIDE_USER, MTL_KIND_CAT, "segments", 8) < 0,
+			  "decoded schema finds fields by side, kind and exact name");
+	}
 	mtl_trained_free(&back);
 	mtl_free(again);
 }
