@@ -4,7 +4,6 @@
 
 #include "layers.h"
 #include "mem.h"
-#include "rng.h"
 
 static void
 SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
@@ -24,18 +23,12 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 		if (schema->fields[schema->num_field[f]].side == side)
 			c->num_cols[c->n_num++] = f;
 	c->sig_len = 1 + c->n_cat + c->n_num;
-	/*
-	 * Rows with a known id take the entry of the id's position (no
-	 * collisions while the ids fit); rows without one (features only) share
-	 * the hashed entries after those.
-	 */
+	/* a row with a known id takes the entry of the id's position: no collisions while the ids fit */
 	fit = MTL_PREDICT_CACHE_BYTES / ((P + c->sig_len) * (int64_t) sizeof(float) + 1);
-	c->n_hashed = fit / 4 > 1024 ? 1024 : (fit / 4 > 16 ? fit / 4 : 16);
-	c->n_by_id = want < fit - c->n_hashed ? want : fit - c->n_hashed;
-	if (c->n_by_id < 1)
-		c->n_by_id = 1;
+	c->n_entries = want < fit ? want : fit;
+	if (c->n_entries < 1)
+		c->n_entries = 1;
 	c->row0 = side == 0 ? 0 : trained->model.layout.item_row0;
-	c->n_entries = c->n_by_id + c->n_hashed;
 	c->sigs = mtl_alloc(sizeof(uint32_t) * c->n_entries * c->sig_len);
 	c->filled = mtl_alloc(c->n_entries);
 	memset(c->filled, 0, c->n_entries);
@@ -87,6 +80,7 @@ mtl_predictor_create(const MtlTrained *trained)
 			longest = p->side[side].sig_len;
 	}
 	p->sig = mtl_alloc(sizeof(uint32_t) * longest);
+	p->scratch = mtl_alloc(sizeof(float) * trained->model.layout.P);
 	RowProjectionsInit(p);
 	return p;
 }
@@ -100,6 +94,7 @@ mtl_predictor_free(MtlPredictor *p)
 	for (int side = 0; side < 2; side++)
 		SideCacheFree(&p->side[side]);
 	mtl_free(p->sig);
+	mtl_free(p->scratch);
 	mtl_free(p->row_proj);
 	mtl_free(p->row_field);
 	mtl_free(p->slots);
@@ -200,11 +195,18 @@ CachedSideVector(MtlPredictor *p, int side)
 	uint32_t   *held;
 	float	   *vec;
 
+	if (p->slots[side] < 0)
+	{
+		/*
+		 * No id: rows with features only rarely repeat, and with the
+		 * categorical rows' projections cached a side costs about as much to
+		 * add up as to look up.
+		 */
+		SideVector(p, side, p->scratch);
+		return p->scratch;
+	}
 	SideSignature(p, side, p->sig);
-	if (p->slots[side] >= 0)
-		entry = (p->slots[side] - c->row0) % c->n_by_id;
-	else
-		entry = c->n_by_id + (int64_t) (mtl_hash64(p->sig, sig_bytes, side) % (uint64_t) c->n_hashed);
+	entry = (p->slots[side] - c->row0) % c->n_entries;
 	held = c->sigs + entry * c->sig_len;
 	vec = c->vecs + entry * p->trained->model.layout.P;
 	if (!c->filled[entry] || memcmp(held, p->sig, sig_bytes) != 0)

@@ -6,10 +6,11 @@
  * is [user part | item part | user*item | ...], so X @ W_in splits into a
  * user side's vector, an item side's vector and the E-wide product's. A
  * side's vector depends only on the side's inputs (id slot, categorical
- * slots, numbers), so it is memoised in a per-side cache keyed by those
- * inputs themselves (compared exactly, not just hashed); per row only the
- * product slot (E x P) and the small towers are left to compute when the
- * same users and items come back, with or without features passed.
+ * slots, numbers), so for rows with a known id it is memoised in the cache
+ * entry of that id, keyed by those inputs (compared exactly); per row only
+ * the product slot (E x P) and the small towers are left to compute when the
+ * same users and items come back, with or without features passed. Rows
+ * without an id add their side up from per-value projections (row_proj).
  */
 #ifndef MTL_PREDICT_H
 #define MTL_PREDICT_H
@@ -29,9 +30,7 @@ typedef struct MtlSideCache
 	int		   *num_cols;
 	int			sig_len;		/* inputs of a side: id slot, cat slots, num bits */
 	int64_t		row0;			/* first embedding row of this side's ids */
-	int64_t		n_by_id;		/* entries for rows with a known id, by position */
-	int64_t		n_hashed;		/* then entries by hash, for rows without */
-	int64_t		n_entries;
+	int64_t		n_entries;		/* by the id's position */
 	uint32_t   *sigs;			/* [n_entries x sig_len] inputs each entry holds */
 	uint8_t    *filled;			/* [n_entries] */
 	float	   *vecs;			/* [n_entries x P] */
@@ -45,6 +44,7 @@ typedef struct MtlPredictor
 	float	   *nums;
 	MtlSideCache side[2];
 	uint32_t   *sig;			/* the row's inputs of one side */
+	float	   *scratch;		/* [P] a side's vector when not cached (no id) */
 	/*
 	 * Each categorical embedding row's product with its field's block of
 	 * W_in (E x P), filled on first use: a side vector missing from the side

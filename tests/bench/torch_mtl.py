@@ -42,8 +42,9 @@ class Encoder:
     """Vocabularies and numeric statistics learned on the training split."""
 
     def __init__(self, cols):
-        self.users = {v: i for i, v in enumerate(sorted(set(cols["user_id"])))}
-        self.items = {v: i for i, v in enumerate(sorted(set(cols["item_id"])))}
+        # data without ids (features only) has no user_id / item_id column
+        self.users = {v: i for i, v in enumerate(sorted(set(cols.get("user_id", []))))}
+        self.items = {v: i for i, v in enumerate(sorted(set(cols.get("item_id", []))))}
         self.vocab = {}
         for c in USER_CATS + ITEM_CATS:
             # row 0 is "missing or unknown", as in mtl
@@ -55,9 +56,9 @@ class Encoder:
             self.stats[c] = (x.mean(), max(x.std(), 1e-6))
 
     def encode(self, cols):
-        n = len(cols["user_id"])
-        uid = np.array([self.users.get(v, -1) for v in cols["user_id"]], dtype=np.int64)
-        iid = np.array([self.items.get(v, -1) for v in cols["item_id"]], dtype=np.int64)
+        n = len(next(iter(cols.values())))
+        uid = np.array([self.users.get(v, -1) for v in cols.get("user_id", [""] * n)], dtype=np.int64)
+        iid = np.array([self.items.get(v, -1) for v in cols.get("item_id", [""] * n)], dtype=np.int64)
         cats = np.zeros((n, len(USER_CATS + ITEM_CATS)), dtype=np.int64)
         for j, c in enumerate(USER_CATS + ITEM_CATS):
             cats[:, j] = [self.vocab[c].get(v, 0) for v in cols[c]]
@@ -191,9 +192,16 @@ def main():
     ap.add_argument("--l2", type=float, default=1e-6)
     ap.add_argument("--id-dropout", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--columns", help="JSON {cats, nums, tasks: [[name, column, kind]]} "
+                    "for data other than the demo shop")
     ap.add_argument("--predict-rows", type=int, default=0,
                     help="also time batch prediction over this many rows (test rows repeated)")
     args = ap.parse_args()
+    if args.columns:
+        global USER_CATS, ITEM_CATS, NUMS, TASKS
+        spec = json.loads(args.columns)
+        USER_CATS, ITEM_CATS, NUMS = spec["cats"], [], spec["nums"]
+        TASKS = [tuple(t) for t in spec["tasks"]]
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
