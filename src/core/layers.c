@@ -30,11 +30,58 @@ mtl_add(float *restrict y, const float *restrict x, int n)
 		y[i] += x[i];
 }
 
+typedef float MtlVec8 __attribute__((vector_size(32), aligned(4)));
+
+/*
+ * out = b + in @ W for one row and NV * 8 outputs, the outputs held in
+ * registers across the whole row (NV is a constant after inlining).
+ */
+static inline __attribute__((always_inline)) void
+DenseRowBlocked(float *restrict out, const float *restrict in, const float *restrict W,
+				const float *restrict b, int n_in, int NV)
+{
+	MtlVec8		acc[8];
+
+	for (int j = 0; j < NV; j++)
+		memcpy(&acc[j], b + 8 * j, sizeof(MtlVec8));
+	for (int i = 0; i < n_in; i++)
+	{
+		float		a = in[i];
+		const float *w = W + (size_t) i * NV * 8;
+
+		if (a == 0.0f)
+			continue;
+		for (int j = 0; j < NV; j++)
+		{
+			MtlVec8		wj;
+
+			memcpy(&wj, w + 8 * j, sizeof(MtlVec8));
+			acc[j] += a * wj;
+		}
+	}
+	for (int j = 0; j < NV; j++)
+		memcpy(out + 8 * j, &acc[j], sizeof(MtlVec8));
+}
+
 /* out = b + in @ W for one row; wide outputs by rows of W, narrow by columns */
 MTL_KERNEL static void
 DenseRow(float *restrict out, const float *restrict in, const float *restrict W,
 		 const float *restrict b, int n_in, int n_out)
 {
+	switch (n_out)
+	{
+		case 16:
+			DenseRowBlocked(out, in, W, b, n_in, 2);
+			return;
+		case 32:
+			DenseRowBlocked(out, in, W, b, n_in, 4);
+			return;
+		case 64:
+			DenseRowBlocked(out, in, W, b, n_in, 8);
+			return;
+		default:
+			break;
+	}
 	if (n_out >= 8)
 	{
 		memcpy(out, b, sizeof(float) * n_out);

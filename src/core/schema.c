@@ -290,6 +290,7 @@ mtl_schema_free(MtlSchema *schema)
 	{
 		mtl_free(schema->fields[f].name);
 		mtl_free(schema->fields[f].values);
+		mtl_free(schema->fields[f].value_slots);
 	}
 	mtl_free(schema->fields);
 	mtl_free(schema->field_index);
@@ -343,6 +344,16 @@ mtl_schema_cat_index(const MtlSchema *schema, int field, uint64_t hash)
 	int64_t		lo = 0,
 				hi = feat->n_values;
 
+	if (feat->value_cap > 0)
+	{
+		int64_t		mask = feat->value_cap - 1;
+
+		for (int64_t i = (int64_t) (hash & (uint64_t) mask); feat->value_slots[i] != 0;
+			 i = (i + 1) & mask)
+			if (feat->values[feat->value_slots[i] - 1] == hash)
+				return feat->value_slots[i];
+		return 0;
+	}
 	while (lo < hi)
 	{
 		int64_t		mid = lo + (hi - lo) / 2;
@@ -448,7 +459,28 @@ static bool
 FieldIs(const MtlFeature *feat, int side, int kind, const char *name, size_t len)
 {
 	return feat->side == side && feat->kind == kind && feat->name != NULL &&
-		strncmp(feat->name, name, len) == 0 && feat->name[len] == '\0';
+		feat->name_len == len && memcmp(feat->name, name, len) == 0;
+}
+
+/* Hash table of a categorical field's values: the values are hashes already. */
+static void
+IndexValues(MtlFeature *feat)
+{
+	int64_t		cap = 8;
+
+	while (cap < 2 * feat->n_values + 2)
+		cap *= 2;
+	mtl_free(feat->value_slots);
+	feat->value_slots = mtl_alloc(sizeof(int32_t) * cap);
+	feat->value_cap = cap;
+	for (int64_t v = 0; v < feat->n_values; v++)
+	{
+		int64_t		i = (int64_t) (feat->values[v] & (uint64_t) (cap - 1));
+
+		while (feat->value_slots[i] != 0)
+			i = (i + 1) & (cap - 1);
+		feat->value_slots[i] = (int32_t) (v + 1);
+	}
 }
 
 static size_t
@@ -481,6 +513,9 @@ mtl_schema_index_fields(MtlSchema *schema)
 		if (feat->name == NULL)
 			continue;
 		len = strlen(feat->name);
+		schema->fields[f].name_len = len;
+		if (feat->kind == MTL_KIND_CAT)
+			IndexValues(&schema->fields[f]);
 		i = FieldHome(schema, feat->side, feat->kind, feat->name, len);
 		/* a repeated field keeps its first number, as a scan would find */
 		while (schema->field_index[i] >= 0 &&

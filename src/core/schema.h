@@ -28,6 +28,10 @@ typedef struct MtlFeature
 	uint64_t   *values;			/* categorical: sorted hashes */
 	double		mean;			/* numeric */
 	double		std;
+	/* built by mtl_schema_index_fields: */
+	size_t		name_len;
+	int64_t		value_cap;		/* categorical: open-addressing table of the values, */
+	int32_t    *value_slots;	/* a power of two; entries are local indices, 0 empty */
 } MtlFeature;
 
 typedef struct MtlIdTable
@@ -88,7 +92,7 @@ void		mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, in
 void		mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
 								   uint64_t value, int32_t *slots, float *nums);
 
-/* Build the field index (after building or decoding the fields). */
+/* Build the field and value indexes (after building or decoding the fields). */
 void		mtl_schema_index_fields(MtlSchema *schema);
 
 /* Find a field by side, kind and name; -1 if the model has none. */

@@ -112,9 +112,35 @@ MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext stor
 	}
 }
 
+/*
+ * Look a key up in the schema, trying first the field the key at the same
+ * position matched last time: rows of one query usually have the same keys
+ * in the same order (jsonb sorts them).
+ */
+static int
+FindField(const MtlSchema *schema, int side, int kind, const JsonbValue *key,
+		  int position, int32 *hints)
+{
+	int			field;
+
+	if (hints != NULL && position < MTL_MAX_FIELDS)
+	{
+		field = hints[position];
+		if (field >= 0 && field < schema->n_fields &&
+			schema->fields[field].side == side && schema->fields[field].kind == kind &&
+			schema->fields[field].name_len == (size_t) key->val.string.len &&
+			memcmp(schema->fields[field].name, key->val.string.val, key->val.string.len) == 0)
+			return field;
+	}
+	field = mtl_schema_find_field(schema, side, kind, key->val.string.val, key->val.string.len);
+	if (hints != NULL && position < MTL_MAX_FIELDS && field >= 0)
+		hints[position] = field;
+	return field;
+}
+
 void
 MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
-				  int32 *slots, float *nums)
+				  int32 *slots, float *nums, int32 *hints)
 {
 	const MtlSchema *schema = &trained->schema;
 	const MtlLayout *layout = &trained->model.layout;
@@ -122,6 +148,7 @@ MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
+	int			position = 0;
 
 	CheckObject(features, side);
 	mtl_schema_clear_side(schema, layout, side, slots, nums);
@@ -138,7 +165,7 @@ MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 		if (!ReadFeatureValue(&k, &v, &kind, &value))
 			continue;
 		/* keys the model was not trained on are ignored */
-		field = mtl_schema_find_field(schema, side, kind, k.val.string.val, k.val.string.len);
+		field = FindField(schema, side, kind, &k, position++, hints);
 		if (field >= 0)
 			mtl_schema_set_feature(schema, layout, field, value, slots, nums);
 	}

@@ -16,8 +16,9 @@ void		MtlParseConfig(Jsonb *config, MtlSpec *spec);
 /* features.c: read a features object into a training row or a predict row */
 void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
 						   MemoryContext store_context);
+/* hints: MTL_MAX_FIELDS entries kept across rows (-1 at first), or NULL */
 void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
-							  int32 *slots, float *nums);
+							  int32 *slots, float *nums, int32 *hints);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);

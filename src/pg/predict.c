@@ -28,6 +28,7 @@ typedef struct PredictCache
 	MemoryContext context;		/* holds the decoded model */
 	MtlTrained	trained;
 	MtlPredictor *predictor;
+	int32		hints[2][MTL_MAX_FIELDS];	/* field of each key position, per side */
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];
 } PredictCache;
@@ -61,6 +62,7 @@ CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &cache->trained);
 	cache->predictor = mtl_predictor_create(&cache->trained);
 	MemoryContextSwitchTo(old);
+	memset(cache->hints, -1, sizeof(cache->hints));
 	cache->external = external;
 	if (external)
 	{
@@ -138,9 +140,11 @@ mtl_predict(PG_FUNCTION_ARGS)
 	if (PG_NARGS() >= 5)
 	{
 		if (!PG_ARGISNULL(3))
-			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums);
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums,
+							  cache->hints[MTL_SIDE_USER]);
 		if (!PG_ARGISNULL(4))
-			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums);
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums,
+							  cache->hints[MTL_SIDE_ITEM]);
 	}
 	mtl_predictor_run(p, cache->scores);
 	for (int t = 0; t < T; t++)

@@ -19,6 +19,10 @@
 #   (one backend, one core, the time includes the table scan); PyTorch's
 #   in-memory batch prediction (batches of 8192, 2 threads) on tensors.
 # - held-out AUC of both on days 13-14 (and the oracle's).
+# Then the same on a census-like data set with features only (no ids: 30
+# categorical and 7 numeric fields, two tasks, 160k training rows, 40k test
+# rows; tests/bench/census.sql), scoring all 200k rows with
+# mtl_predict(model, NULL, NULL, features, NULL).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 impressions=${1:-200000}
@@ -70,8 +74,22 @@ torch=$(/usr/bin/python3 tests/bench/torch_mtl.py "$work/train.csv" "$work/test.
 echo "$torch"
 
 echo
+echo "== features only: census-like data, 200000 rows"
+psql_q -v rows=200000 -f tests/bench/census.sql >/dev/null
+cols=$(for k in $(seq 1 30); do printf "features->>'c%d' AS c%d, " "$k" "$k"; done
+	for k in $(seq 1 7); do printf "(features->>'x%d')::float8 AS x%d, " "$k" "$k"; done)
+psql_q -c "\\copy (SELECT $cols y1, y2 FROM census WHERE NOT test ORDER BY id) TO '$work/ctrain.csv' CSV HEADER"
+psql_q -c "\\copy (SELECT $cols y1, y2 FROM census WHERE test ORDER BY id) TO '$work/ctest.csv' CSV HEADER"
+census_mtl=$(psql_q -f tests/bench/census_mtl.sql)
+echo "$census_mtl"
+spec=$(/usr/bin/python3 -c 'import json; print(json.dumps({"cats": ["c%d" % k for k in range(1, 31)], "nums": ["x%d" % k for k in range(1, 8)], "tasks": [["t1", "y1", "binary"], ["t2", "y2", "binary"]]}))')
+census_torch=$(/usr/bin/python3 tests/bench/torch_mtl.py "$work/ctrain.csv" "$work/ctest.csv" \
+	--threads 2 --columns "$spec" --predict-rows 200000)
+echo "$census_torch"
+
+echo
 echo "== side by side"
-MTL="$mtl" TORCH="$torch" /usr/bin/python3 - <<'EOF'
+MTL="$mtl" TORCH="$torch" CMTL="$census_mtl" CTORCH="$census_torch" /usr/bin/python3 - <<'EOF'
 import json, os
 m = dict(line.split("=", 1) for line in os.environ["MTL"].splitlines() if "=" in line)
 t = json.loads(os.environ["TORCH"])
@@ -86,4 +104,17 @@ print(f"{'held-out AUC':34s}{'mtl':>12s}{'PyTorch':>12s}{'oracle':>8s}")
 for task in ["ctr", "cvr", "ctcvr"]:
     print(f"  {task:32s}{m['auc_' + task]:12.4f}{t['auc_' + task]:12.4f}{m['oracle_' + task]:8.4f}")
 print(f"  {'rating RMSE':32s}{m['rmse_rating']:12.4f}{t['rmse_rating']:12.4f}")
+cm = {k: float(v) for k, v in (l.split("=", 1) for l in os.environ["CMTL"].splitlines() if "=" in l)}
+ct = json.loads(os.environ["CTORCH"])
+print()
+print("features only (census-like)")
+print(f"{'':34s}{'mtl':>12s}{'PyTorch':>12s}{'ratio':>8s}")
+row("training rows x epochs / s", cm["train_samples_per_s"], ct["train_samples_per_s"])
+row("scoring rows / s (features)", cm["predict_rows_per_s"], ct["predict_rows_per_s"])
+print(f"{'held-out AUC, 10 epochs':34s}{'mtl':>12s}{'PyTorch':>12s}{'oracle':>8s}")
+for task in ["t1", "t2"]:
+    print(f"  {task:32s}{cm['auc_' + task]:12.4f}{ct['auc_' + task]:12.4f}{cm['oracle_' + task]:8.4f}")
+print(f"{'held-out AUC, mtl defaults':34s}")
+for task in ["t1", "t2"]:
+    print(f"  {task:32s}{cm['default_auc_' + task]:12.4f}")
 EOF

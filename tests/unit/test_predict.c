@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "check.h"
 #include "synthetic.h"
@@ -11,15 +12,27 @@
 #include "../../src/core/mem.h"
 #include "../../src/core/predict.h"
 
-/* Scores of one row by assembling X and running the full forward pass. */
+/*
+ * Scores of one row by assembling X and running the full forward pass over a
+ * batch of the row twice, so through sgemm, not the one-row kernels.
+ */
 static void
 PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const float *nums,
 			double *out)
 {
-	mtl_model_assemble(&m->model, work, m->model.params, slots, nums, 1);
-	mtl_model_forward(&m->model, work, m->model.params, 1);
+	int			S = m->model.layout.n_slots;
+	int			n_num = m->model.shape.n_num;
+	int32_t		slots2[2 * 64];
+	float		nums2[2 * 64];
+
+	memcpy(slots2, slots, sizeof(int32_t) * S);
+	memcpy(slots2 + S, slots, sizeof(int32_t) * S);
+	memcpy(nums2, nums, sizeof(float) * n_num);
+	memcpy(nums2 + n_num, nums, sizeof(float) * n_num);
+	mtl_model_assemble(&m->model, work, m->model.params, slots2, nums2, 2);
+	mtl_model_forward(&m->model, work, m->model.params, 2);
 	for (int t = 0; t < m->model.spec.n_tasks; t++)
-		out[t] = mtl_task_output(&m->model.spec.tasks[t], mtl_work_logit(work, t)[0]);
+		out[t] = mtl_task_output(&m->model.spec.tasks[t], mtl_work_logit(work, t)[1]);
 }
 
 static void
@@ -38,9 +51,15 @@ CheckModel(MtlModelType type)
 
 	synthetic_spec(&spec, type);
 	spec.epochs = 2;
+	/* widths that take each one-row kernel: blocked (16, 32, 64) and plain */
+	spec.expert_units[0] = 64;
+	spec.bottom_units[0] = 64;
+	spec.n_tower_layers = 2;
+	spec.tower_units[0] = 32;
+	spec.tower_units[1] = 12;
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
 	p = mtl_predictor_create(&m);
-	work = mtl_work_create(&m.model, 1);
+	work = mtl_work_create(&m.model, 2);
 	n_users = m.schema.ids[MTL_SIDE_USER].n;
 	n_items = m.schema.ids[MTL_SIDE_ITEM].n;
 	/* twice over the same ids: the second pass reads the side caches */
