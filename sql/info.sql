@@ -40,3 +40,15 @@ SELECT mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 	- 'embedding_parameters' - 'features' AS defaults
 FROM i_rows;
 SELECT mtl_info(NULL) IS NULL AS strict;
+
+-- numbers in feature objects are read exactly enough: one row each, its mean is the value
+SELECT x::float8 AS x, abs((mtl_info(m) #>> '{features,0,mean}')::float8 - x::float8)
+		  <= 1e-8 * abs(x::float8) AS same
+FROM (SELECT x, (SELECT mtl_train(NULL::bigint, NULL::bigint, ARRAY[1]::float8[],
+						 jsonb_build_object('x', one.y), NULL::jsonb,
+						 '{"tasks": [{"name": "p", "type": "binary"}], "epochs": 1, "validation_fraction": 0}') FROM (SELECT x) AS one(y)) AS m
+	  FROM (VALUES (0::numeric), (1), (-1), (0.001), (123456.789), (-5e10), (1e-20),
+				   (12345678901234567890), (-0.5), (9999.9999), (10000), (3.14159265358979323846),
+				   (2.5e-7), (-987654321.123456789), (1e30), (-1e-30),
+				   -- long headers: scale or weight beyond the short form's 63
+				   (1e-70), (-1.5e300), (123.45678901234567890123456789012345678901234567890123456789012345678)) AS v(x)) t;

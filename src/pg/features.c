@@ -31,6 +31,63 @@ CheckObject(Jsonb *features, int side)
 }
 
 /*
+ * A numeric as a double, read from its stored form (sign, weight, base-10000
+ * digits) instead of numeric_float8's detour through text, which took a tenth
+ * of the time of scoring rows with features. The layout is PostgreSQL's
+ * on-disk numeric format (see numeric.c: short and long headers); special
+ * values (NaN, infinities; jsonb has none) go through numeric_float8. The
+ * result may differ from the correctly rounded one in the last bit, which
+ * does not matter for a standardised feature.
+ */
+static double
+NumericToDouble(Numeric num)
+{
+	const char *data = VARDATA_ANY(num);
+	size_t		len = VARSIZE_ANY_EXHDR(num);
+	uint16		header;
+	int			weight,
+				ndigits,
+				negative;
+	const char *digits;
+	double		result = 0.0;
+
+	if (len < sizeof(uint16))
+		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
+	memcpy(&header, data, sizeof(uint16));
+	if ((header & 0xC000) == 0xC000)	/* NUMERIC_SPECIAL */
+		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
+	if (header & 0x8000)		/* NUMERIC_SHORT: sign, weight in the header */
+	{
+		negative = (header & 0x2000) != 0;
+		weight = (header & 0x0040) ? (int) (~0x003F | (header & 0x003F)) : (header & 0x003F);
+		digits = data + sizeof(uint16);
+		ndigits = (int) ((len - sizeof(uint16)) / sizeof(int16));
+	}
+	else
+	{
+		int16		w;
+
+		if (len < 2 * sizeof(uint16))
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
+		negative = (header & 0xC000) == 0x4000;
+		memcpy(&w, data + sizeof(uint16), sizeof(int16));
+		weight = w;
+		digits = data + 2 * sizeof(uint16);
+		ndigits = (int) ((len - 2 * sizeof(uint16)) / sizeof(int16));
+	}
+	for (int i = 0; i < ndigits; i++)
+	{
+		int16		d;
+
+		memcpy(&d, digits + i * sizeof(int16), sizeof(int16));
+		result = result * 10000.0 + d;
+	}
+	if (ndigits > 0)
+		result *= pow(10000.0, weight - (ndigits - 1));
+	return negative ? -result : result;
+}
+
+/*
  * Kind and value of one feature; false for JSON null (missing). Errors on
  * arrays, objects and numbers that are not finite.
  */
@@ -52,8 +109,7 @@ ReadFeatureValue(const JsonbValue *key, const JsonbValue *v, int *kind, uint64 *
 			return true;
 		case jbvNumeric:
 			{
-				double		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																   NumericGetDatum(v->val.numeric)));
+				double		d = NumericToDouble(v->val.numeric);
 
 				if (!isfinite(d))
 					ereport(ERROR,
