@@ -36,7 +36,7 @@ SetDefaults(MtlSpec *s)
 	s->id_dropout = 0.1f;
 	s->validation_fraction = 0.1f;
 	s->patience = 2;
-	s->threads = 0;
+	s->threads = 1;				/* small per-batch products: a second thread costs more than it gains */
 	s->verbose = 0;
 	s->max_memory_mb = 4096;
 }

@@ -19,7 +19,7 @@ FROM (SELECT pg_temp.seconds($q$
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
 		'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary"},
 					{"name": "ctcvr", "type": "binary"}, {"name": "rating", "type": "regression"}],
-		  "model": "mmoe", "epochs": 10, "validation_fraction": 0, "threads": 2}')
+		  "model": "mmoe", "epochs": 10, "validation_fraction": 0}')
 	FROM shop.impressions i
 	JOIN shop.users u USING (user_id)
 	JOIN shop.items it USING (item_id)

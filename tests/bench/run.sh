@@ -14,7 +14,8 @@
 # - training: rows x epochs per second. mtl's time is the whole mtl_train
 #   aggregate in SQL (reading rows, jsonb features, vocabularies, training,
 #   encoding); PyTorch's is its training loop alone, on tensors already built.
-#   Both with 2 threads.
+#   mtl with its default of 1 OpenBLAS thread (a second one made its small
+#   per-batch products slower and noisier here), PyTorch with 2 threads.
 # - scoring 1M (user, item) pairs: mtl_predict called once per row in a query
 #   (one backend, one core, the time includes the table scan); PyTorch's
 #   in-memory batch prediction (batches of 8192, 2 threads) on tensors.
