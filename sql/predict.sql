@@ -47,20 +47,28 @@ FROM p_models;
 SELECT mtl_predict(NULL, 1, 2) IS NULL AS null_model, mtl_predict(NULL, 1, 2, NULL, NULL) IS NULL AS null_model_features;
 
 -- one call site fed different models in turn scores each with its own
+-- (six models: more than the four a call site keeps)
 CREATE TABLE p_two AS
 SELECT seed, mtl_train(user_id, item_id, ARRAY[clicked, rating],
 	jsonb_build_object('tasks', '[{"name": "click", "type": "binary"}, {"name": "rating", "type": "regression"}]'::jsonb,
 					   'epochs', 2, 'seed', seed)) AS model
-FROM p_rows, (VALUES (1), (2)) s(seed) GROUP BY seed;
+FROM p_rows, generate_series(1, 6) s(seed) GROUP BY seed;
+-- each model scored once, in its own call: the reference
+CREATE TABLE p_ref AS SELECT seed, mtl_predict(model, 1, 1) AS s FROM p_two;
+SELECT count(DISTINCT s) AS distinct_models FROM p_ref;
+-- one call site, models in the order 1 2 1 2 3 4 5 6 1 2: hits, then evictions
 CREATE FUNCTION score_in_turn() RETURNS TABLE (seed int, same bool) LANGUAGE plpgsql AS $$
 DECLARE
-	r record;
+	k int;
+	m bytea;
 	got float8[];
 BEGIN
-	FOR r IN SELECT * FROM p_two ORDER BY p_two.seed LOOP
-		got := mtl_predict(r.model, 1, 1);
-		seed := r.seed;
-		same := got = (SELECT mtl_predict(model, 1, 1) FROM p_two WHERE p_two.seed = r.seed);
+	FOREACH k IN ARRAY ARRAY[1, 2, 1, 2, 3, 4, 5, 6, 1, 2] LOOP
+		m := (SELECT model FROM p_two WHERE p_two.seed = k);
+		-- a simple expression: its call site (and cache) lives across the loop
+		got := mtl_predict(m, 1, 1);
+		seed := k;
+		same := got = (SELECT s FROM p_ref WHERE p_ref.seed = k);
 		RETURN NEXT;
 	END LOOP;
 END $$;

@@ -20,7 +20,7 @@
 /* bytes a side's cache may hold (per call site) */
 #define MTL_PREDICT_CACHE_BYTES (8 * 1024 * 1024)
 /* bytes the projections of categorical embedding rows may hold (per call site) */
-#define MTL_PREDICT_ROW_BYTES (64 * 1024 * 1024)
+#define MTL_PREDICT_ROW_BYTES (16 * 1024 * 1024)
 
 typedef struct MtlSideCache
 {

@@ -6,7 +6,8 @@
  * its TOAST pointer (relation and value id); otherwise the length, content
  * hash and CRC from the model's own header and trailer. So a query scoring a
  * million rows with a model from a table decodes it once and never refetches
- * it, and a call site fed different models in turn scores each with its own.
+ * it, and a call site fed different models in turn scores each with its own,
+ * keeping the last four decoded.
  */
 #include "mtl_pg.h"
 
@@ -32,6 +33,19 @@ typedef struct PredictCache
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];
 } PredictCache;
+
+/*
+ * A call site keeps the last few models it decoded, so a query that joins
+ * rows to several models (one per seed, per version) decodes each once
+ * instead of once per row as they alternate.
+ */
+#define MTL_MODELS_PER_SITE 4
+
+typedef struct PredictSite
+{
+	PredictCache *entries[MTL_MODELS_PER_SITE];
+	int			next_evict;
+} PredictSite;
 
 PG_FUNCTION_INFO_V1(mtl_predict);
 
@@ -77,22 +91,36 @@ CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
 }
 
 /* The decoded model for argument 0, from the cache when it is the same value. */
+static PredictSite *
+SiteForCall(FunctionCallInfo fcinfo)
+{
+	PredictSite *site = fcinfo->flinfo->fn_extra;
+
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictSite));
+		for (int i = 0; i < MTL_MODELS_PER_SITE; i++)
+		{
+			site->entries[i] = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCache));
+			site->entries[i]->context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+															  "mtl model cache",
+															  ALLOCSET_DEFAULT_SIZES);
+		}
+		fcinfo->flinfo->fn_extra = site;
+	}
+	return site;
+}
+
 static PredictCache *
 ModelForCall(FunctionCallInfo fcinfo)
 {
-	PredictCache *cache = fcinfo->flinfo->fn_extra;
+	PredictSite *site = SiteForCall(fcinfo);
+	PredictCache *cache;
 	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
 	bool		external = VARATT_IS_EXTERNAL_ONDISK(raw);
 	bytea	   *model = NULL;
 	MtlModelKey key = {0};
 
-	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCache));
-		cache->context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mtl model cache",
-											   ALLOCSET_DEFAULT_SIZES);
-		fcinfo->flinfo->fn_extra = cache;
-	}
 	if (!external)
 	{
 		model = PG_GETARG_BYTEA_PP(0);
@@ -103,12 +131,15 @@ ModelForCall(FunctionCallInfo fcinfo)
 			MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &rejected);
 		}
 	}
-	if (!CacheHit(cache, raw, external, &key))
-	{
-		if (model == NULL)
-			model = PG_GETARG_BYTEA_PP(0);
-		CacheLoad(cache, raw, external, model);
-	}
+	for (int i = 0; i < MTL_MODELS_PER_SITE; i++)
+		if (CacheHit(site->entries[i], raw, external, &key))
+			return site->entries[i];
+	/* replace the entry decoded longest ago */
+	cache = site->entries[site->next_evict];
+	site->next_evict = (site->next_evict + 1) % MTL_MODELS_PER_SITE;
+	if (model == NULL)
+		model = PG_GETARG_BYTEA_PP(0);
+	CacheLoad(cache, raw, external, model);
 	return cache;
 }
 

@@ -1,12 +1,6 @@
 -- mtl's side of the features-only benchmark: prints key=value lines.
 \set ON_ERROR_STOP on
-CREATE FUNCTION pg_temp.seconds(query text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-	started timestamptz := clock_timestamp();
-BEGIN
-	EXECUTE query;
-	RETURN extract(epoch FROM clock_timestamp() - started);
-END $$;
+\ir timing.sql
 SET max_parallel_workers_per_gather = 0;
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS census_models;

@@ -1,12 +1,6 @@
 -- mtl's side of the benchmark: prints key=value lines.
 \set ON_ERROR_STOP on
-CREATE FUNCTION pg_temp.seconds(query text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-	started timestamptz := clock_timestamp();
-BEGIN
-	EXECUTE query;
-	RETURN extract(epoch FROM clock_timestamp() - started);
-END $$;
+\ir timing.sql
 -- scoring is measured on one backend, one core
 SET max_parallel_workers_per_gather = 0;
 
@@ -51,3 +45,33 @@ FROM scored;
 SELECT unnest(ARRAY['auc_cvr=' || round(mtl_auc(s[2], purchased)::numeric, 4),
 	   'oracle_cvr=' || round(mtl_auc(p_buy_given_click, purchased)::numeric, 4)])
 FROM scored WHERE clicked = 1;
+
+-- how much the seed moves held-out AUC (10 epochs, no validation, as above)
+-- and training time with 2 OpenBLAS threads instead of the default 1
+CREATE TEMP TABLE seeded AS
+SELECT seed, mtl_train(i.user_id, i.item_id,
+		ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.purchased, i.rating]::float8[],
+		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
+		jsonb_build_object('seed', seed) || '{"tasks": [{"name": "ctr", "type": "binary"},
+			{"name": "cvr", "type": "binary"}, {"name": "ctcvr", "type": "binary"},
+			{"name": "rating", "type": "regression"}], "epochs": 10, "validation_fraction": 0}') AS model
+FROM generate_series(1, 3) seed, shop.impressions i
+JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id)
+WHERE i.day <= 12
+GROUP BY seed;
+SELECT 'seed_' || seed || '=ctr ' || round(mtl_auc(s[1], clicked)::numeric, 4)
+	   || ' ctcvr ' || round(mtl_auc(s[3], purchased)::numeric, 4)
+FROM (SELECT d.seed, i.clicked, i.purchased, mtl_predict(d.model, i.user_id, i.item_id) AS s
+	  FROM seeded d, shop.impressions i WHERE i.day > 12) x
+GROUP BY seed ORDER BY seed;
+SELECT 'train_seconds_2_threads=' || round(pg_temp.seconds($q$
+	SELECT mtl_train(i.user_id, i.item_id,
+		ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.purchased, i.rating]::float8[],
+		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
+		'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary"},
+					{"name": "ctcvr", "type": "binary"}, {"name": "rating", "type": "regression"}],
+		  "epochs": 10, "validation_fraction": 0, "threads": 2}')
+	FROM shop.impressions i
+	JOIN shop.users u USING (user_id)
+	JOIN shop.items it USING (item_id)
+	WHERE i.day <= 12$q$)::numeric, 3);
