@@ -51,12 +51,15 @@ awk -v s="$serial_auc" -v p="$parallel_auc" 'BEGIN { exit !(p > 0.55 && p > s - 
 
 # verbose progress: one INFO line per epoch
 infos=$(run -c "SELECT length(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
-	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 3, \"verbose\": true}'))
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 3, \"validation_fraction\": 0, \"verbose\": true}'))
 	FROM shop.impressions" 2>&1 | grep -c "INFO:  mtl_train: epoch")
 [ "$infos" = 3 ] || { echo "FAIL: expected 3 epoch messages, got $infos"; exit 1; }
 
 # cancel: statement_timeout stops a long training with an error, and the backend stays up
-out=$(run -c "SET statement_timeout = '300ms'" -c "$train_sql" 2>&1 || true)
+long_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 500, \"validation_fraction\": 0}')
+	FROM shop.impressions"
+out=$(run -c "SET statement_timeout = '300ms'" -c "$long_sql" 2>&1 | head -c 2000 || true)
 echo "$out" | grep -q "canceling statement due to statement timeout" ||
 	{ echo "FAIL: training was not cancelled: $out"; exit 1; }
 [ "$(run -c 'SELECT 1')" = 1 ] || { echo "FAIL: server not answering after cancel"; exit 1; }
