@@ -97,6 +97,38 @@ COMMENT ON AGGREGATE mtl_auc(float8, float8) IS
 COMMENT ON FUNCTION mtl_auc_step(internal, float8, float8) IS 'transition function of mtl_auc';
 COMMENT ON FUNCTION mtl_auc_final(internal) IS 'final function of mtl_auc';
 
+CREATE FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[])
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION mtl_evaluate_final(internal)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, labels float8[]) (
+	SFUNC = mtl_evaluate_step,
+	STYPE = internal,
+	FINALFUNC = mtl_evaluate_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+
+CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, labels float8[],
+							  user_features jsonb, item_features jsonb) (
+	SFUNC = mtl_evaluate_step,
+	STYPE = internal,
+	FINALFUNC = mtl_evaluate_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+
+COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[]) IS
+'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5; regression RMSE and MAE; counts; a task-weighted fused score';
+COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb) IS
+'mtl_evaluate with the user and item feature objects of each row, as mtl_predict takes them';
+COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[]) IS 'transition function of mtl_evaluate';
+COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb) IS 'transition function of mtl_evaluate with features';
+COMMENT ON FUNCTION mtl_evaluate_final(internal) IS 'final function of mtl_evaluate';
+
 -- A synthetic shop with a known truth, for the quick start, tests and benchmarks.
 
 CREATE FUNCTION mtl_demo_shop(target_schema text DEFAULT 'shop', users int DEFAULT 5000,

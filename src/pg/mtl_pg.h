@@ -4,6 +4,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 #include "../core/format.h"
@@ -22,6 +23,14 @@ void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
+
+/* predict.c: the decoded models of a call site (fn_extra) and scoring a row */
+typedef struct PredictCache PredictCache;
+PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
+const MtlTrained *MtlCacheModel(const PredictCache *cache);
+const MtlModelKey *MtlCacheKey(const PredictCache *cache);
+const double *MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg,
+						  int features_arg);
 
 /* mtl.c: decode model bytes or raise an error */
 void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);

@@ -19,7 +19,7 @@
 
 #include "../core/predict.h"
 
-typedef struct PredictCache
+struct PredictCache
 {
 	bool		valid;
 	bool		external;		/* key is the TOAST pointer */
@@ -32,7 +32,7 @@ typedef struct PredictCache
 	int32		hints[2][MTL_MAX_FIELDS];	/* field of each key position, per side */
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];
-} PredictCache;
+};
 
 /*
  * A call site keeps the last few models it decoded, so a query that joins
@@ -111,19 +111,19 @@ SiteForCall(FunctionCallInfo fcinfo)
 	return site;
 }
 
-static PredictCache *
-ModelForCall(FunctionCallInfo fcinfo)
+PredictCache *
+MtlModelForCall(FunctionCallInfo fcinfo, int model_arg)
 {
 	PredictSite *site = SiteForCall(fcinfo);
 	PredictCache *cache;
-	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(model_arg));
 	bool		external = VARATT_IS_EXTERNAL_ONDISK(raw);
 	bytea	   *model = NULL;
 	MtlModelKey key = {0};
 
 	if (!external)
 	{
-		model = PG_GETARG_BYTEA_PP(0);
+		model = PG_GETARG_BYTEA_PP(model_arg);
 		if (!mtl_model_key((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &key))
 		{
 			MtlTrained	rejected;	/* too short to be a model: decoding raises the error */
@@ -138,9 +138,52 @@ ModelForCall(FunctionCallInfo fcinfo)
 	cache = site->entries[site->next_evict];
 	site->next_evict = (site->next_evict + 1) % MTL_MODELS_PER_SITE;
 	if (model == NULL)
-		model = PG_GETARG_BYTEA_PP(0);
+		model = PG_GETARG_BYTEA_PP(model_arg);
 	CacheLoad(cache, raw, external, model);
 	return cache;
+}
+
+const MtlTrained *
+MtlCacheModel(const PredictCache *cache)
+{
+	return &cache->trained;
+}
+
+const MtlModelKey *
+MtlCacheKey(const PredictCache *cache)
+{
+	return &cache->key;
+}
+
+/*
+ * Score the row whose ids are arguments user_arg and user_arg + 1 and, when
+ * features_arg >= 0, whose feature objects are features_arg and the next.
+ * Returns one output per task (owned by the cache).
+ */
+const double *
+MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg)
+{
+	MtlPredictor *p = cache->predictor;
+	const MtlTrained *m = &cache->trained;
+	int64		user_pos = -1,
+				item_pos = -1;
+
+	if (!PG_ARGISNULL(user_arg))
+		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(user_arg));
+	if (!PG_ARGISNULL(user_arg + 1))
+		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(user_arg + 1));
+	mtl_predictor_row_from_ids(p, user_pos, item_pos);
+	if (features_arg >= 0)
+	{
+		if (!PG_ARGISNULL(features_arg))
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(features_arg), MTL_SIDE_USER, p->slots, p->nums,
+							  cache->hints[MTL_SIDE_USER]);
+		if (!PG_ARGISNULL(features_arg + 1))
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(features_arg + 1), MTL_SIDE_ITEM, p->slots,
+							  p->nums, cache->hints[MTL_SIDE_ITEM]);
+	}
+	mtl_predictor_run(p, cache->scores);
+	return cache->scores;
 }
 
 /*
@@ -151,35 +194,16 @@ Datum
 mtl_predict(PG_FUNCTION_ARGS)
 {
 	PredictCache *cache;
-	MtlPredictor *p;
-	const MtlTrained *m;
-	int64		user_pos = -1,
-				item_pos = -1;
+	const double *scores;
 	int			T;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	cache = ModelForCall(fcinfo);
-	p = cache->predictor;
-	m = &cache->trained;
-	T = m->model.spec.n_tasks;
-	if (!PG_ARGISNULL(1))
-		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(1));
-	if (!PG_ARGISNULL(2))
-		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(2));
-	mtl_predictor_row_from_ids(p, user_pos, item_pos);
-	if (PG_NARGS() >= 5)
-	{
-		if (!PG_ARGISNULL(3))
-			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(3), MTL_SIDE_USER, p->slots, p->nums,
-							  cache->hints[MTL_SIDE_USER]);
-		if (!PG_ARGISNULL(4))
-			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(4), MTL_SIDE_ITEM, p->slots, p->nums,
-							  cache->hints[MTL_SIDE_ITEM]);
-	}
-	mtl_predictor_run(p, cache->scores);
+	cache = MtlModelForCall(fcinfo, 0);
+	T = cache->trained.model.spec.n_tasks;
+	scores = MtlScoreRow(cache, fcinfo, 1, PG_NARGS() >= 5 ? 3 : -1);
 	for (int t = 0; t < T; t++)
-		cache->outputs[t] = Float8GetDatum(cache->scores[t]);
+		cache->outputs[t] = Float8GetDatum(scores[t]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(cache->outputs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
 }

@@ -10,6 +10,7 @@ void		test_optim_metrics(void);
 void		test_format(void);
 void		test_training(void);
 void		test_predict(void);
+void		test_evaluate(void);
 
 int
 main(void)
@@ -19,6 +20,7 @@ main(void)
 	test_format();
 	test_training();
 	test_predict();
+	test_evaluate();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }

@@ -1,0 +1,78 @@
+-- mtl_evaluate: every metric against an independent computation in SQL
+CREATE TABLE ev_rows AS
+SELECT u AS user_id, i AS item_id,
+	   ((u * 7 + i * 3) % 5 < 2)::int::float8 AS clicked,
+	   CASE WHEN (u + i) % 3 = 0 THEN 1 + (u * i) % 5 END::float8 AS rating
+FROM generate_series(1, 20) u, generate_series(1, 12) i;
+CREATE TABLE ev_model AS
+SELECT mtl_train(user_id, item_id, ARRAY[clicked, rating],
+	'{"tasks": [{"name": "ctr", "type": "binary", "weight": 2}, {"name": "rating", "type": "regression"}],
+	  "epochs": 5, "seed": 7}') AS model
+FROM ev_rows;
+CREATE TABLE ev_scored AS
+SELECT r.*, (mtl_predict(m.model, r.user_id, r.item_id))[1] AS p,
+	   (mtl_predict(m.model, r.user_id, r.item_id))[2] AS v
+FROM ev_rows r, ev_model m;
+CREATE TABLE ev_result AS
+SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating]) AS e
+FROM ev_rows r, ev_model m;
+
+-- AUC by counting pairs: positive above negative, ties one half
+CREATE FUNCTION ev_pair_auc(rows_user bigint) RETURNS float8 LANGUAGE sql AS $$
+	SELECT (sum(CASE WHEN a.p > b.p THEN 1 WHEN a.p = b.p THEN 0.5 ELSE 0 END) / count(*))::float8
+	FROM ev_scored a, ev_scored b
+	WHERE a.clicked = 1 AND b.clicked = 0
+	  AND (rows_user IS NULL OR (a.user_id = rows_user AND b.user_id = rows_user)) $$;
+WITH per_user AS (
+	SELECT user_id, count(*) AS n, ev_pair_auc(user_id) AS auc
+	FROM ev_scored GROUP BY user_id HAVING min(clicked) = 0 AND max(clicked) = 1
+), expect AS (
+	SELECT ev_pair_auc(NULL) AS auc,
+		   (SELECT sum(n * auc) / sum(n) FROM per_user) AS gauc,
+		   (SELECT count(*) FROM per_user) AS gauc_users,
+		   avg(-(clicked * ln(p) + (1 - clicked) * ln(1 - p))) AS logloss,
+		   avg(((p >= 0.5)::int = clicked)::int) AS accuracy,
+		   2.0 * sum(((p >= 0.5) AND clicked = 1)::int)
+			   / (2.0 * sum(((p >= 0.5) AND clicked = 1)::int) + sum(((p >= 0.5) AND clicked = 0)::int)
+				  + sum(((p < 0.5) AND clicked = 1)::int)) AS f1,
+		   (SELECT sqrt(avg((v - rating) ^ 2)) FROM ev_scored WHERE rating IS NOT NULL) AS rmse,
+		   (SELECT avg(abs(v - rating)) FROM ev_scored WHERE rating IS NOT NULL) AS mae
+	FROM ev_scored
+)
+SELECT abs((e #>> '{tasks,ctr,auc}')::float8 - auc) < 1e-9 AS auc,
+	   abs((e #>> '{tasks,ctr,gauc}')::float8 - gauc) < 1e-9 AS gauc,
+	   (e #>> '{tasks,ctr,gauc_users}')::int = gauc_users AS gauc_users,
+	   abs((e #>> '{tasks,ctr,logloss}')::float8 - logloss) < 1e-9 AS logloss,
+	   abs((e #>> '{tasks,ctr,accuracy}')::float8 - accuracy) < 1e-9 AS accuracy,
+	   abs((e #>> '{tasks,ctr,f1}')::float8 - f1) < 1e-9 AS f1,
+	   abs((e #>> '{tasks,rating,rmse}')::float8 - rmse) < 1e-9 AS rmse,
+	   abs((e #>> '{tasks,rating,mae}')::float8 - mae) < 1e-9 AS mae,
+	   abs((e #>> '{fused}')::float8 - (2 * auc + 1 / (1 + rmse)) / 3) < 1e-9 AS fused,
+	   e #> '{tasks,ctr,count}' AS ctr_count, e #> '{tasks,rating,count}' AS rating_count, e -> 'rows' AS rows
+FROM ev_result, expect;
+
+-- with feature objects: the same as mtl_predict with them
+SELECT abs((mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], NULL, NULL)
+			#>> '{tasks,ctr,auc}')::float8 - ev_pair_auc(NULL)) < 1e-9 AS features_form
+FROM ev_rows r, ev_model m;
+
+-- one class only: AUC and GAUC null, not an error; no rows: NULL
+SELECT e #> '{tasks,ctr,auc}' AS auc, e #> '{tasks,ctr,gauc}' AS gauc, e #> '{tasks,ctr,count}' AS n
+FROM (SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[1, r.rating]) AS e
+	  FROM ev_rows r, ev_model m) x;
+SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating]) IS NULL AS empty
+FROM ev_rows r, ev_model m WHERE false;
+-- rows with a NULL model or NULL labels are skipped
+SELECT mtl_evaluate(CASE WHEN r.user_id > 1 THEN m.model END, r.user_id, r.item_id,
+					CASE WHEN r.item_id > 1 THEN ARRAY[r.clicked, r.rating] END) -> 'rows' AS rows
+FROM ev_rows r, ev_model m;
+
+-- errors
+SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked]) FROM ev_rows r, ev_model m;
+SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[2, r.rating]) FROM ev_rows r, ev_model m;
+SELECT mtl_evaluate(CASE WHEN r.user_id % 2 = 0 THEN m.model ELSE n.model END,
+					r.user_id, r.item_id, ARRAY[r.clicked, r.rating])
+FROM ev_rows r, ev_model m, (SELECT mtl_train(user_id, item_id, ARRAY[clicked, rating],
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 1}') AS model
+	FROM ev_rows) n;
+SELECT mtl_evaluate('\x00'::bytea, 1, 1, ARRAY[1, 1]::float8[]);

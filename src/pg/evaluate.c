@@ -1,0 +1,188 @@
+/*
+ * mtl_evaluate: score rows with a model and measure every task at once.
+ *
+ * The state keeps, per task, the score, label and user of each row labelled
+ * for it (25 bytes per labelled row and task); the final function computes
+ * the metrics in the core (evaluate.c).
+ */
+#include "mtl_pg.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/json.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+#include "../core/evaluate.h"
+
+typedef struct TaskRows
+{
+	int64		n;
+	int64		cap;
+	double	   *score;
+	double	   *label;
+	int64	   *user;
+	uint8	   *has_user;
+} TaskRows;
+
+typedef struct EvalState
+{
+	MtlModelKey key;			/* the model every row must use */
+	int			n_tasks;
+	MtlTask		tasks[MTL_MAX_TASKS];
+	int64		rows;
+	TaskRows	task[MTL_MAX_TASKS];
+} EvalState;
+
+PG_FUNCTION_INFO_V1(mtl_evaluate_step);
+PG_FUNCTION_INFO_V1(mtl_evaluate_final);
+
+static EvalState *
+StartState(MemoryContext context, PredictCache *cache)
+{
+	EvalState  *state = MemoryContextAllocZero(context, sizeof(EvalState));
+	const MtlSpec *spec = &MtlCacheModel(cache)->model.spec;
+
+	state->key = *MtlCacheKey(cache);
+	state->n_tasks = spec->n_tasks;
+	memcpy(state->tasks, spec->tasks, sizeof(MtlTask) * spec->n_tasks);
+	return state;
+}
+
+static void
+Append(MemoryContext context, TaskRows *rows, double score, double label, bool has_user,
+	   int64 user)
+{
+	if (rows->n == rows->cap)
+	{
+		int64		cap = rows->cap ? rows->cap * 2 : 1024;
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		if (rows->cap == 0)
+		{
+			rows->score = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE);
+			rows->label = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE);
+			rows->user = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+			rows->has_user = palloc_extended(cap, MCXT_ALLOC_HUGE);
+		}
+		else
+		{
+			rows->score = repalloc_huge(rows->score, sizeof(double) * cap);
+			rows->label = repalloc_huge(rows->label, sizeof(double) * cap);
+			rows->user = repalloc_huge(rows->user, sizeof(int64) * cap);
+			rows->has_user = repalloc_huge(rows->has_user, cap);
+		}
+		MemoryContextSwitchTo(old);
+		rows->cap = cap;
+	}
+	rows->score[rows->n] = score;
+	rows->label[rows->n] = label;
+	rows->user[rows->n] = user;
+	rows->has_user[rows->n] = has_user;
+	rows->n++;
+}
+
+/*
+ * mtl_evaluate_step(state, model, user_id, item_id, labels [, user_features, item_features]).
+ * Rows with a NULL model or NULL labels are skipped; a NULL label element
+ * leaves the row out of that task only.
+ */
+Datum
+mtl_evaluate_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext context;
+	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
+	PredictCache *cache;
+	const double *scores;
+	float		labels[MTL_MAX_TASKS];
+	bool		has_user;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "mtl_evaluate_step called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(4))
+		PG_RETURN_POINTER(state);
+	cache = MtlModelForCall(fcinfo, 1);
+	if (state == NULL)
+		state = StartState(context, cache);
+	else if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
+				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(4), &MtlCacheModel(cache)->model.spec, labels);
+	scores = MtlScoreRow(cache, fcinfo, 2, PG_NARGS() >= 7 ? 5 : -1);
+	has_user = !PG_ARGISNULL(2);
+	for (int t = 0; t < state->n_tasks; t++)
+		if (!isnan(labels[t]))
+			Append(context, &state->task[t], scores[t], labels[t], has_user,
+				   has_user ? PG_GETARG_INT64(2) : 0);
+	state->rows++;
+	PG_RETURN_POINTER(state);
+}
+
+static void
+AppendNumber(StringInfo s, const char *key, double value)
+{
+	if (isnan(value) || isinf(value))
+		appendStringInfo(s, ", \"%s\": null", key);
+	else
+		appendStringInfo(s, ", \"%s\": %.17g", key, value);
+}
+
+static void
+AppendTask(StringInfo s, const MtlTask *task, const MtlTaskMetrics *m, bool first)
+{
+	if (!first)
+		appendStringInfoString(s, ", ");
+	escape_json(s, task->name);
+	appendStringInfo(s, ": {\"type\": \"%s\", \"count\": %lld", mtl_task_type_name(task->type),
+					 (long long) m->count);
+	if (task->type == MTL_TASK_BINARY)
+	{
+		AppendNumber(s, "auc", m->auc);
+		AppendNumber(s, "gauc", m->gauc);
+		appendStringInfo(s, ", \"gauc_users\": %lld", (long long) m->gauc_users);
+		AppendNumber(s, "logloss", m->logloss);
+		AppendNumber(s, "accuracy", m->accuracy);
+		AppendNumber(s, "f1", m->f1);
+	}
+	else
+	{
+		AppendNumber(s, "rmse", m->rmse);
+		AppendNumber(s, "mae", m->mae);
+	}
+	appendStringInfoChar(s, '}');
+}
+
+/* NULL when no row was aggregated. */
+Datum
+mtl_evaluate_final(PG_FUNCTION_ARGS)
+{
+	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
+	MtlTaskMetrics metrics[MTL_MAX_TASKS];
+	StringInfoData s;
+
+	if (state == NULL)
+		PG_RETURN_NULL();
+	for (int t = 0; t < state->n_tasks; t++)
+	{
+		TaskRows   *rows = &state->task[t];
+
+		CHECK_FOR_INTERRUPTS();
+		if (state->tasks[t].type == MTL_TASK_BINARY)
+			mtl_binary_metrics(rows->score, rows->label, rows->user, rows->has_user, rows->n,
+							   &metrics[t]);
+		else
+			mtl_regression_metrics(rows->score, rows->label, rows->n, &metrics[t]);
+	}
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"rows\": %lld, \"tasks\": {", (long long) state->rows);
+	for (int t = 0; t < state->n_tasks; t++)
+		AppendTask(&s, &state->tasks[t], &metrics[t], t == 0);
+	appendStringInfoChar(&s, '}');
+	AppendNumber(&s, "fused", mtl_fused_score(metrics, state->tasks, state->n_tasks));
+	appendStringInfoChar(&s, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+}

@@ -1,0 +1,61 @@
+/* Joint evaluation metrics against hand-computed cases. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "../../src/core/evaluate.h"
+
+#define NEAR(a, b) (fabs((a) - (b)) < 1e-6)
+
+void
+test_evaluate(void)
+{
+	/* users 1 and 2; user 1: AUC 3/4 over 4 rows, user 2: AUC 1 over 2 rows */
+	double		score[] = {0.9, 0.8, 0.3, 0.2, 0.6, 0.4};
+	double		label[] = {1, 0, 1, 0, 1, 0};
+	int64_t		user[] = {1, 1, 1, 1, 2, 2};
+	uint8_t		has_user[] = {1, 1, 1, 1, 1, 1};
+	double		logloss = -(log(0.9) + log(0.2) + log(0.3) + log(0.8) + log(0.6) + log(0.6)) / 6;
+	double		value[] = {3, 5},
+				target[] = {4, 4};
+	MtlTaskMetrics m[2];
+	MtlTask		tasks[2];
+
+	mtl_binary_metrics(score, label, user, has_user, 6, &m[0]);
+	CHECK(m[0].count == 6 && NEAR(m[0].auc, 6.0 / 9), "AUC 6/9: %g", m[0].auc);
+	CHECK(NEAR(m[0].gauc, (4 * 0.75 + 2 * 1.0) / 6) && m[0].gauc_users == 2,
+		  "GAUC weighted by rows: %g over %lld users", m[0].gauc, (long long) m[0].gauc_users);
+	CHECK(NEAR(m[0].logloss, logloss), "logloss %g vs %g", m[0].logloss, logloss);
+	CHECK(NEAR(m[0].accuracy, 4.0 / 6) && NEAR(m[0].f1, 4.0 / 6),
+		  "accuracy and F1 at 0.5: %g %g", m[0].accuracy, m[0].f1);
+
+	/* anonymous rows count everywhere but in GAUC */
+	has_user[4] = has_user[5] = 0;
+	mtl_binary_metrics(score, label, user, has_user, 6, &m[0]);
+	CHECK(NEAR(m[0].gauc, 0.75) && m[0].gauc_users == 1 && NEAR(m[0].auc, 6.0 / 9),
+		  "anonymous rows left out of GAUC only: %g", m[0].gauc);
+
+	/* one class only: AUC and GAUC undefined, the rest defined */
+	{
+		double		ones[] = {1, 1, 1};
+
+		mtl_binary_metrics(score, ones, user, has_user, 3, &m[1]);
+		CHECK(isnan(m[1].auc) && isnan(m[1].gauc) && m[1].gauc_users == 0 &&
+			  NEAR(m[1].accuracy, 2.0 / 3), "one class: AUC undefined, accuracy %g", m[1].accuracy);
+	}
+
+	mtl_regression_metrics(value, target, 2, &m[1]);
+	CHECK(NEAR(m[1].rmse, 1.0) && NEAR(m[1].mae, 1.0) && m[1].count == 2, "RMSE and MAE 1");
+
+	memset(tasks, 0, sizeof(tasks));
+	tasks[0].type = MTL_TASK_BINARY;
+	tasks[0].weight = 1;
+	tasks[1].type = MTL_TASK_REGRESSION;
+	tasks[1].weight = 1;
+	mtl_binary_metrics(score, label, user, has_user, 6, &m[0]);
+	CHECK(NEAR(mtl_fused_score(m, tasks, 2), (6.0 / 9 + 0.5) / 2), "fused: mean of AUC and 1/(1+RMSE)");
+	tasks[0].weight = 2;
+	CHECK(NEAR(mtl_fused_score(m, tasks, 2), (2 * 6.0 / 9 + 0.5) / 3), "fused: task-weighted");
+	m[0].auc = NAN;
+	CHECK(NEAR(mtl_fused_score(m, tasks, 2), 0.5), "fused: tasks without a score left out");
+}
