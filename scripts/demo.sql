@@ -48,3 +48,10 @@ FROM scored
 UNION ALL
 SELECT 'rating (RMSE)', round(sqrt(avg((s[4] - rating) ^ 2))::numeric, 4), NULL, count(rating)
 FROM scored;
+
+\echo 'the same held-out days with mtl_evaluate: every task at once'
+SELECT jsonb_pretty(mtl_evaluate(m.model, i.user_id, i.item_id,
+	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.purchased, i.rating]::float8[]))
+	AS evaluation
+FROM shop.impressions i, models m
+WHERE i.day > 12 AND m.name = 'demo';
