@@ -228,9 +228,7 @@ Project(MtlPredictor *p)
 
 	memcpy(proj, m->params + L->b_in, sizeof(float) * L->P);
 	for (int side = 0; side < 2; side++)
-	{
 		mtl_add(proj, CachedSideVector(p, side), L->P);
-	}
 	if (p->slots[0] >= 0 && p->slots[1] >= 0)
 	{
 		const float *u = m->params + (size_t) p->slots[0] * L->E;

@@ -17,9 +17,9 @@
 
 #include "format.h"
 
-/* bytes a side's cache may hold (per call site) */
+/* bytes a side's cache may hold (per predictor: one model at one call site) */
 #define MTL_PREDICT_CACHE_BYTES (8 * 1024 * 1024)
-/* bytes the projections of categorical embedding rows may hold (per call site) */
+/* bytes the projections of categorical embedding rows may hold (per predictor) */
 #define MTL_PREDICT_ROW_BYTES (16 * 1024 * 1024)
 
 typedef struct MtlSideCache

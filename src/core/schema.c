@@ -528,6 +528,21 @@ mtl_schema_index_fields(MtlSchema *schema)
 }
 
 int
+mtl_schema_find_field_hinted(const MtlSchema *schema, int side, int kind,
+							 const char *name, size_t len, int32_t *hint)
+{
+	int			field = *hint;
+
+	if (field >= 0 && field < schema->n_fields &&
+		FieldIs(&schema->fields[field], side, kind, name, len))
+		return field;
+	field = mtl_schema_find_field(schema, side, kind, name, len);
+	if (field >= 0)
+		*hint = field;
+	return field;
+}
+
+int
 mtl_schema_find_field(const MtlSchema *schema, int side, int kind,
 					  const char *name, size_t len)
 {

@@ -95,6 +95,13 @@ void		mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, i
 /* Build the field and value indexes (after building or decoding the fields). */
 void		mtl_schema_index_fields(MtlSchema *schema);
 
+/*
+ * The same, trying *hint first (a field number, or -1) and leaving the field
+ * found in it: rows of one query usually bring the same keys in the same order.
+ */
+int			mtl_schema_find_field_hinted(const MtlSchema *schema, int side, int kind,
+										 const char *name, size_t len, int32_t *hint);
+
 /* Find a field by side, kind and name; -1 if the model has none. */
 int			mtl_schema_find_field(const MtlSchema *schema, int side, int kind,
 								  const char *name, size_t len);

@@ -168,32 +168,6 @@ MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext stor
 	}
 }
 
-/*
- * Look a key up in the schema, trying first the field the key at the same
- * position matched last time: rows of one query usually have the same keys
- * in the same order (jsonb sorts them).
- */
-static int
-FindField(const MtlSchema *schema, int side, int kind, const JsonbValue *key,
-		  int position, int32 *hints)
-{
-	int			field;
-
-	if (hints != NULL && position < MTL_MAX_FIELDS)
-	{
-		field = hints[position];
-		if (field >= 0 && field < schema->n_fields &&
-			schema->fields[field].side == side && schema->fields[field].kind == kind &&
-			schema->fields[field].name_len == (size_t) key->val.string.len &&
-			memcmp(schema->fields[field].name, key->val.string.val, key->val.string.len) == 0)
-			return field;
-	}
-	field = mtl_schema_find_field(schema, side, kind, key->val.string.val, key->val.string.len);
-	if (hints != NULL && position < MTL_MAX_FIELDS && field >= 0)
-		hints[position] = field;
-	return field;
-}
-
 void
 MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 				  int32 *slots, float *nums, int32 *hints)
@@ -221,7 +195,11 @@ MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 		if (!ReadFeatureValue(&k, &v, &kind, &value))
 			continue;
 		/* keys the model was not trained on are ignored */
-		field = FindField(schema, side, kind, &k, position++, hints);
+		if (hints != NULL && position < MTL_MAX_FIELDS)
+			field = mtl_schema_find_field_hinted(schema, side, kind, k.val.string.val,
+												 k.val.string.len, &hints[position++]);
+		else
+			field = mtl_schema_find_field(schema, side, kind, k.val.string.val, k.val.string.len);
 		if (field >= 0)
 			mtl_schema_set_feature(schema, layout, field, value, slots, nums);
 	}

@@ -90,7 +90,6 @@ CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
 	cache->valid = true;
 }
 
-/* The decoded model for argument 0, from the cache when it is the same value. */
 static PredictSite *
 SiteForCall(FunctionCallInfo fcinfo)
 {
@@ -111,6 +110,7 @@ SiteForCall(FunctionCallInfo fcinfo)
 	return site;
 }
 
+/* The decoded model for argument model_arg, from the call site's cache when it holds that value. */
 PredictCache *
 MtlModelForCall(FunctionCallInfo fcinfo, int model_arg)
 {
