@@ -12,11 +12,17 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 	double		per_row = 4.0 * (layout->n_slots + schema->n_num + spec->n_tasks) + 8.0;
 	/* params, grads, Adam's m and v, and the best epoch's copy when validating */
 	double		params = 4.0 * (spec->validation_fraction > 0 ? 5.0 : 4.0) * layout->n_params;
-	double		batch = 4.0 * spec->batch_size *
-		(2.0 * layout->D + 2.0 * layout->P + 4.0 * layout->n_experts * layout->H +
-		 4.0 * spec->n_tasks * layout->H);
+	double		batch = 4.0 * spec->batch_size * 2.0 * layout->Xw;
 
-	return rows * per_row + params + batch + 8.0 * layout->emb_rows;
+	/* activations, their gradients and dropout masks of each level */
+	for (int k = 0; k < layout->n_levels; k++)
+	{
+		const MtlLevel *lv = &layout->levels[k];
+
+		batch += 4.0 * spec->batch_size *
+			(2.0 * lv->P + 5.0 * lv->n_experts * layout->H + 4.0 * (spec->n_tasks + 1) * layout->H);
+	}
+	return rows * per_row + params + batch + 8.0 * layout->emb_rows * layout->n_copies;
 }
 
 const char *
@@ -32,7 +38,9 @@ mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *
 	memset(out, 0, sizeof(*out));
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store);
-	mtl_schema_shape(&out->schema, &model->shape);
+	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
+	if (why != NULL)
+		return why;
 	why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why != NULL)
 		return why;

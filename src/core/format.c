@@ -21,23 +21,35 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 		mtl_put_str(w, s->tasks[t].name);
 		mtl_put_u8(w, (uint8_t) s->tasks[t].type);
 		mtl_put_f32(w, s->tasks[t].weight);
+		mtl_put_f32(w, s->tasks[t].pos_weight);
+		mtl_put_u32(w, (uint32_t) (s->tasks[t].given + 1));
 		mtl_put_f32(w, s->tasks[t].target_mean);
 		mtl_put_f32(w, s->tasks[t].target_std);
 	}
 	mtl_put_u8(w, (uint8_t) s->model);
 	mtl_put_u32(w, (uint32_t) s->embedding_dim);
 	mtl_put_u32(w, (uint32_t) s->n_experts);
+	mtl_put_u32(w, (uint32_t) s->n_levels);
+	mtl_put_u32(w, (uint32_t) s->shared_experts);
+	mtl_put_u32(w, (uint32_t) s->task_experts);
 	mtl_put_u32(w, (uint32_t) s->n_expert_layers);
 	mtl_put_i32_array(w, s->expert_units, s->n_expert_layers);
 	mtl_put_u32(w, (uint32_t) s->n_bottom_layers);
 	mtl_put_i32_array(w, s->bottom_units, s->n_bottom_layers);
 	mtl_put_u32(w, (uint32_t) s->n_tower_layers);
 	mtl_put_i32_array(w, s->tower_units, s->n_tower_layers);
+	mtl_put_str(w, s->scenario);
 	mtl_put_u32(w, (uint32_t) s->epochs);
 	mtl_put_u32(w, (uint32_t) s->batch_size);
 	mtl_put_f32(w, s->learning_rate);
+	mtl_put_f32(w, s->lr_decay);
+	mtl_put_f32(w, s->clip_norm);
 	mtl_put_f32(w, s->l2);
+	mtl_put_f32(w, s->dropout);
 	mtl_put_f32(w, s->id_dropout);
+	mtl_put_u8(w, (uint8_t) s->loss_weighting);
+	mtl_put_f32(w, s->gradnorm_alpha);
+	mtl_put_f32(w, s->dwa_temperature);
 	mtl_put_f32(w, s->validation_fraction);
 	mtl_put_u32(w, (uint32_t) s->patience);
 	mtl_put_u64(w, s->seed);
@@ -76,6 +88,18 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 	}
 }
 
+/* Gate utilisation after the parameters: its sizes come from the layout. */
+static void
+WriteGateUse(MtlWriter *w, const MtlTrained *trained)
+{
+	const MtlLayout *L = &trained->model.layout;
+
+	mtl_put_u64(w, (uint64_t) trained->summary.gate_rows);
+	for (int k = 0; k < L->n_levels; k++)
+		for (int o = 0; o <= trained->model.spec.n_tasks; o++)
+			mtl_put_f32_array(w, trained->summary.gate_use[k][o], L->levels[k].gate_n[o]);
+}
+
 size_t
 mtl_encode(const MtlTrained *trained, uint8_t **out)
 {
@@ -99,9 +123,13 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	if (sum->validation_rows > 0)
 		for (int e = 0; e < sum->epochs; e++)
 			mtl_put_f64(&w, sum->validation_loss[e]);
+	for (int e = 0; e < sum->epochs; e++)
+		mtl_put_f32_array(&w, sum->task_loss[e], trained->model.spec.n_tasks);
+	mtl_put_f32_array(&w, sum->loss_weight, trained->model.spec.n_tasks);
 	mtl_put_f64(&w, sum->seconds);
 	mtl_put_u64(&w, trained->model.layout.n_params);
 	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
+	WriteGateUse(&w, trained);
 
 	hash = mtl_hash64(w.data + MTL_HEADER_SIZE, w.len - MTL_HEADER_SIZE, 0);
 	for (int i = 0; i < 8; i++)
@@ -138,10 +166,71 @@ ReadUnits(MtlReader *r, int *count, int *units)
 }
 
 static void
+ReadTask(MtlReader *r, MtlSpec *s, int t)
+{
+	MtlTask    *task = &s->tasks[t];
+	char	   *name = mtl_get_str(r, MTL_NAME_LEN - 1);
+	uint8_t		type = mtl_get_u8(r);
+	uint32_t	given;
+
+	if (name == NULL)
+		return;
+	strcpy(task->name, name);
+	mtl_free(name);
+	if (type > MTL_TASK_REGRESSION)
+		{ mtl_reader_fail(r, "unknown task type"); return; }
+	task->type = (MtlTaskType) type;
+	task->weight = mtl_get_f32(r);
+	task->pos_weight = mtl_get_f32(r);
+	given = mtl_get_u32(r);
+	task->target_mean = mtl_get_f32(r);
+	task->target_std = mtl_get_f32(r);
+	if (!isfinite(task->weight) || task->weight < 0 ||
+		!isfinite(task->pos_weight) || !(task->pos_weight > 0) ||
+		!isfinite(task->target_mean) || !isfinite(task->target_std) ||
+		!(task->target_std > 0))
+		{ mtl_reader_fail(r, "invalid task settings"); return; }
+	if (given > MTL_MAX_TASKS)
+		{ mtl_reader_fail(r, "invalid conditional task"); return; }
+	task->given = (int) given - 1;
+}
+
+static void
+ReadTraining(MtlReader *r, MtlSpec *s)
+{
+	uint8_t		weighting;
+
+	s->epochs = (int) mtl_get_u32(r);
+	s->batch_size = (int) mtl_get_u32(r);
+	s->learning_rate = mtl_get_f32(r);
+	s->lr_decay = mtl_get_f32(r);
+	s->clip_norm = mtl_get_f32(r);
+	s->l2 = mtl_get_f32(r);
+	s->dropout = mtl_get_f32(r);
+	s->id_dropout = mtl_get_f32(r);
+	weighting = mtl_get_u8(r);
+	s->gradnorm_alpha = mtl_get_f32(r);
+	s->dwa_temperature = mtl_get_f32(r);
+	s->validation_fraction = mtl_get_f32(r);
+	s->patience = (int) mtl_get_u32(r);
+	if (weighting > MTL_WEIGHTING_LAST)
+		{ mtl_reader_fail(r, "unknown loss weighting"); return; }
+	s->loss_weighting = (MtlLossWeighting) weighting;
+	/* dropout is applied when training only, but a mask buffer is sized by it */
+	if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
+		{ mtl_reader_fail(r, "invalid dropout"); return; }
+	if (!(s->validation_fraction >= 0.0f && s->validation_fraction < 1.0f) ||
+		s->patience < 0 || s->patience > MTL_MAX_EPOCHS)
+		{ mtl_reader_fail(r, "invalid validation settings"); return; }
+	s->seed = mtl_get_u64(r);
+}
+
+static void
 ReadSpec(MtlReader *r, MtlSpec *s)
 {
 	uint32_t	n_tasks = mtl_get_u32(r);
 	uint8_t		model;
+	char	   *scenario;
 
 	if (r->failed)
 		return;
@@ -149,50 +238,35 @@ ReadSpec(MtlReader *r, MtlSpec *s)
 		{ mtl_reader_fail(r, "number of tasks out of range"); return; }
 	s->n_tasks = (int) n_tasks;
 	for (int t = 0; t < s->n_tasks && !r->failed; t++)
-	{
-		char	   *name = mtl_get_str(r, MTL_NAME_LEN - 1);
-		uint8_t		type = mtl_get_u8(r);
-
-		if (name == NULL)
-			return;
-		strcpy(s->tasks[t].name, name);
-		mtl_free(name);
-		if (type > MTL_TASK_REGRESSION)
-			{ mtl_reader_fail(r, "unknown task type"); return; }
-		s->tasks[t].type = (MtlTaskType) type;
-		s->tasks[t].weight = mtl_get_f32(r);
-		s->tasks[t].target_mean = mtl_get_f32(r);
-		s->tasks[t].target_std = mtl_get_f32(r);
-		if (!isfinite(s->tasks[t].weight) || s->tasks[t].weight < 0 ||
-			!isfinite(s->tasks[t].target_mean) || !isfinite(s->tasks[t].target_std) ||
-			!(s->tasks[t].target_std > 0))
-			{ mtl_reader_fail(r, "invalid task settings"); return; }
-	}
+		ReadTask(r, s, t);
+	if (r->failed)
+		return;
 	model = mtl_get_u8(r);
-	if (model > MTL_MODEL_MMOE)
+	if (model > MTL_MODEL_LAST)
 		{ mtl_reader_fail(r, "unknown model type"); return; }
 	s->model = (MtlModelType) model;
 	s->embedding_dim = (int) mtl_get_u32(r);
 	s->n_experts = (int) mtl_get_u32(r);
+	s->n_levels = (int) mtl_get_u32(r);
+	s->shared_experts = (int) mtl_get_u32(r);
+	s->task_experts = (int) mtl_get_u32(r);
 	if (s->embedding_dim < 1 || s->embedding_dim > MAX_EMBEDDING)
 		{ mtl_reader_fail(r, "embedding dimension out of range"); return; }
-	if (s->n_experts < 0 || s->n_experts > MTL_MAX_EXPERTS)
+	if (s->n_experts < 0 || s->n_experts > MTL_MAX_EXPERTS ||
+		s->shared_experts < 0 || s->shared_experts > MTL_MAX_EXPERTS ||
+		s->task_experts < 0 || s->task_experts > MTL_MAX_EXPERTS ||
+		s->n_levels < 0 || s->n_levels > MTL_MAX_LEVELS)
 		{ mtl_reader_fail(r, "number of experts out of range"); return; }
 	if (!ReadUnits(r, &s->n_expert_layers, s->expert_units) ||
 		!ReadUnits(r, &s->n_bottom_layers, s->bottom_units) ||
 		!ReadUnits(r, &s->n_tower_layers, s->tower_units))
 		return;
-	s->epochs = (int) mtl_get_u32(r);
-	s->batch_size = (int) mtl_get_u32(r);
-	s->learning_rate = mtl_get_f32(r);
-	s->l2 = mtl_get_f32(r);
-	s->id_dropout = mtl_get_f32(r);
-	s->validation_fraction = mtl_get_f32(r);
-	s->patience = (int) mtl_get_u32(r);
-	if (!(s->validation_fraction >= 0.0f && s->validation_fraction < 1.0f) ||
-		s->patience < 0 || s->patience > MTL_MAX_EPOCHS)
-		{ mtl_reader_fail(r, "invalid validation settings"); return; }
-	s->seed = mtl_get_u64(r);
+	scenario = mtl_get_str(r, MTL_NAME_LEN - 1);
+	if (scenario == NULL)
+		return;
+	strcpy(s->scenario, scenario);
+	mtl_free(scenario);
+	ReadTraining(r, s);
 }
 
 static void
@@ -202,7 +276,7 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 
 	feat->side = mtl_get_u8(r);
 	feat->kind = mtl_get_u8(r);
-	if (feat->side > MTL_SIDE_ITEM || feat->kind > MTL_KIND_NUM)
+	if (feat->side > MTL_SIDE_CONTEXT || feat->kind > MTL_KIND_NUM)
 		{ mtl_reader_fail(r, "invalid feature field"); return; }
 	feat->name = mtl_get_str(r, MTL_MAX_FIELD_NAME);
 	if (feat->kind == MTL_KIND_CAT)
@@ -225,8 +299,7 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 		feat->index = s->n_num;
 		s->num_field[s->n_num++] = f;
 	}
-	feat->side_index = feat->kind == MTL_KIND_CAT ? s->ids[feat->side].n_cat++
-		: s->ids[feat->side].n_num++;
+	feat->side_index = (*mtl_schema_side_counter(s, feat->side, feat->kind))++;
 }
 
 /* Stored categorical indices must stay inside their field's vocabulary. */
@@ -287,7 +360,7 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 }
 
 static void
-ReadSummary(MtlReader *r, MtlTrainSummary *sum)
+ReadSummary(MtlReader *r, MtlTrainSummary *sum, int n_tasks)
 {
 	uint32_t	epochs,
 				best;
@@ -306,7 +379,26 @@ ReadSummary(MtlReader *r, MtlTrainSummary *sum)
 		sum->epoch_loss[e] = mtl_get_f64(r);
 	for (uint32_t e = 0; e < epochs; e++)
 		sum->validation_loss[e] = sum->validation_rows > 0 ? mtl_get_f64(r) : NAN;
+	for (uint32_t e = 0; e < epochs; e++)
+		for (int t = 0; t < n_tasks; t++)
+			sum->task_loss[e][t] = mtl_get_f32(r);
+	for (int t = 0; t < n_tasks; t++)
+		sum->loss_weight[t] = mtl_get_f32(r);
 	sum->seconds = mtl_get_f64(r);
+}
+
+static void
+ReadGateUse(MtlReader *r, MtlTrained *m)
+{
+	const MtlLayout *L = &m->model.layout;
+
+	m->summary.gate_rows = (int64_t) mtl_get_u64(r);
+	if (m->summary.gate_rows < 0)
+		{ mtl_reader_fail(r, "invalid training summary"); return; }
+	for (int k = 0; k < L->n_levels; k++)
+		for (int o = 0; o <= m->model.spec.n_tasks; o++)
+			for (int j = 0; j < L->levels[k].gate_n[o]; j++)
+				m->summary.gate_use[k][o][j] = mtl_get_f32(r);
 }
 
 static void
@@ -317,7 +409,9 @@ ReadParams(MtlReader *r, MtlTrained *m)
 
 	if (r->failed)
 		return;
-	mtl_schema_shape(&m->schema, &m->model.shape);
+	why = mtl_schema_shape(&m->schema, m->model.spec.scenario, &m->model.shape);
+	if (why != NULL)
+		{ mtl_reader_fail(r, why); return; }
 	why = mtl_layout_build(&m->model.layout, &m->model.spec, &m->model.shape);
 	if (why != NULL)
 		{ mtl_reader_fail(r, why); return; }
@@ -356,8 +450,10 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	r.len = len - MTL_TRAILER_SIZE;
 	ReadSpec(&r, &m->model.spec);
 	ReadSchema(&r, &m->schema);
-	ReadSummary(&r, &m->summary);
+	ReadSummary(&r, &m->summary, m->model.spec.n_tasks);
 	ReadParams(&r, m);
+	if (!r.failed)
+		ReadGateUse(&r, m);
 	if (r.failed == NULL && r.pos != r.len)
 		mtl_reader_fail(&r, "trailing bytes after the parameters");
 	if (r.failed)

@@ -108,10 +108,10 @@ DenseRow(float *restrict out, const float *restrict in, const float *restrict W,
 }
 
 void
-mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
-				  const float *W, const float *b, int B, int n_in, int n_out)
+mtl_dense_forward_ldw(float *out, int ld_out, const float *in, int ld_in,
+					  const float *W, int ld_w, const float *b, int B, int n_in, int n_out)
 {
-	if (B == 1)
+	if (B == 1 && ld_w == n_out)
 	{
 		/* one row (scoring): a plain loop beats sgemm's per-call set-up */
 		DenseRow(out, in, W, b, n_in, n_out);
@@ -120,16 +120,23 @@ mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 	for (int r = 0; r < B; r++)
 		memcpy(out + (size_t) r * ld_out, b, sizeof(float) * n_out);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_out, n_in,
-				1.0f, in, ld_in, W, n_out, 1.0f, out, ld_out);
+				1.0f, in, ld_in, W, ld_w, 1.0f, out, ld_out);
 }
 
 void
-mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
-				   const float *dout, int ld_dout, const float *in, int ld_in,
-				   const float *W, int B, int n_in, int n_out)
+mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
+				  const float *W, const float *b, int B, int n_in, int n_out)
+{
+	mtl_dense_forward_ldw(out, ld_out, in, ld_in, W, n_out, b, B, n_in, n_out);
+}
+
+void
+mtl_dense_backward_ldw(float *din, int ld_din, float *dW, float *db,
+					   const float *dout, int ld_dout, const float *in, int ld_in,
+					   const float *W, int ld_w, int B, int n_in, int n_out)
 {
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, n_out, B,
-				1.0f, in, ld_in, dout, ld_dout, 1.0f, dW, n_out);
+				1.0f, in, ld_in, dout, ld_dout, 1.0f, dW, ld_w);
 	for (int r = 0; r < B; r++)
 	{
 		const float *row = dout + (size_t) r * ld_dout;
@@ -139,7 +146,29 @@ mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
 	}
 	if (din != NULL)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_in, n_out,
-					1.0f, dout, ld_dout, W, n_out, 0.0f, din, ld_din);
+					1.0f, dout, ld_dout, W, ld_w, 0.0f, din, ld_din);
+}
+
+void
+mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
+				   const float *dout, int ld_dout, const float *in, int ld_in,
+				   const float *W, int B, int n_in, int n_out)
+{
+	mtl_dense_backward_ldw(din, ld_din, dW, db, dout, ld_dout, in, ld_in, W, n_out,
+						   B, n_in, n_out);
+}
+
+void
+mtl_scale_by(float *x, int ld, const float *mask, int B, int n)
+{
+	for (int r = 0; r < B; r++)
+	{
+		float	   *row = x + (size_t) r * ld;
+		const float *m = mask + (size_t) r * n;
+
+		for (int i = 0; i < n; i++)
+			row[i] *= m[i];
+	}
 }
 
 void

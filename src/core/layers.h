@@ -20,6 +20,10 @@ void		mtl_add(float *restrict y, const float *restrict x, int n);
 /* out[B x n_out](ld_out) = in[B x n_in](ld_in) @ W[n_in x n_out] + b[n_out] */
 void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 							  const float *W, const float *b, int B, int n_in, int n_out);
+/* The same with W's rows ld_w apart (a column block of a wider matrix). */
+void		mtl_dense_forward_ldw(float *out, int ld_out, const float *in, int ld_in,
+								  const float *W, int ld_w, const float *b,
+								  int B, int n_in, int n_out);
 
 /*
  * dW[n_in x n_out] += in^T @ dout; db[n_out] += column sums of dout;
@@ -28,6 +32,13 @@ void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,
 void		mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
 							   const float *dout, int ld_dout, const float *in, int ld_in,
 							   const float *W, int B, int n_in, int n_out);
+/* The same with W and dW rows ld_w apart. */
+void		mtl_dense_backward_ldw(float *din, int ld_din, float *dW, float *db,
+								   const float *dout, int ld_dout, const float *in, int ld_in,
+								   const float *W, int ld_w, int B, int n_in, int n_out);
+
+/* x[B x n](ld) *= mask[B x n] (dense), in place: dropout forward and backward alike */
+void		mtl_scale_by(float *x, int ld, const float *mask, int B, int n);
 
 /* x[B x n](ld) = max(x, 0) in place */
 void		mtl_relu_forward(float *x, int ld, int B, int n);

@@ -1,200 +1,18 @@
+/*
+ * Forward and backward passes of the models in model.h, in the plain style of
+ * llm.c: each part a forward and a backward function over batch buffers.
+ */
 #include "model.h"
 
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "layers.h"
 #include "loss.h"
 #include "mem.h"
 #include "rng.h"
-
-/* Far more than any model we can train in memory; stops size overflow. */
-#define MTL_MAX_PARAMS ((size_t) 1 << 36)
-
-const char *
-mtl_model_type_name(MtlModelType type)
-{
-	switch (type)
-	{
-		case MTL_MODEL_SHARED_BOTTOM:
-			return "shared_bottom";
-		case MTL_MODEL_MMOE:
-			return "mmoe";
-	}
-	return "unknown";
-}
-
-const char *
-mtl_task_type_name(MtlTaskType type)
-{
-	return type == MTL_TASK_BINARY ? "binary" : "regression";
-}
-
-const char *
-mtl_layout_build(MtlLayout *layout, const MtlSpec *spec, const MtlShape *shape)
-{
-	const int  *units;
-	int			T = spec->n_tasks;
-	size_t		pos;
-	int64_t		row;
-
-	memset(layout, 0, sizeof(*layout));
-	if (T < 1 || T > MTL_MAX_TASKS)
-		return "number of tasks out of range";
-	if (spec->embedding_dim < 1 || shape->n_cat < 0 || shape->n_num < 0 ||
-		shape->n_users < 0 || shape->n_items < 0)
-		return "invalid input sizes";
-	layout->E = spec->embedding_dim;
-	layout->n_slots = 2 + shape->n_cat;
-	layout->D = 3 * layout->E + shape->n_cat * layout->E + shape->n_num;
-	if (spec->model == MTL_MODEL_SHARED_BOTTOM)
-	{
-		layout->n_experts = 1;
-		layout->gated = 0;
-		layout->n_expert_layers = spec->n_bottom_layers;
-		units = spec->bottom_units;
-	}
-	else if (spec->model == MTL_MODEL_MMOE)
-	{
-		layout->n_experts = spec->n_experts;
-		layout->gated = 1;
-		layout->n_expert_layers = spec->n_expert_layers;
-		units = spec->expert_units;
-	}
-	else
-		return "unknown model type";
-	if (layout->n_experts < 1 || layout->n_experts > MTL_MAX_EXPERTS)
-		return "number of experts out of range";
-	if (layout->n_expert_layers < 1 || layout->n_expert_layers > MTL_MAX_LAYERS ||
-		spec->n_tower_layers < 0 || spec->n_tower_layers > MTL_MAX_LAYERS)
-		return "number of layers out of range";
-	for (int l = 0; l < layout->n_expert_layers; l++)
-		if (units[l] < 1)
-			return "layer width out of range";
-	for (int l = 0; l < spec->n_tower_layers; l++)
-		if (spec->tower_units[l] < 1)
-			return "layer width out of range";
-	layout->expert_units = units;
-	layout->H1 = units[0];
-	layout->H = units[layout->n_expert_layers - 1];
-	layout->P = layout->n_experts * layout->H1 + (layout->gated ? T * layout->n_experts : 0);
-
-	/* embedding rows: users, items, then each categorical field */
-	layout->item_row0 = shape->n_users;
-	row = shape->n_users + shape->n_items;
-	layout->cat_row0 = mtl_alloc(sizeof(int64_t) * (shape->n_cat + 1));
-	for (int f = 0; f < shape->n_cat; f++)
-	{
-		if (shape->cat_rows[f] < 1)
-			return "invalid vocabulary size";
-		layout->cat_row0[f] = row;
-		row += shape->cat_rows[f];
-	}
-	layout->emb_rows = row;
-	if (row >= INT32_MAX)
-		return "too many embedding rows";
-	if ((size_t) row > MTL_MAX_PARAMS / (size_t) layout->E)
-		return "too many parameters";
-
-	pos = (size_t) row * layout->E;
-	layout->W_in = pos;
-	pos += (size_t) layout->D * layout->P;
-	layout->b_in = pos;
-	pos += layout->P;
-	for (int e = 0; e < layout->n_experts; e++)
-		for (int l = 1; l < layout->n_expert_layers; l++)
-		{
-			layout->expert_W[e][l] = pos;
-			pos += (size_t) units[l - 1] * units[l];
-			layout->expert_b[e][l] = pos;
-			pos += units[l];
-		}
-	for (int t = 0; t < T; t++)
-	{
-		int			in = layout->H;
-
-		for (int l = 0; l <= spec->n_tower_layers; l++)
-		{
-			int			out = l < spec->n_tower_layers ? spec->tower_units[l] : 1;
-
-			layout->tower_W[t][l] = pos;
-			pos += (size_t) in * out;
-			layout->tower_b[t][l] = pos;
-			pos += out;
-			in = out;
-		}
-	}
-	if (pos > MTL_MAX_PARAMS)
-		return "too many parameters";
-	layout->n_params = pos;
-	layout->n_dense = pos - (size_t) row * layout->E;
-	return NULL;
-}
-
-void
-mtl_layout_free(MtlLayout *layout)
-{
-	mtl_free(layout->cat_row0);
-	layout->cat_row0 = NULL;
-}
-
-static void
-FillNormal(float *p, size_t n, float std, MtlRng *rng)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = std * mtl_rng_normal(rng);
-}
-
-/* He initialisation for ReLU layers, small gates, zero biases. */
-void
-mtl_model_init(MtlModel *model)
-{
-	const MtlLayout *L = &model->layout;
-	const MtlSpec *spec = &model->spec;
-	float	   *p;
-	MtlRng		rng;
-	int			expert_cols = L->n_experts * L->H1;
-
-	mtl_rng_seed(&rng, spec->seed);
-	model->params = p = mtl_alloc(sizeof(float) * L->n_params);
-	FillNormal(p, (size_t) L->emb_rows * L->E, 0.05f, &rng);
-	for (int d = 0; d < L->D; d++)
-	{
-		float	   *row = p + L->W_in + (size_t) d * L->P;
-
-		FillNormal(row, expert_cols, sqrtf(2.0f / L->D), &rng);
-		FillNormal(row + expert_cols, L->P - expert_cols, 0.01f, &rng);
-	}
-	for (int e = 0; e < L->n_experts; e++)
-		for (int l = 1; l < L->n_expert_layers; l++)
-			FillNormal(p + L->expert_W[e][l],
-					   (size_t) L->expert_units[l - 1] * L->expert_units[l],
-					   sqrtf(2.0f / L->expert_units[l - 1]), &rng);
-	for (int t = 0; t < spec->n_tasks; t++)
-	{
-		int			in = L->H;
-
-		for (int l = 0; l <= spec->n_tower_layers; l++)
-		{
-			int			last = l == spec->n_tower_layers;
-			int			out = last ? 1 : spec->tower_units[l];
-
-			FillNormal(p + L->tower_W[t][l], (size_t) in * out,
-					   sqrtf((last ? 1.0f : 2.0f) / in), &rng);
-			in = out;
-		}
-	}
-}
-
-void
-mtl_model_free(MtlModel *model)
-{
-	mtl_free(model->params);
-	model->params = NULL;
-	mtl_layout_free(&model->layout);
-	mtl_free(model->shape.cat_rows);
-	model->shape.cat_rows = NULL;
-}
 
 static int
 TowerWidth(const MtlSpec *spec, int l)
@@ -202,67 +20,16 @@ TowerWidth(const MtlSpec *spec, int l)
 	return l < spec->n_tower_layers ? spec->tower_units[l] : 1;
 }
 
-MtlWork *
-mtl_work_create(const MtlModel *model, int max_batch)
+int32_t
+mtl_model_row_scenario(const MtlModel *model, const int32_t *slots)
 {
-	const MtlLayout *L = &model->layout;
-	const MtlSpec *spec = &model->spec;
-	int			T = spec->n_tasks;
-	size_t		B = max_batch;
-	MtlWork    *w = mtl_alloc(sizeof(MtlWork));
+	int			f = model->shape.scenario_cat;
+	int32_t		row;
 
-	w->max_batch = max_batch;
-	w->X = mtl_alloc(sizeof(float) * B * L->D);
-	w->dX = mtl_alloc(sizeof(float) * B * L->D);
-	w->proj = mtl_alloc(sizeof(float) * B * L->P);
-	w->dproj = mtl_alloc(sizeof(float) * B * L->P);
-	for (int e = 0; e < L->n_experts; e++)
-		for (int l = 1; l < L->n_expert_layers; l++)
-		{
-			w->expert_act[e][l] = mtl_alloc(sizeof(float) * B * L->expert_units[l]);
-			w->dexpert_act[e][l] = mtl_alloc(sizeof(float) * B * L->expert_units[l]);
-		}
-	w->gate = mtl_alloc(sizeof(float) * B * T * L->n_experts);
-	w->dgate = mtl_alloc(sizeof(float) * B * T * L->n_experts);
-	w->mix = mtl_alloc(sizeof(float) * B * T * L->H);
-	w->dmix = mtl_alloc(sizeof(float) * B * T * L->H);
-	for (int t = 0; t < T; t++)
-		for (int l = 0; l <= spec->n_tower_layers; l++)
-		{
-			w->tower_act[t][l] = mtl_alloc(sizeof(float) * B * TowerWidth(spec, l));
-			w->dtower_act[t][l] = mtl_alloc(sizeof(float) * B * TowerWidth(spec, l));
-		}
-	return w;
-}
-
-void
-mtl_work_free(MtlWork *w, const MtlModel *model)
-{
-	const MtlLayout *L = &model->layout;
-
-	if (w == NULL)
-		return;
-	mtl_free(w->X);
-	mtl_free(w->dX);
-	mtl_free(w->proj);
-	mtl_free(w->dproj);
-	for (int e = 0; e < L->n_experts; e++)
-		for (int l = 1; l < L->n_expert_layers; l++)
-		{
-			mtl_free(w->expert_act[e][l]);
-			mtl_free(w->dexpert_act[e][l]);
-		}
-	mtl_free(w->gate);
-	mtl_free(w->dgate);
-	mtl_free(w->mix);
-	mtl_free(w->dmix);
-	for (int t = 0; t < model->spec.n_tasks; t++)
-		for (int l = 0; l <= model->spec.n_tower_layers; l++)
-		{
-			mtl_free(w->tower_act[t][l]);
-			mtl_free(w->dtower_act[t][l]);
-		}
-	mtl_free(w);
+	if (f < 0)
+		return 0;
+	row = slots[2 + f];
+	return row < 0 ? 0 : (int32_t) (row - model->layout.cat_row0[f]);
 }
 
 void
@@ -275,32 +42,27 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 	int			n_num = model->shape.n_num;
 	int			num0 = L->D - n_num;
 
-	mtl_embedding_forward(work->X, L->D, params, slots, S, B, E);
-	mtl_embedding_forward(work->X + E, L->D, params, slots + 1, S, B, E);
-	for (int f = 0; f < S - 2; f++)
-		mtl_embedding_forward(work->X + 3 * E + f * E, L->D, params, slots + 2 + f, S, B, E);
+	for (int c = 0; c < L->n_copies; c++)
+	{
+		const float *table = params + (size_t) (c * L->emb_rows) * E;
+		float	   *X = work->X + (size_t) c * L->D;
+
+		mtl_embedding_forward(X, L->Xw, table, slots, S, B, E);
+		mtl_embedding_forward(X + E, L->Xw, table, slots + 1, S, B, E);
+		for (int f = 0; f < S - 2; f++)
+			mtl_embedding_forward(X + 3 * E + f * E, L->Xw, table, slots + 2 + f, S, B, E);
+		for (int r = 0; r < B; r++)
+		{
+			float	   *x = X + (size_t) r * L->Xw;
+
+			for (int i = 0; i < E; i++)
+				x[2 * E + i] = x[i] * x[E + i];
+			if (n_num > 0)
+				memcpy(x + num0, nums + (size_t) r * n_num, sizeof(float) * n_num);
+		}
+	}
 	for (int r = 0; r < B; r++)
-	{
-		float	   *x = work->X + (size_t) r * L->D;
-
-		for (int i = 0; i < E; i++)
-			x[2 * E + i] = x[i] * x[E + i];
-		if (n_num > 0)
-			memcpy(x + num0, nums + (size_t) r * n_num, sizeof(float) * n_num);
-	}
-}
-
-/* Output of expert e: its last layer, read with stride *ld. */
-static float *
-ExpertOutput(const MtlLayout *L, float *const *act_or_dact, float *proj, int e, int *ld)
-{
-	if (L->n_expert_layers == 1)
-	{
-		*ld = L->P;
-		return proj + (size_t) e * L->H1;
-	}
-	*ld = L->H;
-	return act_or_dact[L->n_expert_layers - 1];
+		work->scenario[r] = mtl_model_row_scenario(model, slots + (size_t) r * S);
 }
 
 float *
@@ -314,57 +76,165 @@ mtl_work_logit(MtlWork *work, int task)
 	return work->tower_act[task][l];
 }
 
-/* Everything of the experts after the first layer's pre-activation in w->proj. */
-static void
-ExpertsForward(const MtlLayout *L, MtlWork *w, const float *p, int B)
+/* Output of expert e of level k (its last layer), read with stride *ld. */
+static float *
+ExpertOutput(const MtlLayout *L, float *const *act, float *proj, int k, int e, int *ld)
 {
-	mtl_relu_forward(w->proj, L->P, B, L->n_experts * L->H1);
-	for (int e = 0; e < L->n_experts; e++)
-		for (int l = 1; l < L->n_expert_layers; l++)
-		{
-			const float *in = l == 1 ? w->proj + (size_t) e * L->H1 : w->expert_act[e][l - 1];
-			int			ld_in = l == 1 ? L->P : L->expert_units[l - 1];
-
-			mtl_dense_forward(w->expert_act[e][l], L->expert_units[l], in, ld_in,
-							  p + L->expert_W[e][l], p + L->expert_b[e][l],
-							  B, L->expert_units[l - 1], L->expert_units[l]);
-			mtl_relu_forward(w->expert_act[e][l], L->expert_units[l], B, L->expert_units[l]);
-		}
+	if (L->n_expert_layers == 1)
+	{
+		*ld = L->levels[k].P;
+		return proj + L->levels[k].col[e];
+	}
+	*ld = L->H;
+	return act[L->n_expert_layers - 1];
 }
 
-/* mix_t = sum_e gate_t[e] * expert_e; with one ungated expert, a copy. */
+/* Inverted dropout: draw a mask (0 or 1/(1-p)) or reuse it, and apply it. */
 static void
-MixForward(const MtlLayout *L, MtlWork *w, int T, int B)
+Dropout(MtlWork *w, float p, float *x, int ld, float *mask, int B, int n)
 {
-	int			n_e = L->n_experts;
+	if (w->dropout_mode == MTL_DROPOUT_OFF || mask == NULL)
+		return;
+	if (w->dropout_mode == MTL_DROPOUT_DRAW)
+	{
+		MtlRng		rng;
+		float		keep = 1.0f / (1.0f - p);
+
+		mtl_rng_seed(&rng, w->dropout_state);
+		for (size_t i = 0; i < (size_t) B * n; i++)
+			mask[i] = mtl_rng_uniform(&rng) < p ? 0.0f : keep;
+		w->dropout_state = mtl_rng_next(&rng);
+	}
+	mtl_scale_by(x, ld, mask, B, n);
+}
+
+/* Level 0's projection: one sgemm, or one per owner's copy of the input. */
+static void
+ProjectInput(const MtlModel *model, MtlWork *w, const float *p, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[0];
+
+	if (L->n_copies == 1)
+	{
+		mtl_dense_forward(w->proj[0], L->P, w->X, L->Xw, p + L->W_in, p + L->b_in, B, L->D, L->P);
+		return;
+	}
+	for (int o = 0; o < model->spec.n_tasks; o++)
+		mtl_dense_forward_ldw(w->proj[0] + lv->own_col0[o], L->P, w->X + (size_t) o * L->D, L->Xw,
+							  p + L->W_in + (size_t) o * L->D * L->P + lv->own_col0[o], L->P,
+							  p + L->b_in + lv->own_col0[o], B, L->D, lv->own_cols[o]);
+}
+
+/* Level k > 0's projection: each owner's columns from its stream of level k-1. */
+static void
+ProjectStreams(const MtlModel *model, MtlWork *w, const float *p, int k, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
+
+	for (int o = 0; o <= model->spec.n_tasks; o++)
+		if (lv->own_cols[o] > 0)
+			mtl_dense_forward(w->proj[k] + lv->own_col0[o], lv->P, w->mix[k - 1][o], L->H,
+							  p + lv->in_W[o], p + lv->in_b[o], B, L->H, lv->own_cols[o]);
+}
+
+/* The experts of level k after their first layer's pre-activation in proj[k]. */
+static void
+ExpertsForward(const MtlModel *model, MtlWork *w, const float *p, int k, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
+
+	for (int e = 0; e < lv->n_experts; e++)
+	{
+		int			ld;
+		float	   *out;
+
+		mtl_relu_forward(w->proj[k] + lv->col[e], lv->P, B, L->H1);
+		for (int l = 1; l < L->n_expert_layers; l++)
+		{
+			const float *in = l == 1 ? w->proj[k] + lv->col[e] : w->expert_act[k][e][l - 1];
+			int			ld_in = l == 1 ? lv->P : L->expert_units[l - 1];
+
+			mtl_dense_forward(w->expert_act[k][e][l], L->expert_units[l], in, ld_in,
+							  p + lv->expert_W[e][l], p + lv->expert_b[e][l],
+							  B, L->expert_units[l - 1], L->expert_units[l]);
+			mtl_relu_forward(w->expert_act[k][e][l], L->expert_units[l], B, L->expert_units[l]);
+		}
+		out = ExpertOutput(L, w->expert_act[k][e], w->proj[k], k, e, &ld);
+		Dropout(w, model->spec.dropout, out, ld, w->expert_mask[k][e], B, L->H);
+	}
+}
+
+/* Each owner's output: its gate's softmax-weighted sum of its experts. */
+static void
+MixForward(const MtlModel *model, MtlWork *w, int k, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
 	int			H = L->H;
 
-	if (L->gated)
-		for (int t = 0; t < T; t++)
-			mtl_softmax_forward(w->gate + (size_t) t * B * n_e,
-								w->proj + n_e * L->H1 + t * n_e, L->P, B, n_e);
-	for (int t = 0; t < T; t++)
+	for (int o = 0; o <= model->spec.n_tasks; o++)
 	{
-		float	   *mix = w->mix + (size_t) t * B * H;
-		const float *gate = w->gate + (size_t) t * B * n_e;
+		int			n = lv->gate_n[o];
+		float	   *mix = w->mix[k][o];
 
+		if (n == 0)
+			continue;
+		if (lv->gate_col[o] >= 0)
+			mtl_softmax_forward(w->gate[k][o], w->proj[k] + lv->gate_col[o], lv->P, B, n);
+		else
+			for (int r = 0; r < B; r++)
+				w->gate[k][o][r] = 1.0f;
 		memset(mix, 0, sizeof(float) * B * H);
-		for (int e = 0; e < n_e; e++)
+		for (int j = 0; j < n; j++)
 		{
 			int			ld;
-			const float *out = ExpertOutput(L, w->expert_act[e], w->proj, e, &ld);
+			const float *out = ExpertOutput(L, w->expert_act[k][lv->gate_expert[o][j]], w->proj[k],
+											k, lv->gate_expert[o][j], &ld);
 
 			for (int r = 0; r < B; r++)
-			{
-				float		g = L->gated ? gate[(size_t) r * n_e + e] : 1.0f;
-				const float *o = out + (size_t) r * ld;
-				float	   *m = mix + (size_t) r * H;
-
-				for (int i = 0; i < H; i++)
-					m[i] += g * o[i];
-			}
+				mtl_axpy(mix + (size_t) r * H, w->gate[k][o][(size_t) r * n + j],
+						 out + (size_t) r * ld, H);
 		}
 	}
+}
+
+/*
+ * The weights and bias a row of scenario s uses in one tower layer: the
+ * shared ones for s = 0, else W * W_s and b + b_s (STAR) in work's buffers.
+ */
+static void
+TowerParams(const MtlModel *model, MtlWork *w, const float *p, int t, int l, int s,
+			const float **W, const float **b)
+{
+	const MtlLayout *L = &model->layout;
+	int			in = l > 0 ? TowerWidth(&model->spec, l - 1) : L->H;
+	int			out = TowerWidth(&model->spec, l);
+	size_t		block = L->scenario0 + (size_t) (s - 1) * L->tower_len - L->tower0;
+
+	*W = p + L->tower_W[t][l];
+	*b = p + L->tower_b[t][l];
+	if (s <= 0 || s > L->n_scenarios)
+		return;
+	for (int i = 0; i < in * out; i++)
+		w->star_W[i] = (*W)[i] * p[block + L->tower_W[t][l] + i];
+	for (int i = 0; i < out; i++)
+		w->star_b[i] = (*b)[i] + p[block + L->tower_b[t][l] + i];
+	*W = w->star_W;
+	*b = w->star_b;
+}
+
+/* Length of the run of rows from r0 with the same scenario. */
+static int
+ScenarioRun(const MtlWork *w, int r0, int B)
+{
+	int			r = r0 + 1;
+
+	while (r < B && w->scenario[r] == w->scenario[r0])
+		r++;
+	return r - r0;
 }
 
 static void
@@ -372,20 +242,32 @@ TowersForward(const MtlModel *model, MtlWork *w, const float *p, int B)
 {
 	const MtlLayout *L = &model->layout;
 	const MtlSpec *spec = &model->spec;
+	int			last = L->n_levels - 1;
 
 	for (int t = 0; t < spec->n_tasks; t++)
 	{
-		const float *in = w->mix + (size_t) t * B * L->H;
+		const float *in = w->mix[last][t];
 		int			width = L->H;
 
 		for (int l = 0; l <= spec->n_tower_layers; l++)
 		{
 			int			out = TowerWidth(spec, l);
 
-			mtl_dense_forward(w->tower_act[t][l], out, in, width,
-							  p + L->tower_W[t][l], p + L->tower_b[t][l], B, width, out);
+			for (int r0 = 0, n; r0 < B; r0 += n)
+			{
+				const float *W,
+						   *b;
+
+				n = L->n_scenarios > 0 ? ScenarioRun(w, r0, B) : B - r0;
+				TowerParams(model, w, p, t, l, L->n_scenarios > 0 ? w->scenario[r0] : 0, &W, &b);
+				mtl_dense_forward(w->tower_act[t][l] + (size_t) r0 * out, out,
+								  in + (size_t) r0 * width, width, W, b, n, width, out);
+			}
 			if (l < spec->n_tower_layers)
+			{
 				mtl_relu_forward(w->tower_act[t][l], out, B, out);
+				Dropout(w, spec->dropout, w->tower_act[t][l], out, w->tower_mask[t][l], B, out);
+			}
 			in = w->tower_act[t][l];
 			width = out;
 		}
@@ -395,27 +277,87 @@ TowersForward(const MtlModel *model, MtlWork *w, const float *p, int B)
 void
 mtl_model_forward(const MtlModel *model, MtlWork *work, const float *params, int B)
 {
-	const MtlLayout *L = &model->layout;
-
-	mtl_dense_forward(work->proj, L->P, work->X, L->D, params + L->W_in, params + L->b_in,
-					  B, L->D, L->P);
+	ProjectInput(model, work, params, B);
 	mtl_model_forward_projected(model, work, params, B);
 }
 
 void
 mtl_model_forward_projected(const MtlModel *model, MtlWork *work, const float *params, int B)
 {
-	ExpertsForward(&model->layout, work, params, B);
-	MixForward(&model->layout, work, model->spec.n_tasks, B);
+	for (int k = 0; k < model->layout.n_levels; k++)
+	{
+		if (k > 0)
+			ProjectStreams(model, work, params, k, B);
+		ExpertsForward(model, work, params, k, B);
+		MixForward(model, work, k, B);
+	}
 	TowersForward(model, work, params, B);
 }
 
+/* dW += dW_eff * W_s, dW_s += dW_eff * W, db += db_eff, db_s += db_eff */
 static void
-TowersBackward(const MtlModel *model, MtlWork *w, const float *p, float *g,
-			   float *const *dlogit, int B)
+StarBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int t, int l, int s)
+{
+	const MtlLayout *L = &model->layout;
+	int			in = l > 0 ? TowerWidth(&model->spec, l - 1) : L->H;
+	int			out = TowerWidth(&model->spec, l);
+	size_t		block = L->scenario0 + (size_t) (s - 1) * L->tower_len - L->tower0;
+	size_t		W = L->tower_W[t][l],
+				b = L->tower_b[t][l];
+
+	for (int i = 0; i < in * out; i++)
+	{
+		g[W + i] += w->star_dW[i] * p[block + W + i];
+		g[block + W + i] += w->star_dW[i] * p[W + i];
+	}
+	for (int i = 0; i < out; i++)
+	{
+		g[b + i] += w->star_db[i];
+		g[block + b + i] += w->star_db[i];
+	}
+}
+
+/* One tower layer's backward over the rows of each scenario run. */
+static void
+TowerLayerBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int t, int l,
+				   const float *dout, const float *in, float *din, int B)
+{
+	const MtlLayout *L = &model->layout;
+	int			in_w = l > 0 ? TowerWidth(&model->spec, l - 1) : L->H;
+	int			out = TowerWidth(&model->spec, l);
+
+	for (int r0 = 0, n; r0 < B; r0 += n)
+	{
+		int			s = L->n_scenarios > 0 ? w->scenario[r0] : 0;
+		const float *W,
+				   *b;
+		int			star;
+
+		n = L->n_scenarios > 0 ? ScenarioRun(w, r0, B) : B - r0;
+		TowerParams(model, w, p, t, l, s, &W, &b);
+		star = W == w->star_W;
+		if (star)
+		{
+			memset(w->star_dW, 0, sizeof(float) * in_w * out);
+			memset(w->star_db, 0, sizeof(float) * out);
+		}
+		mtl_dense_backward(din + (size_t) r0 * in_w, in_w,
+						   star ? w->star_dW : g + L->tower_W[t][l],
+						   star ? w->star_db : g + L->tower_b[t][l],
+						   dout + (size_t) r0 * out, out, in + (size_t) r0 * in_w, in_w,
+						   W, n, in_w, out);
+		if (star)
+			StarBackward(model, w, p, g, t, l, s);
+	}
+}
+
+void
+mtl_model_backward_towers(const MtlModel *model, MtlWork *w, const float *p, float *g,
+						  float *const *dlogit, int B)
 {
 	const MtlLayout *L = &model->layout;
 	const MtlSpec *spec = &model->spec;
+	int			last = L->n_levels - 1;
 
 	for (int t = 0; t < spec->n_tasks; t++)
 	{
@@ -423,93 +365,166 @@ TowersBackward(const MtlModel *model, MtlWork *w, const float *p, float *g,
 
 		for (int l = spec->n_tower_layers; l >= 0; l--)
 		{
-			int			out = TowerWidth(spec, l);
-			int			in_width = l > 0 ? TowerWidth(spec, l - 1) : L->H;
-			const float *in = l > 0 ? w->tower_act[t][l - 1] : w->mix + (size_t) t * B * L->H;
-			float	   *din = l > 0 ? w->dtower_act[t][l - 1] : w->dmix + (size_t) t * B * L->H;
+			const float *in = l > 0 ? w->tower_act[t][l - 1] : w->mix[last][t];
+			float	   *din = l > 0 ? w->dtower_act[t][l - 1] : w->dmix[last][t];
+			int			in_w = l > 0 ? TowerWidth(spec, l - 1) : L->H;
 
-			mtl_dense_backward(din, in_width, g + L->tower_W[t][l], g + L->tower_b[t][l],
-							   dout, out, in, in_width, p + L->tower_W[t][l], B, in_width, out);
+			TowerLayerBackward(model, w, p, g, t, l, dout, in, din, B);
 			if (l > 0)
-				mtl_relu_backward(din, in_width, in, in_width, B, in_width);
+			{
+				if (w->dropout_mode != MTL_DROPOUT_OFF && w->tower_mask[t][l - 1] != NULL)
+					mtl_scale_by(din, in_w, w->tower_mask[t][l - 1], B, in_w);
+				mtl_relu_backward(din, in_w, in, in_w, B, in_w);
+			}
 			dout = din;
 		}
 	}
 }
 
-/* From dmix into the expert outputs (in dproj or dexpert_act) and the gates. */
+/* From each owner's dmix into its experts' outputs (in dproj or dexpert_act) and gates. */
 static void
-MixBackward(const MtlLayout *L, MtlWork *w, int T, int B)
+MixBackward(const MtlModel *model, MtlWork *w, int k, int B)
 {
-	int			n_e = L->n_experts;
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
 	int			H = L->H;
 
-	memset(w->dproj, 0, sizeof(float) * B * L->P);
+	memset(w->dproj[k], 0, sizeof(float) * B * lv->P);
 	if (L->n_expert_layers > 1)
-		for (int e = 0; e < n_e; e++)
-			memset(w->dexpert_act[e][L->n_expert_layers - 1], 0, sizeof(float) * B * H);
-	for (int t = 0; t < T; t++)
+		for (int e = 0; e < lv->n_experts; e++)
+			memset(w->dexpert_act[k][e][L->n_expert_layers - 1], 0, sizeof(float) * B * H);
+	for (int o = 0; o <= model->spec.n_tasks; o++)
 	{
-		const float *dmix = w->dmix + (size_t) t * B * H;
-		const float *gate = w->gate + (size_t) t * B * n_e;
-		float	   *dgate = w->dgate + (size_t) t * B * n_e;
+		int			n = lv->gate_n[o];
+		const float *dmix = w->dmix[k][o];
+		const float *gate = w->gate[k][o];
+		float	   *dgate = w->dgate[k][o];
 
-		for (int e = 0; e < n_e; e++)
+		for (int j = 0; j < n; j++)
 		{
+			int			e = lv->gate_expert[o][j];
 			int			ld;
-			const float *out = ExpertOutput(L, w->expert_act[e], w->proj, e, &ld);
-			float	   *dout = ExpertOutput(L, w->dexpert_act[e], w->dproj, e, &ld);
+			const float *out = ExpertOutput(L, w->expert_act[k][e], w->proj[k], k, e, &ld);
+			float	   *dout = ExpertOutput(L, w->dexpert_act[k][e], w->dproj[k], k, e, &ld);
 
 			for (int r = 0; r < B; r++)
 			{
-				float		gv = L->gated ? gate[(size_t) r * n_e + e] : 1.0f;
+				float		gv = gate[(size_t) r * n + j];
 				const float *dm = dmix + (size_t) r * H;
-				const float *o = out + (size_t) r * ld;
+				const float *x = out + (size_t) r * ld;
 				float	   *d = dout + (size_t) r * ld;
 				float		dot = 0.0f;
 
 				for (int i = 0; i < H; i++)
 				{
 					d[i] += gv * dm[i];
-					dot += dm[i] * o[i];
+					dot += dm[i] * x[i];
 				}
-				dgate[(size_t) r * n_e + e] = dot;
+				dgate[(size_t) r * n + j] = dot;
 			}
 		}
-		if (L->gated)
-			mtl_softmax_backward(w->dproj + n_e * L->H1 + t * n_e, L->P, gate, dgate, B, n_e);
+		if (lv->gate_col[o] >= 0)
+			mtl_softmax_backward(w->dproj[k] + lv->gate_col[o], lv->P, gate, dgate, B, n);
 	}
 }
 
+/* From the experts' output gradients to their first layers' pre-activations in dproj. */
 static void
-ExpertsBackward(const MtlLayout *L, MtlWork *w, const float *p, float *g, int B)
+ExpertsBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int k, int B)
 {
-	for (int e = 0; e < L->n_experts; e++)
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
+
+	for (int e = 0; e < lv->n_experts; e++)
+	{
+		int			ld;
+		float	   *dout = ExpertOutput(L, w->dexpert_act[k][e], w->dproj[k], k, e, &ld);
+
+		if (w->dropout_mode != MTL_DROPOUT_OFF && w->expert_mask[k][e] != NULL)
+			mtl_scale_by(dout, ld, w->expert_mask[k][e], B, L->H);
 		for (int l = L->n_expert_layers - 1; l >= 1; l--)
 		{
 			int			in_w = L->expert_units[l - 1];
 			int			out_w = L->expert_units[l];
-			const float *in = l == 1 ? w->proj + (size_t) e * L->H1 : w->expert_act[e][l - 1];
-			float	   *din = l == 1 ? w->dproj + (size_t) e * L->H1 : w->dexpert_act[e][l - 1];
-			int			ld_in = l == 1 ? L->P : in_w;
+			const float *in = l == 1 ? w->proj[k] + lv->col[e] : w->expert_act[k][e][l - 1];
+			float	   *din = l == 1 ? w->dproj[k] + lv->col[e] : w->dexpert_act[k][e][l - 1];
+			int			ld_in = l == 1 ? lv->P : in_w;
 
-			mtl_relu_backward(w->dexpert_act[e][l], out_w, w->expert_act[e][l], out_w, B, out_w);
-			mtl_dense_backward(din, ld_in, g + L->expert_W[e][l], g + L->expert_b[e][l],
-							   w->dexpert_act[e][l], out_w, in, ld_in,
-							   p + L->expert_W[e][l], B, in_w, out_w);
+			mtl_relu_backward(w->dexpert_act[k][e][l], out_w, w->expert_act[k][e][l], out_w, B, out_w);
+			mtl_dense_backward(din, ld_in, g + lv->expert_W[e][l], g + lv->expert_b[e][l],
+							   w->dexpert_act[k][e][l], out_w, in, ld_in,
+							   p + lv->expert_W[e][l], B, in_w, out_w);
 		}
-	mtl_relu_backward(w->dproj, L->P, w->proj, L->P, B, L->n_experts * L->H1);
-	mtl_dense_backward(w->dX, L->D, g + L->W_in, g + L->b_in, w->dproj, L->P,
-					   w->X, L->D, p + L->W_in, B, L->D, L->P);
+		mtl_relu_backward(w->dproj[k] + lv->col[e], lv->P, w->proj[k] + lv->col[e], lv->P,
+						  B, L->H1);
+	}
+}
+
+/* From dproj[k] (k > 0) into the owners' projections and the streams of level k-1. */
+static void
+StreamsBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int k, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[k];
+
+	for (int o = 0; o <= model->spec.n_tasks; o++)
+	{
+		if (L->levels[k - 1].gate_n[o] == 0)
+			continue;
+		if (lv->own_cols[o] == 0)
+		{
+			memset(w->dmix[k - 1][o], 0, sizeof(float) * B * L->H);
+			continue;
+		}
+		mtl_dense_backward(w->dmix[k - 1][o], L->H, g + lv->in_W[o], g + lv->in_b[o],
+						   w->dproj[k] + lv->own_col0[o], lv->P, w->mix[k - 1][o], L->H,
+						   p + lv->in_W[o], B, L->H, lv->own_cols[o]);
+	}
+}
+
+/* From dproj[0] into W_in, b_in and dX. */
+static void
+InputBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const MtlLevel *lv = &L->levels[0];
+
+	if (L->n_copies == 1)
+	{
+		mtl_dense_backward(w->dX, L->Xw, g + L->W_in, g + L->b_in, w->dproj[0], L->P,
+						   w->X, L->Xw, p + L->W_in, B, L->D, L->P);
+		return;
+	}
+	for (int o = 0; o < model->spec.n_tasks; o++)
+	{
+		size_t		W = L->W_in + (size_t) o * L->D * L->P + lv->own_col0[o];
+
+		mtl_dense_backward_ldw(w->dX + (size_t) o * L->D, L->Xw, g + W, g + L->b_in + lv->own_col0[o],
+							   w->dproj[0] + lv->own_col0[o], L->P, w->X + (size_t) o * L->D, L->Xw,
+							   p + W, L->P, B, L->D, lv->own_cols[o]);
+	}
+}
+
+void
+mtl_model_backward_shared(const MtlModel *model, MtlWork *work, const float *params,
+						  float *grads, int B)
+{
+	for (int k = model->layout.n_levels - 1; k >= 0; k--)
+	{
+		MixBackward(model, work, k, B);
+		ExpertsBackward(model, work, params, grads, k, B);
+		if (k > 0)
+			StreamsBackward(model, work, params, grads, k, B);
+	}
+	InputBackward(model, work, params, grads, B);
 }
 
 void
 mtl_model_backward(const MtlModel *model, MtlWork *work, const float *params,
 				   float *grads, float *const *dlogit, int B)
 {
-	TowersBackward(model, work, params, grads, dlogit, B);
-	MixBackward(&model->layout, work, model->spec.n_tasks, B);
-	ExpertsBackward(&model->layout, work, params, grads, B);
+	mtl_model_backward_towers(model, work, params, grads, dlogit, B);
+	mtl_model_backward_shared(model, work, params, grads, B);
 }
 
 void
@@ -520,30 +535,162 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 	int			E = L->E;
 	int			S = L->n_slots;
 
-	for (int r = 0; r < B; r++)
+	for (int c = 0; c < L->n_copies; c++)
 	{
-		const int32_t *s = slots + (size_t) r * S;
-		const float *dx = work->dX + (size_t) r * L->D;
-		const float *x = work->X + (size_t) r * L->D;
+		float	   *table = grads + (size_t) (c * L->emb_rows) * E;
+		const float *dX = work->dX + (size_t) c * L->D;
+		const float *X = work->X + (size_t) c * L->D;
 
-		/* the product slot x[2E+i] = u[i] * v[i] sends dx*v to u and dx*u to v */
-		if (s[0] >= 0)
+		for (int r = 0; r < B; r++)
 		{
-			float	   *gu = grads + (size_t) s[0] * E;
+			const int32_t *s = slots + (size_t) r * S;
+			const float *dx = dX + (size_t) r * L->Xw;
+			const float *x = X + (size_t) r * L->Xw;
 
-			for (int i = 0; i < E; i++)
-				gu[i] += dx[i] + dx[2 * E + i] * x[E + i];
-		}
-		if (s[1] >= 0)
-		{
-			float	   *gv = grads + (size_t) s[1] * E;
+			/* the product slot x[2E+i] = u[i] * v[i] sends dx*v to u and dx*u to v */
+			if (s[0] >= 0)
+			{
+				float	   *gu = table + (size_t) s[0] * E;
 
-			for (int i = 0; i < E; i++)
-				gv[i] += dx[E + i] + dx[2 * E + i] * x[i];
+				for (int i = 0; i < E; i++)
+					gu[i] += dx[i] + dx[2 * E + i] * x[E + i];
+			}
+			if (s[1] >= 0)
+			{
+				float	   *gv = table + (size_t) s[1] * E;
+
+				for (int i = 0; i < E; i++)
+					gv[i] += dx[E + i] + dx[2 * E + i] * x[i];
+			}
 		}
+		for (int f = 0; f < S - 2; f++)
+			mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + 2 + f, S, B, E);
 	}
-	for (int f = 0; f < S - 2; f++)
-		mtl_embedding_backward(grads, work->dX + 3 * E + f * E, L->D, slots + 2 + f, S, B, E);
+}
+
+int
+mtl_model_last_shared_layer(const MtlModel *model, MtlParamBlock *blocks, int max)
+{
+	const MtlLayout *L = &model->layout;
+	int			k = L->n_levels - 1;
+	const MtlLevel *lv = &L->levels[k];
+	int			T = model->spec.n_tasks;
+	int			last = L->n_expert_layers - 1;
+	int			n = 0;
+
+	for (int e = 0; e < lv->n_experts && n < max; e++)
+	{
+		MtlParamBlock *b = &blocks[n];
+
+		if (lv->owner[e] != T)
+			continue;
+		if (last > 0)
+		{
+			b->offset = lv->expert_W[e][last];
+			b->rows = L->expert_units[last - 1];
+			b->cols = b->ld = L->H;
+		}
+		else if (k == 0)
+		{
+			b->offset = L->W_in + lv->col[e];
+			b->rows = L->D;
+			b->cols = L->H1;
+			b->ld = L->P;
+		}
+		else
+		{
+			b->offset = lv->in_W[T] + (lv->col[e] - lv->own_col0[T]);
+			b->rows = L->H;
+			b->cols = L->H1;
+			b->ld = lv->own_cols[T];
+		}
+		n++;
+	}
+	return n;
+}
+
+/* The input of expert e's last layer at level k, its width and stride. */
+static const float *
+LastLayerInput(const MtlLayout *L, const MtlWork *w, int k, int e, int *width, int *ld)
+{
+	int			last = L->n_expert_layers - 1;
+	int			T_shared = L->levels[k].owner[e];
+
+	if (last > 0)
+	{
+		*width = L->expert_units[last - 1];
+		if (last == 1)
+		{
+			*ld = L->levels[k].P;
+			return w->proj[k] + L->levels[k].col[e];
+		}
+		*ld = *width;
+		return w->expert_act[k][e][last - 1];
+	}
+	if (k == 0)
+	{
+		*width = L->D;
+		*ld = L->Xw;
+		return w->X;
+	}
+	*width = *ld = L->H;
+	return w->mix[k - 1][T_shared];
+}
+
+void
+mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *w, const float *params,
+							int B, double *norm)
+{
+	const MtlLayout *L = &model->layout;
+	int			k = L->n_levels - 1;
+	const MtlLevel *lv = &L->levels[k];
+	int			T = model->spec.n_tasks;
+	int			H = L->H;
+	int			widest = L->D > L->H ? L->D : L->H;
+	float	   *dpre,
+			   *dW;
+
+	for (int l = 0; l < L->n_expert_layers; l++)
+		widest = L->expert_units[l] > widest ? L->expert_units[l] : widest;
+	dpre = mtl_alloc(sizeof(float) * (size_t) B * H);
+	dW = mtl_alloc(sizeof(float) * (size_t) widest * H);
+	for (int t = 0; t < T; t++)
+	{
+		int			n = lv->gate_n[t];
+		double		sum = 0.0;
+
+		for (int j = 0; j < n; j++)
+		{
+			int			e = lv->gate_expert[t][j];
+			int			ld_out,
+						width,
+						ld_in;
+			const float *out = ExpertOutput(L, w->expert_act[k][e], w->proj[k], k, e, &ld_out);
+			const float *in = LastLayerInput(L, w, k, e, &width, &ld_in);
+			const float *mask = w->dropout_mode != MTL_DROPOUT_OFF ? w->expert_mask[k][e] : NULL;
+
+			if (lv->owner[e] != T)
+				continue;
+			for (int r = 0; r < B; r++)
+				for (int i = 0; i < H; i++)
+				{
+					size_t		at = (size_t) r * H + i;
+					float		d = w->gate[k][t][(size_t) r * n + j] * w->dmix[k][t][at];
+
+					if (mask != NULL)
+						d *= mask[at];
+					dpre[at] = out[(size_t) r * ld_out + i] > 0.0f ? d : 0.0f;
+				}
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, width, H, B,
+						1.0f, in, ld_in, dpre, H, 0.0f, dW, H);
+			for (size_t i = 0; i < (size_t) width * H; i++)
+				sum += (double) dW[i] * dW[i];
+		}
+		norm[t] = sqrt(sum);
+	}
+	mtl_free(dpre);
+	mtl_free(dW);
+	(void) params;
 }
 
 double

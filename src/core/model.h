@@ -1,5 +1,6 @@
 /*
- * Multi-task models: shared-bottom and MMoE over one input vector per row.
+ * Multi-task models over one input vector per row: shared-bottom, MMoE, PLE,
+ * single-task and ESMM all as one structure of levels, experts and gates.
  *
  * Input of a row (width D):
  *   [ user id emb (E) | item id emb (E) | user*item (E) | one E-wide embedding
@@ -10,12 +11,37 @@
  * Every embedding table has width E and they are stacked into one region of
  * rows at the start of the parameter array, so a row of a batch names its
  * embeddings by global row number ("slots": user, item, then one per
- * categorical field; -1 means none). Parameters live in one float array.
+ * categorical field; -1 means none). single_task shares nothing, not even
+ * embeddings: it keeps one copy of the whole region per task (copy c's rows
+ * follow copy c-1's), and task t's expert reads only copy t of the input.
  *
- * The first layer of every expert and every gate reads the same input, so
- * they are one matrix W_in [D x P] and one sgemm:
- *   P = n_experts * H1 (expert first layers) + n_tasks * n_experts (gate logits).
- * shared_bottom is one expert (the bottom MLP) and no gates.
+ * Levels. A level has experts (MLPs), each owned by a task or shared, and an
+ * output per "owner": task t's output mixes its own and the shared experts by
+ * a softmax gate (a constant 1 when it mixes one expert); in PLE a shared
+ * output of every level but the last mixes all experts. Level 0 reads the
+ * input; level k > 0's task t experts and gate read task t's output of level
+ * k-1, its shared ones the shared output. Towers read the last level's task
+ * outputs. The architectures are settings of this:
+ *   shared_bottom  1 level, 1 shared expert (bottom_units)
+ *   mmoe           1 level, n_experts shared experts, a gate per task
+ *   ple            `levels` levels of task_experts per task + shared_experts
+ *                  (Tang et al., RecSys 2020, CGC stacked as PLE)
+ *   single_task    1 level, 1 expert per task (bottom_units), own embeddings
+ *   esmm           the same with shared embeddings (Ma et al., SIGIR 2018)
+ * Every expert first layer and every gate of level 0 reads the same input, so
+ * they are one matrix W_in [D x P] and one sgemm (per copy for single_task).
+ *
+ * Scenarios (context key config.scenario, see "STAR" below): the scenario is
+ * a categorical context field, so experts and gates see its embedding, and
+ * every tower layer is STAR-style: weights W * W_s and bias b + b_s for the
+ * row's scenario s (Sheng et al., "One Model to Serve All: Star Topology
+ * Adaptive Recommender", CIKM 2021, section 3.2.1). W_s starts at 1 and b_s
+ * at 0, so a scenario starts from the shared tower and learns only how it
+ * differs; an unseen scenario (local index 0) uses the shared tower alone.
+ * We chose STAR over scenario-specific gates because the towers are where
+ * scenarios differ most in a shop (the same user-item affinity weighs more in
+ * search than on ads), it multiplies parameters by the towers' size only,
+ * and its fallback is exact.
  */
 #ifndef MTL_MODEL_H
 #define MTL_MODEL_H
@@ -24,7 +50,9 @@
 #include <stddef.h>
 
 #define MTL_MAX_TASKS 16
-#define MTL_MAX_EXPERTS 32
+#define MTL_MAX_EXPERTS 64		/* per level */
+#define MTL_MAX_LEVELS 4
+#define MTL_MAX_OWNERS (MTL_MAX_TASKS + 1)	/* tasks, then "shared" */
 #define MTL_MAX_LAYERS 4
 #define MTL_NAME_LEN 64
 
@@ -37,14 +65,31 @@ typedef enum MtlTaskType
 typedef enum MtlModelType
 {
 	MTL_MODEL_SHARED_BOTTOM = 0,
-	MTL_MODEL_MMOE = 1
+	MTL_MODEL_MMOE = 1,
+	MTL_MODEL_PLE = 2,
+	MTL_MODEL_SINGLE_TASK = 3,
+	MTL_MODEL_ESMM = 4
 } MtlModelType;
+
+#define MTL_MODEL_LAST MTL_MODEL_ESMM
+
+typedef enum MtlLossWeighting
+{
+	MTL_WEIGHTING_FIXED = 0,
+	MTL_WEIGHTING_UNCERTAINTY = 1,
+	MTL_WEIGHTING_GRADNORM = 2,
+	MTL_WEIGHTING_DWA = 3
+} MtlLossWeighting;
+
+#define MTL_WEIGHTING_LAST MTL_WEIGHTING_DWA
 
 typedef struct MtlTask
 {
 	char		name[MTL_NAME_LEN];
 	MtlTaskType type;
 	float		weight;
+	float		pos_weight;		/* binary: weight of a positive label's loss */
+	int			given;			/* conditional on this binary task (ESMM-style), -1: none */
 	/* regression labels are learned standardised; these undo it */
 	float		target_mean;
 	float		target_std;
@@ -57,18 +102,28 @@ typedef struct MtlSpec
 	MtlTask		tasks[MTL_MAX_TASKS];
 	MtlModelType model;
 	int			embedding_dim;
-	int			n_experts;		/* mmoe only */
-	int			n_expert_layers;
+	int			n_experts;		/* mmoe */
+	int			n_levels;		/* ple */
+	int			shared_experts; /* ple */
+	int			task_experts;	/* ple */
+	int			n_expert_layers;	/* mmoe and ple experts */
 	int			expert_units[MTL_MAX_LAYERS];
-	int			n_bottom_layers;
+	int			n_bottom_layers;	/* shared_bottom's bottom, single_task's and esmm's per task */
 	int			bottom_units[MTL_MAX_LAYERS];
 	int			n_tower_layers;
 	int			tower_units[MTL_MAX_LAYERS];
+	char		scenario[MTL_NAME_LEN];	/* context key of the scenario, "" none */
 	int			epochs;
 	int			batch_size;
 	float		learning_rate;
+	float		lr_decay;		/* learning rate times this after each epoch */
+	float		clip_norm;		/* global gradient norm limit, 0: none */
 	float		l2;
+	float		dropout;		/* on expert outputs and tower hidden layers */
 	float		id_dropout;
+	MtlLossWeighting loss_weighting;
+	float		gradnorm_alpha;
+	float		dwa_temperature;
 	float		validation_fraction;	/* rows held out to measure each epoch */
 	int			patience;		/* stop after this many epochs without a better one (0: never) */
 	uint64_t	seed;
@@ -86,30 +141,57 @@ typedef struct MtlShape
 	int			n_cat;			/* categorical fields */
 	int			n_num;			/* numeric fields */
 	int64_t    *cat_rows;		/* [n_cat] embedding rows per field (vocab + 1) */
+	int			scenario_cat;	/* categorical field holding the scenario, -1: none */
 } MtlShape;
+
+/* One level of experts and gated outputs (see the comment at the top). */
+typedef struct MtlLevel
+{
+	int			n_experts;
+	int			owner[MTL_MAX_EXPERTS];	/* task, or n_tasks: shared */
+	int			col[MTL_MAX_EXPERTS];	/* first column of its first layer in proj */
+	/* per owner: its columns in proj (experts' first layers, then gate logits) */
+	int			own_col0[MTL_MAX_OWNERS];
+	int			own_cols[MTL_MAX_OWNERS];
+	/* per owner: the experts its output mixes (0: no output at this level) */
+	int			gate_n[MTL_MAX_OWNERS];
+	int			gate_expert[MTL_MAX_OWNERS][MTL_MAX_EXPERTS];
+	int			gate_col[MTL_MAX_OWNERS];	/* first gate logit column, -1: one expert, no gate */
+	int			P;				/* projection width */
+	/* level > 0: per owner, projection of its input stream [H x own_cols] */
+	size_t		in_W[MTL_MAX_OWNERS],
+				in_b[MTL_MAX_OWNERS];
+	size_t		expert_W[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];	/* layers >= 1 */
+	size_t		expert_b[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];
+} MtlLevel;
 
 /* Where each tensor lives in the parameter array, and the widths. */
 typedef struct MtlLayout
 {
 	int			E;
-	int			D;				/* input width */
+	int			D;				/* input width of one copy */
+	int			n_copies;		/* embedding and input copies: n_tasks for single_task, else 1 */
+	int			Xw;				/* n_copies * D */
 	int			n_slots;		/* 2 + n_cat */
-	int			n_experts;		/* 1 for shared_bottom */
-	int			gated;
+	int			n_levels;
+	MtlLevel	levels[MTL_MAX_LEVELS];
 	int			n_expert_layers;
 	const int  *expert_units;
 	int			H1;				/* expert first-layer width */
 	int			H;				/* expert output width */
-	int			P;				/* projection width */
-	int64_t		emb_rows;		/* all embedding rows */
+	int			P;				/* level 0's projection width */
+	int64_t		emb_rows;		/* embedding rows of one copy */
 	int64_t		item_row0;		/* first item row */
 	int64_t    *cat_row0;		/* [n_cat] first row of each field */
-	size_t		W_in,
+	size_t		W_in,			/* [Xw x P] */
 				b_in;
-	size_t		expert_W[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];	/* layers >= 1 */
-	size_t		expert_b[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];
 	size_t		tower_W[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];
 	size_t		tower_b[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];
+	size_t		tower0,			/* all towers' parameters: [tower0, tower0 + tower_len) */
+				tower_len;
+	int			n_scenarios;	/* scenario-specific tower blocks, for local indices 1.. */
+	size_t		scenario0;		/* block of scenario s at scenario0 + (s-1) * tower_len */
+	size_t		loss_s;			/* uncertainty weighting: log variance per task */
 	size_t		n_dense;		/* parameters after the embeddings */
 	size_t		n_params;
 } MtlLayout;
@@ -122,22 +204,40 @@ typedef struct MtlModel
 	float	   *params;			/* [n_params] */
 } MtlModel;
 
+typedef enum MtlDropoutMode
+{
+	MTL_DROPOUT_OFF = 0,		/* scoring, validation */
+	MTL_DROPOUT_DRAW = 1,		/* training: new masks from work->rng */
+	MTL_DROPOUT_REUSE = 2		/* the masks of the last draw (gradient checks) */
+} MtlDropoutMode;
+
 /* Activations and their gradients for batches of up to max_batch rows. */
 typedef struct MtlWork
 {
 	int			max_batch;
 	float	   *X,
-			   *dX;				/* [B x D] */
-	float	   *proj,
-			   *dproj;			/* [B x P] */
-	float	   *expert_act[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];	/* layers >= 1 */
-	float	   *dexpert_act[MTL_MAX_EXPERTS][MTL_MAX_LAYERS];
-	float	   *gate,
-			   *dgate;			/* [T][B x n_experts] */
-	float	   *mix,
-			   *dmix;			/* [T][B x H] */
+			   *dX;				/* [B x Xw] */
+	int32_t    *scenario;		/* [B] local scenario index of each row, 0: none */
+	float	   *proj[MTL_MAX_LEVELS],
+			   *dproj[MTL_MAX_LEVELS];	/* [B x P of the level] */
+	float	   *expert_act[MTL_MAX_LEVELS][MTL_MAX_EXPERTS][MTL_MAX_LAYERS];	/* layers >= 1 */
+	float	   *dexpert_act[MTL_MAX_LEVELS][MTL_MAX_EXPERTS][MTL_MAX_LAYERS];
+	float	   *gate[MTL_MAX_LEVELS][MTL_MAX_OWNERS],
+			   *dgate[MTL_MAX_LEVELS][MTL_MAX_OWNERS];	/* [B x gate_n] */
+	float	   *mix[MTL_MAX_LEVELS][MTL_MAX_OWNERS],
+			   *dmix[MTL_MAX_LEVELS][MTL_MAX_OWNERS];	/* [B x H] */
 	float	   *tower_act[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];	/* last: logit */
 	float	   *dtower_act[MTL_MAX_TASKS][MTL_MAX_LAYERS + 1];
+	/* dropout: scale 0 or 1/(1-p) per unit of each expert output and tower hidden layer */
+	MtlDropoutMode dropout_mode;
+	uint64_t	dropout_state;
+	float	   *expert_mask[MTL_MAX_LEVELS][MTL_MAX_EXPERTS];
+	float	   *tower_mask[MTL_MAX_TASKS][MTL_MAX_LAYERS];
+	/* STAR towers: one scenario's effective weights and their gradient */
+	float	   *star_W,
+			   *star_dW,
+			   *star_b,
+			   *star_db;
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);
@@ -156,26 +256,63 @@ void		mtl_work_free(MtlWork *work, const MtlModel *model);
 
 /*
  * Build the input rows of a batch: slots [B x n_slots] global embedding rows
- * (-1: none), nums [B x n_num] standardised numeric values.
+ * of copy 0 (-1: none), nums [B x n_num] standardised numeric values. Also
+ * sets each row's scenario from its slot.
  */
 void		mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 							   const int32_t *slots, const float *nums, int B);
+/* A row's local scenario index from its slots (0: none or unseen). */
+int32_t		mtl_model_row_scenario(const MtlModel *model, const int32_t *slots);
+/* Copy c's global embedding row of a copy-0 row. */
+#define MTL_COPY_ROW(layout, row, c) ((int64_t) (row) + (int64_t) (c) * (layout)->emb_rows)
 
-/* Forward from work->X to logits; returns the logits [B x T] (ld = 1 per task). */
+/* Forward from work->X to logits (the work->tower_act last layer of each task). */
 void		mtl_model_forward(const MtlModel *model, MtlWork *work, const float *params, int B);
 float	   *mtl_work_logit(MtlWork *work, int task);
-/* The same from work->proj = X @ W_in + b_in, for callers that build it otherwise. */
+/*
+ * The same from work->proj[0] = X @ W_in + b_in and work->scenario, for
+ * callers that build them otherwise (scoring).
+ */
 void		mtl_model_forward_projected(const MtlModel *model, MtlWork *work,
 										const float *params, int B);
 
 /*
  * Backward from dlogit[t][B] into grads (dense part, +=) and work->dX; then
- * into the embedding rows named by slots (grads, +=).
+ * into the embedding rows named by slots (grads, +=). The dense part is two
+ * halves so that GradNorm can measure between them: the towers (leaving the
+ * gradient of each task's last-level output in work->dmix), then the rest.
  */
 void		mtl_model_backward(const MtlModel *model, MtlWork *work, const float *params,
 							   float *grads, float *const *dlogit, int B);
+void		mtl_model_backward_towers(const MtlModel *model, MtlWork *work, const float *params,
+									  float *grads, float *const *dlogit, int B);
+void		mtl_model_backward_shared(const MtlModel *model, MtlWork *work, const float *params,
+									  float *grads, int B);
 void		mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
 										  const int32_t *slots, int B);
+
+/*
+ * The last shared layer, where GradNorm measures: the weight matrices of the
+ * last layer of the last level's shared experts (shared_bottom: the bottom's
+ * last layer; mmoe: every expert's). Fills up to max blocks of the parameter
+ * array ([rows x cols], ld apart) and returns how many (0: the model has no
+ * shared layer: single_task, esmm, ple without shared experts).
+ */
+typedef struct MtlParamBlock
+{
+	size_t		offset;
+	int			rows;
+	int			cols;
+	int			ld;
+} MtlParamBlock;
+int			mtl_model_last_shared_layer(const MtlModel *model, MtlParamBlock *blocks, int max);
+
+/*
+ * After mtl_model_backward_towers: norm[t] = || d(task t's weighted loss) /
+ * d(last shared layer's weights) ||, one task at a time.
+ */
+void		mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *work, const float *params,
+										int B, double *norm);
 
 /* Turn a task's logit into its output: probability or regression value. */
 double		mtl_task_output(const MtlTask *task, float logit);

@@ -10,7 +10,7 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 {
 	const MtlSchema *schema = &trained->schema;
 	int64_t		P = trained->model.layout.P;
-	int64_t		want = schema->ids[side].n;
+	int64_t		want = side == MTL_SIDE_CONTEXT ? 0 : schema->ids[side].n;
 	int64_t		fit;
 
 	c->cat_slots = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
@@ -28,7 +28,7 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 	c->n_entries = want < fit ? want : fit;
 	if (c->n_entries < 1)
 		c->n_entries = 1;
-	c->row0 = side == 0 ? 0 : trained->model.layout.item_row0;
+	c->row0 = side == MTL_SIDE_ITEM ? trained->model.layout.item_row0 : 0;
 	c->sigs = mtl_alloc(sizeof(uint32_t) * c->n_entries * c->sig_len);
 	c->filled = mtl_alloc(c->n_entries);
 	memset(c->filled, 0, c->n_entries);
@@ -73,7 +73,7 @@ mtl_predictor_create(const MtlTrained *trained)
 	p->work = mtl_work_create(&trained->model, 1);
 	p->slots = mtl_alloc(sizeof(int32_t) * trained->model.layout.n_slots);
 	p->nums = mtl_alloc(sizeof(float) * (trained->model.shape.n_num + 1));
-	for (int side = 0; side < 2; side++)
+	for (int side = 0; side < 3; side++)
 	{
 		SideCacheInit(&p->side[side], trained, side);
 		if (p->side[side].sig_len > longest)
@@ -91,7 +91,7 @@ mtl_predictor_free(MtlPredictor *p)
 	if (p == NULL)
 		return;
 	mtl_work_free(p->work, &p->trained->model);
-	for (int side = 0; side < 2; side++)
+	for (int side = 0; side < 3; side++)
 		SideCacheFree(&p->side[side]);
 	mtl_free(p->sig);
 	mtl_free(p->scratch);
@@ -110,15 +110,30 @@ mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos)
 	mtl_schema_row_from_ids(&t->schema, &t->model.layout, user_pos, item_pos, p->slots, p->nums);
 }
 
-/* vec += emb[row] @ W_in[x0 .. x0+E) */
+/* vec += emb[row] @ W_in[x0 .. x0+E), over every copy of the input */
 static void
 AddEmbedding(float *vec, const MtlModel *m, int32_t row, int x0)
 {
 	const MtlLayout *L = &m->layout;
-	const float *emb = m->params + (size_t) row * L->E;
 
-	for (int k = 0; k < L->E; k++)
-		mtl_axpy(vec, emb[k], m->params + L->W_in + (size_t) (x0 + k) * L->P, L->P);
+	for (int c = 0; c < L->n_copies; c++)
+	{
+		const float *emb = m->params + (size_t) MTL_COPY_ROW(L, row, c) * L->E;
+		const float *W = m->params + L->W_in + (size_t) (c * L->D + x0) * L->P;
+
+		for (int k = 0; k < L->E; k++)
+			mtl_axpy(vec, emb[k], W + (size_t) k * L->P, L->P);
+	}
+}
+
+/* vec += value * W_in[x] over every copy */
+static void
+AddNumber(float *vec, const MtlModel *m, float value, int x)
+{
+	const MtlLayout *L = &m->layout;
+
+	for (int c = 0; c < L->n_copies; c++)
+		mtl_axpy(vec, value, m->params + L->W_in + (size_t) (c * L->D + x) * L->P, L->P);
 }
 
 /* vec += categorical row's embedding @ its field's block of W_in, from the row cache */
@@ -155,7 +170,7 @@ SideVector(const MtlPredictor *p, int side, float *vec)
 	int			num0 = L->D - m->shape.n_num;
 
 	memset(vec, 0, sizeof(float) * L->P);
-	if (p->slots[side] >= 0)
+	if (side != MTL_SIDE_CONTEXT && p->slots[side] >= 0)
 		AddEmbedding(vec, m, p->slots[side], side * L->E);
 	for (int k = 0; k < c->n_cat; k++)
 	{
@@ -168,7 +183,7 @@ SideVector(const MtlPredictor *p, int side, float *vec)
 	{
 		int			col = c->num_cols[k];
 
-		mtl_axpy(vec, p->nums[col], m->params + L->W_in + (size_t) (num0 + col) * L->P, L->P);
+		AddNumber(vec, m, p->nums[col], num0 + col);
 	}
 }
 
@@ -224,19 +239,28 @@ Project(MtlPredictor *p)
 {
 	const MtlModel *m = &p->trained->model;
 	const MtlLayout *L = &m->layout;
-	float	   *proj = p->work->proj;
+	float	   *proj = p->work->proj[0];
 
 	memcpy(proj, m->params + L->b_in, sizeof(float) * L->P);
 	for (int side = 0; side < 2; side++)
 		mtl_add(proj, CachedSideVector(p, side), L->P);
-	if (p->slots[0] >= 0 && p->slots[1] >= 0)
+	if (p->side[MTL_SIDE_CONTEXT].sig_len > 1)
 	{
-		const float *u = m->params + (size_t) p->slots[0] * L->E;
-		const float *i = m->params + (size_t) p->slots[1] * L->E;
-
-		for (int k = 0; k < L->E; k++)
-			mtl_axpy(proj, u[k] * i[k], m->params + L->W_in + (size_t) (2 * L->E + k) * L->P, L->P);
+		SideVector(p, MTL_SIDE_CONTEXT, p->scratch);
+		mtl_add(proj, p->scratch, L->P);
 	}
+	if (p->slots[0] >= 0 && p->slots[1] >= 0)
+		for (int c = 0; c < L->n_copies; c++)
+		{
+			const float *u = m->params + (size_t) MTL_COPY_ROW(L, p->slots[0], c) * L->E;
+			const float *i = m->params + (size_t) MTL_COPY_ROW(L, p->slots[1], c) * L->E;
+
+			const float *W = m->params + L->W_in + (size_t) (c * L->D + 2 * L->E) * L->P;
+
+			for (int k = 0; k < L->E; k++)
+				mtl_axpy(proj, u[k] * i[k], W + (size_t) k * L->P, L->P);
+		}
+	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
 }
 
 void

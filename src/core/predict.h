@@ -10,7 +10,11 @@
  * entry of that id, keyed by those inputs (compared exactly); per row only
  * the product slot (E x P) and the small towers are left to compute when the
  * same users and items come back, with or without features passed. Rows
- * without an id add their side up from per-value projections (row_proj).
+ * without an id add their side up from per-value projections (row_proj),
+ * and so do context fields, which belong to the row.
+ *
+ * single_task keeps a copy of the input per task, and W_in is zero outside
+ * each task's block, so a side's vector is the sum over the copies.
  */
 #ifndef MTL_PREDICT_H
 #define MTL_PREDICT_H
@@ -42,7 +46,7 @@ typedef struct MtlPredictor
 	MtlWork    *work;
 	int32_t    *slots;			/* one row being built */
 	float	   *nums;
-	MtlSideCache side[2];
+	MtlSideCache side[3];		/* user, item, context (context: fields only, never cached) */
 	uint32_t   *sig;			/* the row's inputs of one side */
 	float	   *scratch;		/* [P] a side's vector when not cached (no id) */
 	/*

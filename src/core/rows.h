@@ -20,6 +20,7 @@
 
 #define MTL_SIDE_USER 0
 #define MTL_SIDE_ITEM 1
+#define MTL_SIDE_CONTEXT 2		/* per row (scenario, time, device): no id */
 #define MTL_KIND_CAT 0
 #define MTL_KIND_NUM 1
 #define MTL_HAS_USER 1

@@ -42,11 +42,17 @@ SortUnique(void *values, int64_t n, int (*cmp) (const void *, const void *))
 	return k + 1;
 }
 
+int *
+mtl_schema_side_counter(MtlSchema *schema, int side, int kind)
+{
+	if (side == MTL_SIDE_CONTEXT)
+		return &schema->context_count[kind];
+	return kind == MTL_KIND_CAT ? &schema->ids[side].n_cat : &schema->ids[side].n_num;
+}
+
 static void
 BuildFields(MtlSchema *schema, const MtlRowStore *store)
 {
-	int			side_count[2][2] = {{0, 0}, {0, 0}};
-
 	schema->n_fields = store->n_fields;
 	schema->fields = mtl_alloc(sizeof(MtlFeature) * (store->n_fields + 1));
 	schema->cat_field = mtl_alloc(sizeof(int) * (store->n_fields + 1));
@@ -59,7 +65,7 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store)
 		feat->side = def->side;
 		feat->kind = def->kind;
 		feat->name = mtl_strdup(def->name);
-		feat->side_index = side_count[def->side][def->kind]++;
+		feat->side_index = (*mtl_schema_side_counter(schema, def->side, def->kind))++;
 		if (def->kind == MTL_KIND_CAT)
 		{
 			feat->index = schema->n_cat;
@@ -70,11 +76,6 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store)
 			feat->index = schema->n_num;
 			schema->num_field[schema->n_num++] = f;
 		}
-	}
-	for (int side = 0; side < 2; side++)
-	{
-		schema->ids[side].n_cat = side_count[side][MTL_KIND_CAT];
-		schema->ids[side].n_num = side_count[side][MTL_KIND_NUM];
 	}
 }
 
@@ -248,9 +249,13 @@ FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 		for (; e < store->entry_end[r]; e++)
 		{
 			const MtlFeature *feat = &schema->fields[store->entry_field[e]];
-			MtlIdTable *table = &schema->ids[feat->side];
-			int64_t		p = pos[feat->side];
+			MtlIdTable *table;
+			int64_t		p;
 
+			if (feat->side == MTL_SIDE_CONTEXT)
+				continue;		/* belongs to the row, not to an id */
+			table = &schema->ids[feat->side];
+			p = pos[feat->side];
 			if (p < 0)
 				continue;
 			if (!cleared[feat->side])
@@ -305,10 +310,20 @@ mtl_schema_free(MtlSchema *schema)
 	memset(schema, 0, sizeof(*schema));
 }
 
-void
-mtl_schema_shape(const MtlSchema *schema, MtlShape *shape)
+const char *
+mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 {
 	memset(shape, 0, sizeof(*shape));
+	shape->scenario_cat = -1;
+	if (scenario[0] != '\0')
+	{
+		int			f = mtl_schema_find_field(schema, MTL_SIDE_CONTEXT, MTL_KIND_CAT,
+											  scenario, strlen(scenario));
+
+		if (f < 0)
+			return "no row's context has the scenario key as a string";
+		shape->scenario_cat = schema->fields[f].index;
+	}
 	shape->n_users = schema->ids[MTL_SIDE_USER].n;
 	shape->n_items = schema->ids[MTL_SIDE_ITEM].n;
 	shape->n_cat = schema->n_cat;
@@ -316,6 +331,7 @@ mtl_schema_shape(const MtlSchema *schema, MtlShape *shape)
 	shape->cat_rows = mtl_alloc(sizeof(int64_t) * (schema->n_cat + 1));
 	for (int c = 0; c < schema->n_cat; c++)
 		shape->cat_rows[c] = schema->fields[schema->cat_field[c]].n_values + 1;
+	return NULL;
 }
 
 int64_t
@@ -416,8 +432,8 @@ mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		const MtlFeature *feat = &schema->fields[f];
-		const MtlIdTable *t = &schema->ids[feat->side];
-		int64_t		p = pos[feat->side];
+		const MtlIdTable *t = &schema->ids[feat->side == MTL_SIDE_CONTEXT ? 0 : feat->side];
+		int64_t		p = feat->side == MTL_SIDE_CONTEXT ? -1 : pos[feat->side];
 
 		if (feat->kind == MTL_KIND_CAT)
 			slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index] +

@@ -53,6 +53,7 @@ typedef struct MtlSchema
 	int		   *cat_field;		/* [n_cat] field number of each cat slot */
 	int		   *num_field;		/* [n_num] field number of each num column */
 	MtlIdTable	ids[2];			/* MTL_SIDE_USER, MTL_SIDE_ITEM */
+	int			context_count[2];	/* context fields by kind (they have no id table) */
 	/* open-addressing index of (side, kind, name) -> field; -1 empty */
 	int			field_index_cap;	/* a power of two; 0: not built, scan */
 	int32_t    *field_index;
@@ -62,8 +63,15 @@ typedef struct MtlSchema
 void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store);
 void		mtl_schema_free(MtlSchema *schema);
 
-/* Shape of the model input implied by the schema (cat_rows allocated). */
-void		mtl_schema_shape(const MtlSchema *schema, MtlShape *shape);
+/*
+ * Shape of the model input implied by the schema (cat_rows allocated); the
+ * scenario is the categorical context field named scenario ("": none).
+ * Returns NULL or why the shape is impossible (no such field).
+ */
+const char *mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape);
+
+/* Side index counter of a field of this side and kind (ids' or context's). */
+int		   *mtl_schema_side_counter(MtlSchema *schema, int side, int kind);
 
 /* Position of id in the side's table, or -1. */
 int64_t		mtl_schema_find_id(const MtlSchema *schema, int side, int64_t id);

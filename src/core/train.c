@@ -1,6 +1,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,10 +19,56 @@ NowSeconds(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Loss term multiplier per task: weight, dynamic scale, uncertainty's exp(-s). */
+static double
+TaskScale(const MtlModel *model, const float *params, const MtlLossOptions *opt, int t)
+{
+	const MtlTask *task = &model->spec.tasks[t];
+	double		scale = task->weight;
+
+	if (opt != NULL && opt->task_scale != NULL)
+		scale *= opt->task_scale[t];
+	if (model->spec.loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
+		scale *= (task->type == MTL_TASK_BINARY ? 1.0 : 0.5) * exp(-params[model->layout.loss_s + t]);
+	return scale;
+}
+
+/* Task t's summed loss over its labelled rows; gradient of scale * it into dlogit. */
+static double
+TaskLoss(const MtlModel *model, MtlWork *work, float *const *dlogit, const float *labels,
+		 int t, int B, float scale, int64_t *labelled)
+{
+	const MtlSpec *spec = &model->spec;
+	const MtlTask *task = &spec->tasks[t];
+	int			T = spec->n_tasks;
+	const float *z[MTL_MAX_TASKS];
+	const float *y[MTL_MAX_TASKS];
+	float	   *dz[MTL_MAX_TASKS];
+	int			chain = 0;
+
+	if (task->type == MTL_TASK_REGRESSION)
+	{
+		float	   *tmp = work->dtower_act[t][spec->n_tower_layers];
+		double		sum = mtl_squared_error(tmp, mtl_work_logit(work, t), 1, labels + t, T, B, scale);
+
+		for (int r = 0; r < B; r++)
+			*labelled += !isnan(labels[(size_t) r * T + t]);
+		return sum;
+	}
+	for (int at = t; at >= 0; at = spec->tasks[at].given)
+	{
+		z[chain] = mtl_work_logit(work, at);
+		y[chain] = labels + at;
+		dz[chain] = dlogit[at];
+		chain++;
+	}
+	return mtl_bce_chain(dz, z, 1, y, T, chain, B, scale, task->pos_weight, labelled);
+}
+
 double
 mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 			   float *grads, const int32_t *slots, const float *nums,
-			   const float *labels, int B)
+			   const float *labels, int B, MtlLossOptions *opt)
 {
 	const MtlSpec *spec = &model->spec;
 	int			T = spec->n_tasks;
@@ -30,23 +77,37 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 
 	mtl_model_assemble(model, work, params, slots, nums, B);
 	mtl_model_forward(model, work, params, B);
+	/* the gradient buffer of the logit is free: tower backward reads it first */
 	for (int t = 0; t < T; t++)
 	{
-		const MtlTask *task = &spec->tasks[t];
-		float		scale = task->weight / B;
-		double		sum;
-
-		/* the gradient buffer of the logit is free: tower backward reads it first */
 		dlogit[t] = work->dtower_act[t][spec->n_tower_layers];
-		if (task->type == MTL_TASK_BINARY)
-			sum = mtl_bce_logits(dlogit[t], mtl_work_logit(work, t), 1, labels + t, T, B, scale);
-		else
-			sum = mtl_squared_error(dlogit[t], mtl_work_logit(work, t), 1, labels + t, T, B, scale);
-		total += task->weight * sum / B;
+		memset(dlogit[t], 0, sizeof(float) * B);
+	}
+	for (int t = 0; t < T; t++)
+	{
+		double		scale = TaskScale(model, params, opt, t);
+		int64_t		labelled = 0;
+		double		sum = TaskLoss(model, work, dlogit, labels, t, B, (float) (scale / B), &labelled);
+
+		total += scale * sum / B;
+		if (spec->loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
+		{
+			/* d/ds of c exp(-s) w L + s/2 */
+			total += 0.5 * params[model->layout.loss_s + t];
+			if (grads != NULL)
+				grads[model->layout.loss_s + t] += (float) (0.5 - scale * sum / B);
+		}
+		if (opt != NULL && opt->task_loss != NULL)
+			opt->task_loss[t] = sum / B;
+		if (opt != NULL && opt->task_labelled != NULL)
+			opt->task_labelled[t] = labelled;
 	}
 	if (grads != NULL)
 	{
-		mtl_model_backward(model, work, params, grads, dlogit, B);
+		mtl_model_backward_towers(model, work, params, grads, dlogit, B);
+		if (opt != NULL && opt->shared_norm != NULL)
+			mtl_model_shared_grad_norms(model, work, params, B, opt->shared_norm);
+		mtl_model_backward_shared(model, work, params, grads, B);
 		mtl_model_backward_embeddings(model, work, grads, slots, B);
 	}
 	return total;
@@ -116,8 +177,12 @@ InitOutputBiases(MtlModel *model, const MtlDataset *data)
 		for (int64_t r = 0; r < data->n_rows; r++)
 		{
 			float		y = data->labels[r * T + t];
+			int			given_holds = 1;
 
-			if (!isnan(y))
+			/* a conditional task starts at its rate among rows where its parents hold */
+			for (int at = model->spec.tasks[t].given; at >= 0; at = model->spec.tasks[at].given)
+				given_holds &= data->labels[r * T + at] == 1.0f;
+			if (!isnan(y) && given_holds)
 			{
 				pos += y;
 				n++;
@@ -135,17 +200,48 @@ typedef struct BatchBuffers
 	float	   *labels;
 	int32_t    *touched;		/* distinct embedding rows of the batch */
 	int64_t    *stamp;			/* per embedding row: last step that used it */
+	int64_t    *sort;			/* [2 x batch] scenario sort keys */
 } BatchBuffers;
+
+static int
+CompareKeys(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a,
+				y = *(const int64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Order a batch's rows by scenario, so that each scenario's tower weights are
+ * built once per batch and its rows go through one sgemm.
+ */
+static void
+SortByScenario(const MtlModel *model, const MtlDataset *data, int64_t *order, int B,
+			   int64_t *keys)
+{
+	int			S = model->layout.n_slots;
+
+	if (model->layout.n_scenarios == 0)
+		return;
+	for (int r = 0; r < B; r++)
+		keys[r] = ((int64_t) mtl_model_row_scenario(model, data->slots + order[r] * S) << 32) | r;
+	qsort(keys, B, sizeof(int64_t), CompareKeys);
+	for (int r = 0; r < B; r++)
+		keys[B + r] = order[keys[r] & 0xFFFFFFFF];
+	memcpy(order, keys + B, sizeof(int64_t) * B);
+}
 
 /* Copy the rows of a batch, dropping id embeddings with probability drop. */
 static void
-GatherBatch(const MtlModel *model, const MtlDataset *data, const int64_t *order,
+GatherBatch(const MtlModel *model, const MtlDataset *data, int64_t *order,
 			int B, BatchBuffers *buf, MtlRng *rng, double drop)
 {
 	int			S = model->layout.n_slots;
 	int			n_num = model->shape.n_num;
 	int			T = model->spec.n_tasks;
 
+	SortByScenario(model, data, order, B, buf->sort);
 	for (int r = 0; r < B; r++)
 	{
 		int64_t		row = order[r];
@@ -166,39 +262,168 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const int64_t *order,
 	}
 }
 
+/* The embedding rows (of every copy) a batch used, once each. */
 static int
 CollectTouchedRows(const MtlModel *model, BatchBuffers *buf, int B, int64_t step)
 {
-	int			S = model->layout.n_slots;
+	const MtlLayout *L = &model->layout;
 	int			n = 0;
 
-	for (size_t i = 0; i < (size_t) B * S; i++)
-	{
-		int32_t		row = buf->slots[i];
-
-		if (row >= 0 && buf->stamp[row] != step)
+	for (size_t i = 0; i < (size_t) B * L->n_slots; i++)
+		for (int c = 0; c < L->n_copies; c++)
 		{
-			buf->stamp[row] = step;
-			buf->touched[n++] = row;
+			int32_t		row = buf->slots[i];
+
+			if (row < 0)
+				continue;
+			row = (int32_t) MTL_COPY_ROW(L, row, c);
+			if (buf->stamp[row] != step)
+			{
+				buf->stamp[row] = step;
+				buf->touched[n++] = row;
+			}
 		}
-	}
 	return n;
 }
 
 size_t		mtl_dense_step_max_embeddings = 262144;
 
+/* Dynamic loss weights and what they are computed from. */
+typedef struct Weighting
+{
+	float		scale[MTL_MAX_TASKS];
+	double		initial_loss[MTL_MAX_TASKS];	/* GradNorm: each task's first loss */
+	double		norm[MTL_MAX_TASKS];
+	double		loss[MTL_MAX_TASKS];
+	int64_t		labelled[MTL_MAX_TASKS];
+	float		m[MTL_MAX_TASKS],
+				v[MTL_MAX_TASKS];	/* GradNorm's Adam moments of the weights */
+	int64_t		steps;
+} Weighting;
+
+#define GRADNORM_LR 0.025f
+
+/*
+ * GradNorm's step: move each weight so that its task's gradient norm G_t
+ * approaches mean(G) * r_t^alpha, r_t = (L_t / L_t(0)) / mean of the same;
+ * d|G_t - target_t| / d w_t = sign(G_t - target_t) * G_t / w_t.
+ */
+static void
+GradNormStep(const MtlSpec *spec, Weighting *wt)
+{
+	int			T = spec->n_tasks;
+	int			active = 0;
+	double		mean_ratio = 0.0,
+				mean_norm = 0.0,
+				sum = 0.0;
+
+	for (int t = 0; t < T; t++)
+	{
+		if (wt->labelled[t] == 0 || !(wt->loss[t] > 0))
+			continue;
+		if (!(wt->initial_loss[t] > 0))
+			wt->initial_loss[t] = wt->loss[t];
+		mean_ratio += wt->loss[t] / wt->initial_loss[t];
+		mean_norm += wt->norm[t];
+		active++;
+	}
+	if (active < 2)
+		return;
+	mean_ratio /= active;
+	mean_norm /= active;
+	wt->steps++;
+	for (int t = 0; t < T; t++)
+	{
+		double		target,
+					g;
+
+		if (wt->labelled[t] == 0 || !(wt->loss[t] > 0))
+			continue;
+		target = mean_norm * pow(wt->loss[t] / wt->initial_loss[t] / mean_ratio, spec->gradnorm_alpha);
+		g = (wt->norm[t] > target ? 1.0 : -1.0) * wt->norm[t] / wt->scale[t];
+		wt->m[t] = 0.9f * wt->m[t] + 0.1f * (float) g;
+		wt->v[t] = 0.999f * wt->v[t] + 0.001f * (float) (g * g);
+		wt->scale[t] -= GRADNORM_LR * (wt->m[t] / (1.0f - powf(0.9f, wt->steps))) /
+			(sqrtf(wt->v[t] / (1.0f - powf(0.999f, wt->steps))) + 1e-8f);
+		if (wt->scale[t] < 0.01f)
+			wt->scale[t] = 0.01f;
+	}
+	for (int t = 0; t < T; t++)
+		sum += wt->scale[t];
+	for (int t = 0; t < T; t++)
+		wt->scale[t] = (float) (wt->scale[t] * T / sum);
+}
+
+/* DWA's weights for the next epoch from the last two epochs' task losses. */
+static void
+DwaWeights(const MtlSpec *spec, const MtlTrainSummary *sum, int epoch, Weighting *wt)
+{
+	int			T = spec->n_tasks;
+	double		e[MTL_MAX_TASKS],
+				total = 0.0;
+
+	if (epoch < 2)
+		return;
+	for (int t = 0; t < T; t++)
+	{
+		double		before = sum->task_loss[epoch - 2][t];
+		double		ratio = before > 0 ? sum->task_loss[epoch - 1][t] / before : 1.0;
+
+		e[t] = exp(ratio / spec->dwa_temperature);
+		total += e[t];
+	}
+	for (int t = 0; t < T; t++)
+		wt->scale[t] = (float) (T * e[t] / total);
+}
+
+/* Scale grads so that their norm over [from, to) and the touched rows is at most clip. */
+static void
+ClipGradients(float *grads, size_t from, size_t to, const int32_t *rows, int n_rows, int E,
+			  float clip)
+{
+	double		sum = 0.0,
+				norm;
+
+	for (size_t i = from; i < to; i++)
+		sum += (double) grads[i] * grads[i];
+	for (int k = 0; k < n_rows; k++)
+		for (int i = 0; i < E; i++)
+			sum += (double) grads[(size_t) rows[k] * E + i] * grads[(size_t) rows[k] * E + i];
+	norm = sqrt(sum);
+	if (!(norm > clip))
+		return;
+	for (size_t i = from; i < to; i++)
+		grads[i] *= (float) (clip / norm);
+	for (int k = 0; k < n_rows; k++)
+		for (int i = 0; i < E; i++)
+			grads[(size_t) rows[k] * E + i] *= (float) (clip / norm);
+}
+
 static void
 TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
-		  BatchBuffers *buf, int B, double *loss)
+		  BatchBuffers *buf, int B, Weighting *wt)
 {
 	const MtlLayout *L = &model->layout;
-	size_t		dense0 = (size_t) L->emb_rows * L->E;
-	int			n_touched;
+	const MtlSpec *spec = &model->spec;
+	size_t		dense0 = (size_t) (L->emb_rows * L->n_copies) * L->E;
+	int			lazy = dense0 > mtl_dense_step_max_embeddings;
+	int			n_touched = 0;
+	MtlLossOptions opt = {wt->scale, wt->loss, wt->labelled, NULL};
 
-	*loss += B * mtl_batch_loss(model, work, model->params, grads,
-								buf->slots, buf->nums, buf->labels, B);
+	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
+		opt.shared_norm = wt->norm;
+	work->dropout_mode = MTL_DROPOUT_DRAW;
+	mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
+	work->dropout_mode = MTL_DROPOUT_OFF;
+	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
+		GradNormStep(spec, wt);
 	mtl_adam_begin(adam);
-	if (dense0 <= mtl_dense_step_max_embeddings)
+	if (lazy)
+		n_touched = CollectTouchedRows(model, buf, B, adam->t);
+	if (spec->clip_norm > 0)
+		ClipGradients(grads, lazy ? dense0 : 0, L->n_params, buf->touched, n_touched, L->E,
+					  spec->clip_norm);
+	if (!lazy)
 	{
 		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
 		mtl_adam_update(adam, model->params, grads, 0, L->n_params);
@@ -206,7 +431,6 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 		return;
 	}
 	/* large catalogs: only the rows the batch used (lazy Adam), so a step stays cheap */
-	n_touched = CollectTouchedRows(model, buf, B, adam->t);
 	mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
 	mtl_adam_update_rows(adam, model->params, grads, buf->touched, n_touched, L->E);
 	memset(grads + dense0, 0, sizeof(float) * L->n_dense);
@@ -214,22 +438,69 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 		memset(grads + (size_t) buf->touched[k] * L->E, 0, sizeof(float) * L->E);
 }
 
-/* Mean loss over the held-out rows, in batches, without dropout. */
+/* The fixed-weight sum of task losses: what epochs are compared by. */
 static double
-ValidationLoss(MtlModel *model, MtlWork *work, const MtlDataset *data, const int64_t *rows,
+FixedLoss(const MtlSpec *spec, const double *task_loss)
+{
+	double		total = 0.0;
+
+	for (int t = 0; t < spec->n_tasks; t++)
+		total += spec->tasks[t].weight * task_loss[t];
+	return total;
+}
+
+/* Mean fixed-weight loss over the held-out rows, in batches, without dropout. */
+static double
+ValidationLoss(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows,
 			   int64_t n, int batch, BatchBuffers *buf, MtlRng *rng)
 {
 	double		total = 0.0;
+	double		task_loss[MTL_MAX_TASKS];
+	MtlLossOptions opt = {NULL, task_loss, NULL, NULL};
 
 	for (int64_t from = 0; from < n; from += batch)
 	{
 		int			B = (int) (n - from < batch ? n - from : batch);
 
 		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
-		total += B * mtl_batch_loss(model, work, model->params, NULL,
-									buf->slots, buf->nums, buf->labels, B);
+		mtl_batch_loss(model, work, model->params, NULL, buf->slots, buf->nums, buf->labels, B, &opt);
+		total += B * FixedLoss(&model->spec, task_loss);
 	}
 	return total / n;
+}
+
+/*
+ * Mean gate weights over up to GATE_ROWS training rows with the final
+ * parameters: how much each task's output leans on each expert.
+ */
+#define GATE_ROWS 20000
+
+static void
+MeasureGates(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows, int64_t n,
+			 int batch, BatchBuffers *buf, MtlRng *rng, MtlTrainSummary *summary)
+{
+	const MtlLayout *L = &model->layout;
+	double		sums[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS] = {{{0}}};
+
+	n = n < GATE_ROWS ? n : GATE_ROWS;
+	for (int64_t from = 0; from < n; from += batch)
+	{
+		int			B = (int) (n - from < batch ? n - from : batch);
+
+		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
+		mtl_model_assemble(model, work, model->params, buf->slots, buf->nums, B);
+		mtl_model_forward(model, work, model->params, B);
+		for (int k = 0; k < L->n_levels; k++)
+			for (int o = 0; o <= model->spec.n_tasks; o++)
+				for (int r = 0; r < B; r++)
+					for (int j = 0; j < L->levels[k].gate_n[o]; j++)
+						sums[k][o][j] += work->gate[k][o][(size_t) r * L->levels[k].gate_n[o] + j];
+	}
+	summary->gate_rows = n;
+	for (int k = 0; k < L->n_levels; k++)
+		for (int o = 0; o <= model->spec.n_tasks; o++)
+			for (int j = 0; j < L->levels[k].gate_n[o]; j++)
+				summary->gate_use[k][o][j] = n > 0 ? (float) (sums[k][o][j] / n) : 0.0f;
 }
 
 /* Rows held out for validation: a seeded share, at least one row left to train. */
@@ -241,12 +512,52 @@ ValidationRows(const MtlSpec *spec, int64_t n)
 	return n_val >= n ? n - 1 : n_val;
 }
 
+static void
+BuffersCreate(BatchBuffers *buf, const MtlModel *model, int batch)
+{
+	const MtlLayout *L = &model->layout;
+
+	buf->slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
+	buf->nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
+	buf->labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
+	buf->touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
+	buf->stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows * L->n_copies + 1));
+	buf->sort = mtl_alloc(sizeof(int64_t) * 2 * batch);
+}
+
+static void
+BuffersFree(BatchBuffers *buf)
+{
+	mtl_free(buf->slots);
+	mtl_free(buf->nums);
+	mtl_free(buf->labels);
+	mtl_free(buf->touched);
+	mtl_free(buf->stamp);
+	mtl_free(buf->sort);
+}
+
+/* The final dynamic weight of each task, as mtl_info reports it. */
+static void
+FinalWeights(const MtlModel *model, const Weighting *wt, MtlTrainSummary *summary)
+{
+	for (int t = 0; t < model->spec.n_tasks; t++)
+	{
+		double		w = wt->scale[t];
+
+		if (model->spec.loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
+			w *= (model->spec.tasks[t].type == MTL_TASK_BINARY ? 1.0 : 0.5) *
+				exp(-model->params[model->layout.loss_s + t]);
+		summary->loss_weight[t] = (float) w;
+	}
+}
+
 void
 mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		  MtlTrainSummary *summary)
 {
 	MtlSpec    *spec = &model->spec;
 	const MtlLayout *L = &model->layout;
+	int			T = spec->n_tasks;
 	int			batch = spec->batch_size;
 	int64_t		n_val = ValidationRows(spec, data->n_rows);
 	int64_t		n = data->n_rows - n_val;	/* training rows: order[0 .. n) */
@@ -256,6 +567,7 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	MtlRng		rng;
 	MtlAdam		adam;
 	BatchBuffers buf;
+	Weighting	wt;
 	MtlWork    *work;
 	float	   *grads;
 	float	   *best = NULL;
@@ -266,14 +578,13 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	InitOutputBiases(model, data);
 	if (batch > n)
 		batch = (int) n;
+	memset(&wt, 0, sizeof(wt));
+	for (int t = 0; t < T; t++)
+		wt.scale[t] = 1.0f;
 	work = mtl_work_create(model, batch);
 	grads = mtl_alloc(sizeof(float) * L->n_params);
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
-	buf.slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
-	buf.nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
-	buf.labels = mtl_alloc(sizeof(float) * batch * spec->n_tasks);
-	buf.touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
-	buf.stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows + 1));
+	BuffersCreate(&buf, model, batch);
 	order = mtl_alloc(sizeof(int64_t) * data->n_rows);
 	for (int64_t i = 0; i < data->n_rows; i++)
 		order[i] = i;
@@ -293,9 +604,13 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	for (int epoch = 0; epoch < spec->epochs; epoch++)
 	{
 		double		loss = 0.0;
+		double		task_sum[MTL_MAX_TASKS] = {0};
 		double		val_loss = NAN;
 		double		epoch_start = NowSeconds();
 
+		adam.lr = spec->learning_rate * powf(spec->lr_decay, (float) epoch);
+		if (spec->loss_weighting == MTL_WEIGHTING_DWA)
+			DwaWeights(spec, summary, epoch, &wt);
 		mtl_rng_shuffle(&rng, order, n);
 		for (int64_t from = 0; from < n; from += batch)
 		{
@@ -304,9 +619,14 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 			if (cb && cb->interrupt)
 				cb->interrupt(cb->arg);
 			GatherBatch(model, data, order + from, B, &buf, &rng, spec->id_dropout);
-			TrainStep(model, work, &adam, grads, &buf, B, &loss);
+			TrainStep(model, work, &adam, grads, &buf, B, &wt);
+			loss += B * FixedLoss(spec, wt.loss);
+			for (int t = 0; t < T; t++)
+				task_sum[t] += B * wt.loss[t];
 		}
 		summary->epoch_loss[epoch] = loss / n;
+		for (int t = 0; t < T; t++)
+			summary->task_loss[epoch][t] = (float) (task_sum[t] / n);
 		summary->epochs = epoch + 1;
 		if (n_val > 0)
 		{
@@ -329,16 +649,14 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	}
 	if (best != NULL && summary->best_epoch > 0)
 		memcpy(model->params, best, sizeof(float) * L->n_params);
+	FinalWeights(model, &wt, summary);
+	MeasureGates(model, work, data, order, n, batch, &buf, &rng, summary);
 	/* wall-clock time would make equal trainings give unequal bytes */
 	summary->seconds = spec->record_seconds ? NowSeconds() - start : NAN;
 
 	mtl_free(best);
 	mtl_free(order);
-	mtl_free(buf.stamp);
-	mtl_free(buf.touched);
-	mtl_free(buf.labels);
-	mtl_free(buf.nums);
-	mtl_free(buf.slots);
+	BuffersFree(&buf);
 	mtl_adam_free(&adam);
 	mtl_free(grads);
 	mtl_work_free(work, model);

@@ -9,7 +9,18 @@
  * out; after each epoch their loss is measured (no id dropout), the
  * parameters of the best epoch so far are copied aside and restored at the
  * end, and patience > 0 stops training after that many epochs without a
- * better one. This costs one more copy of the parameters in memory.
+ * better one. This costs one more copy of the parameters in memory. The
+ * validation loss is always the fixed-weight sum of the task losses, so
+ * epochs compare even while dynamic weights move.
+ *
+ * Controls: dropout (new masks each batch), the learning rate times lr_decay
+ * after each epoch, the gradient's global norm clipped to clip_norm, and loss
+ * weighting: fixed, uncertainty (learned log variances), GradNorm (Chen et
+ * al. 2018: weights moved by Adam at lr 0.025 so that each task's gradient
+ * norm on the last shared layer tracks the mean norm times its relative
+ * inverse training rate to the power alpha, renormalised to sum to the number
+ * of tasks) or DWA (Liu et al. 2019: weights from the ratio of each task's
+ * last two epoch losses, softmax at a temperature, times the number of tasks).
  */
 #ifndef MTL_TRAIN_H
 #define MTL_TRAIN_H
@@ -58,7 +69,12 @@ typedef struct MtlTrainSummary
 	int			best_epoch;		/* 1-based epoch whose parameters were kept; 0: the last */
 	double		epoch_loss[MTL_MAX_EPOCHS];
 	double		validation_loss[MTL_MAX_EPOCHS];
+	float		task_loss[MTL_MAX_EPOCHS][MTL_MAX_TASKS];	/* each task's training loss */
+	float		loss_weight[MTL_MAX_TASKS];	/* dynamic weight at the end (1: fixed) */
 	double		seconds;
+	/* mean gate weight each output put on each of its experts, over gate_rows rows */
+	int64_t		gate_rows;
+	float		gate_use[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS];
 } MtlTrainSummary;
 
 /*
@@ -68,17 +84,29 @@ typedef struct MtlTrainSummary
 void		mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 					  MtlTrainSummary *summary);
 
+/* What a batch's loss computation reports and takes beyond the gradient. */
+typedef struct MtlLossOptions
+{
+	const float *task_scale;	/* dynamic weight per task (GradNorm, DWA); NULL: 1 */
+	double	   *task_loss;		/* out: each task's loss (labelled sum / B), unweighted */
+	int64_t    *task_labelled;	/* out: each task's labelled rows */
+	double	   *shared_norm;	/* out: GradNorm's per-task norm (needs grads) */
+} MtlLossOptions;
+
 /*
- * Loss of one batch and, when grads is not NULL, its gradient added into
+ * Objective of one batch and, when grads is not NULL, its gradient added into
  * grads. Each task's loss is summed over the rows that have its label and
  * divided by the batch's rows, times the task's weight: a task labelled on
  * few rows (cvr on clicks, rating on purchases) weighs in proportion to its
  * labels instead of each of its rows weighing as much as a whole batch of
  * another task's, which made the sparse tasks overfit the shared embeddings.
+ * A conditional task's loss is its chain's (see mtl_bce_chain). With
+ * uncertainty weighting task t's term is c exp(-s_t) weight_t L_t + s_t / 2,
+ * c = 1 for binary and 1/2 for regression tasks (Kendall et al. 2018).
  * Used by training, validation and the gradient checks.
  */
 double		mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 						   float *grads, const int32_t *slots, const float *nums,
-						   const float *labels, int B);
+						   const float *labels, int B, MtlLossOptions *options);
 
 #endif

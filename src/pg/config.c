@@ -9,10 +9,18 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#define VALID_KEYS "tasks, model, embedding_dim, experts, expert_units, bottom_units, " \
-	"tower_units, epochs, batch_size, learning_rate, l2, seed, id_dropout, " \
-	"validation_fraction, patience, threads, " \
+#define VALID_KEYS "tasks, model, embedding_dim, experts, levels, shared_experts, task_experts, " \
+	"expert_units, bottom_units, tower_units, scenario, epochs, batch_size, learning_rate, " \
+	"lr_decay, clip_norm, l2, dropout, id_dropout, loss_weighting, gradnorm_alpha, " \
+	"dwa_temperature, validation_fraction, patience, seed, threads, " \
 	"verbose, record_seconds, max_memory_mb"
+
+/* A task's "given" names a task that may come later: resolved after parsing. */
+typedef struct ConfigState
+{
+	MtlSpec    *spec;
+	char		given[MTL_MAX_TASKS][MTL_NAME_LEN];
+} ConfigState;
 
 /* Defaults: see README "Config keys". */
 static void
@@ -22,6 +30,9 @@ SetDefaults(MtlSpec *s)
 	s->model = MTL_MODEL_MMOE;
 	s->embedding_dim = 8;
 	s->n_experts = 4;
+	s->n_levels = 2;
+	s->shared_experts = 2;
+	s->task_experts = 1;
 	s->n_expert_layers = 1;
 	s->expert_units[0] = 64;
 	s->n_bottom_layers = 1;
@@ -31,7 +42,13 @@ SetDefaults(MtlSpec *s)
 	s->epochs = 30;				/* at most: early stopping usually ends sooner */
 	s->batch_size = 512;
 	s->learning_rate = 0.003f;
+	s->lr_decay = 1.0f;
+	s->clip_norm = 0.0f;
 	s->l2 = 1e-6f;
+	s->dropout = 0.0f;
+	s->loss_weighting = MTL_WEIGHTING_FIXED;
+	s->gradnorm_alpha = 1.5f;
+	s->dwa_temperature = 2.0f;
 	s->seed = 42;
 	s->id_dropout = 0.1f;
 	s->validation_fraction = 0.1f;
@@ -165,7 +182,7 @@ StringEquals(const JsonbValue *v, const char *s)
 }
 
 static void
-ParseTaskKey(MtlTask *task, const char *key, const JsonbValue *v, bool *has_type)
+ParseTaskKey(MtlTask *task, char *given, const char *key, const JsonbValue *v, bool *has_type)
 {
 	if (strcmp(key, "name") == 0)
 	{
@@ -190,16 +207,28 @@ ParseTaskKey(MtlTask *task, const char *key, const JsonbValue *v, bool *has_type
 	}
 	else if (strcmp(key, "weight") == 0)
 		task->weight = (float) RangeOrError("tasks.weight", v, 0, 1e6, false);
+	else if (strcmp(key, "pos_weight") == 0)
+		task->pos_weight = (float) RangeOrError("tasks.pos_weight", v, 0, 1e6, true);
+	else if (strcmp(key, "given") == 0)
+	{
+		if (v->type != jbvString || v->val.string.len < 1 || v->val.string.len >= MTL_NAME_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("task \"given\" must name another task")));
+		memcpy(given, v->val.string.val, v->val.string.len);
+		given[v->val.string.len] = '\0';
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown task key \"%s\"", key),
-				 errhint("Valid task keys are: name, type, weight.")));
+				 errhint("Valid task keys are: name, type, weight, pos_weight, given.")));
 }
 
 static void
-ParseTask(MtlSpec *spec, const JsonbValue *v)
+ParseTask(ConfigState *state, const JsonbValue *v)
 {
+	MtlSpec    *spec = state->spec;
 	MtlTask    *task = &spec->tasks[spec->n_tasks];
 	JsonbIterator *it;
 	JsonbValue	k,
@@ -216,6 +245,8 @@ ParseTask(MtlSpec *spec, const JsonbValue *v)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config key \"tasks\" has more than %d tasks", MTL_MAX_TASKS)));
 	task->weight = 1.0f;
+	task->pos_weight = 1.0f;
+	task->given = -1;
 	task->target_std = 1.0f;
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
@@ -226,7 +257,7 @@ ParseTask(MtlSpec *spec, const JsonbValue *v)
 			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		JsonbIteratorNext(&it, &val, true);
-		ParseTaskKey(task, key, &val, &has_type);
+		ParseTaskKey(task, state->given[spec->n_tasks], key, &val, &has_type);
 	}
 	if (task->name[0] == '\0' || !has_type)
 		ereport(ERROR,
@@ -241,7 +272,7 @@ ParseTask(MtlSpec *spec, const JsonbValue *v)
 }
 
 static void
-ParseTasks(MtlSpec *spec, const JsonbValue *v)
+ParseTasks(ConfigState *state, const JsonbValue *v)
 {
 	JsonbIterator *it;
 	JsonbValue	elem;
@@ -254,29 +285,82 @@ ParseTasks(MtlSpec *spec, const JsonbValue *v)
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
 		if (tok == WJB_ELEM)
-			ParseTask(spec, &elem);
+			ParseTask(state, &elem);
 }
 
 static void
 ParseModel(MtlSpec *spec, const JsonbValue *v)
 {
-	if (StringEquals(v, "mmoe"))
-		spec->model = MTL_MODEL_MMOE;
-	else if (StringEquals(v, "shared_bottom"))
-		spec->model = MTL_MODEL_SHARED_BOTTOM;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("config key \"model\" must be one of \"mmoe\", \"shared_bottom\"")));
+	for (int m = 0; m <= MTL_MODEL_LAST; m++)
+		if (StringEquals(v, mtl_model_type_name((MtlModelType) m)))
+		{
+			spec->model = (MtlModelType) m;
+			return;
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("config key \"model\" must be one of \"mmoe\", \"ple\", \"shared_bottom\", "
+					"\"single_task\", \"esmm\"")));
 }
 
 static void
-ParseKey(MtlSpec *s, const char *key, const JsonbValue *v)
+ParseWeighting(MtlSpec *spec, const JsonbValue *v)
 {
+	static const char *const names[] = {"fixed", "uncertainty", "gradnorm", "dwa"};
+
+	for (int w = 0; w <= MTL_WEIGHTING_LAST; w++)
+		if (StringEquals(v, names[w]))
+		{
+			spec->loss_weighting = (MtlLossWeighting) w;
+			return;
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("config key \"loss_weighting\" must be one of \"fixed\", \"uncertainty\", "
+					"\"gradnorm\", \"dwa\"")));
+}
+
+static void
+ParseScenario(MtlSpec *spec, const JsonbValue *v)
+{
+	if (v->type != jbvString || v->val.string.len < 1 || v->val.string.len >= MTL_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"scenario\" must name a context key (1 to %d characters)",
+						MTL_NAME_LEN - 1)));
+	memcpy(spec->scenario, v->val.string.val, v->val.string.len);
+	spec->scenario[v->val.string.len] = '\0';
+}
+
+static void
+ParseKey(ConfigState *state, const char *key, const JsonbValue *v)
+{
+	MtlSpec    *s = state->spec;
+
 	if (strcmp(key, "tasks") == 0)
-		ParseTasks(s, v);
+		ParseTasks(state, v);
 	else if (strcmp(key, "model") == 0)
 		ParseModel(s, v);
+	else if (strcmp(key, "levels") == 0)
+		s->n_levels = IntOrError(key, v, 1, MTL_MAX_LEVELS);
+	else if (strcmp(key, "shared_experts") == 0)
+		s->shared_experts = IntOrError(key, v, 0, MTL_MAX_EXPERTS);
+	else if (strcmp(key, "task_experts") == 0)
+		s->task_experts = IntOrError(key, v, 0, MTL_MAX_EXPERTS);
+	else if (strcmp(key, "scenario") == 0)
+		ParseScenario(s, v);
+	else if (strcmp(key, "lr_decay") == 0)
+		s->lr_decay = (float) RangeOrError(key, v, 0, 1, true);
+	else if (strcmp(key, "clip_norm") == 0)
+		s->clip_norm = (float) RangeOrError(key, v, 0, 1e6, false);
+	else if (strcmp(key, "dropout") == 0)
+		s->dropout = (float) RangeOrError(key, v, 0, 0.9, false);
+	else if (strcmp(key, "loss_weighting") == 0)
+		ParseWeighting(s, v);
+	else if (strcmp(key, "gradnorm_alpha") == 0)
+		s->gradnorm_alpha = (float) RangeOrError(key, v, 0, 10, false);
+	else if (strcmp(key, "dwa_temperature") == 0)
+		s->dwa_temperature = (float) RangeOrError(key, v, 0, 100, true);
 	else if (strcmp(key, "embedding_dim") == 0)
 		s->embedding_dim = IntOrError(key, v, 1, 256);
 	else if (strcmp(key, "experts") == 0)
@@ -318,6 +402,69 @@ ParseKey(MtlSpec *s, const char *key, const JsonbValue *v)
 				 errhint("Valid keys are: " VALID_KEYS ".")));
 }
 
+/* Resolve each "given" to a task number; both binary, no cycles. */
+static void
+ResolveGiven(ConfigState *state)
+{
+	MtlSpec    *spec = state->spec;
+
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		MtlTask    *task = &spec->tasks[t];
+
+		if (state->given[t][0] == '\0')
+			continue;
+		for (int p = 0; p < spec->n_tasks; p++)
+			if (p != t && strcmp(spec->tasks[p].name, state->given[t]) == 0)
+				task->given = p;
+		if (task->given < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("task \"%s\" is given \"%s\", which is not another task",
+							task->name, state->given[t])));
+		if (task->type != MTL_TASK_BINARY || spec->tasks[task->given].type != MTL_TASK_BINARY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("task \"%s\" is given \"%s\": both must be binary tasks",
+							task->name, state->given[t])));
+	}
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		int			at = t;
+
+		for (int steps = 0; spec->tasks[at].given >= 0; steps++)
+		{
+			if (steps >= spec->n_tasks)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the tasks' \"given\" keys form a cycle through \"%s\"",
+								spec->tasks[t].name)));
+			at = spec->tasks[at].given;
+		}
+	}
+}
+
+/* Settings that are valid alone but not together. */
+static void
+CheckCombination(const MtlSpec *spec)
+{
+	int			per_level = spec->n_tasks * spec->task_experts + spec->shared_experts;
+
+	if (spec->model == MTL_MODEL_PLE && (per_level < 1 || per_level > MTL_MAX_EXPERTS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ple needs between 1 and %d experts per level, not %d (tasks x task_experts + shared_experts)",
+						MTL_MAX_EXPERTS, per_level)));
+	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM &&
+		(spec->model == MTL_MODEL_SINGLE_TASK || spec->model == MTL_MODEL_ESMM ||
+		 (spec->model == MTL_MODEL_PLE && spec->shared_experts == 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("loss_weighting \"gradnorm\" needs a shared layer, which model \"%s\" has not",
+						mtl_model_type_name(spec->model)),
+				 errhint("Use shared_bottom, mmoe, or ple with shared_experts > 0.")));
+}
+
 void
 MtlParseConfig(Jsonb *config, MtlSpec *spec)
 {
@@ -325,8 +472,10 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
+	ConfigState *state = palloc0(sizeof(ConfigState));
 
 	SetDefaults(spec);
+	state->spec = spec;
 	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -341,7 +490,7 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		JsonbIteratorNext(&it, &v, true);
-		ParseKey(spec, key, &v);
+		ParseKey(state, key, &v);
 		pfree(key);
 	}
 	if (spec->n_tasks == 0)
@@ -349,4 +498,7 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config key \"tasks\" is required and must list at least one task"),
 				 errhint("For example '{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}]}'.")));
+	ResolveGiven(state);
+	CheckCombination(spec);
+	pfree(state);
 }

@@ -11,8 +11,12 @@
 #define N_ITEMS 100
 #define DIM 4
 
-MtlRowStore *
-synthetic_rows(int n_rows, uint64_t seed, double **truth)
+/*
+ * with_scenario: each row also has a context field "scenario" (home, search,
+ * ads) that scales the affinity's effect and shifts the click rate.
+ */
+static MtlRowStore *
+Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 {
 	static float user_vec[N_USERS][DIM],
 				item_vec[N_ITEMS][DIM];
@@ -21,6 +25,11 @@ synthetic_rows(int n_rows, uint64_t seed, double **truth)
 	int			segment = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_CAT, "segment", 7);
 	int			category = mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_CAT, "category", 8);
 	int			price = mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
+	int			scenario = with_scenario ?
+		mtl_rows_field(store, MTL_SIDE_CONTEXT, MTL_KIND_CAT, "scenario", 8) : -1;
+	static const char *const scenarios[3] = {"home", "search", "ads"};
+	static const double scale[3] = {0.8, 1.6, 0.2},
+				shift[3] = {0.0, 0.6, -0.8};
 
 	mtl_rng_seed(&rng, 99);
 	for (int u = 0; u < N_USERS; u++)
@@ -36,6 +45,7 @@ synthetic_rows(int n_rows, uint64_t seed, double **truth)
 		int			u = (int) mtl_rng_below(&rng, N_USERS);
 		int			i = (int) mtl_rng_below(&rng, N_ITEMS);
 		double		affinity = 0;
+		int			sc = with_scenario ? (int) mtl_rng_below(&rng, 3) : 0;
 		double		p;
 		float		labels[2];
 		char		text[16];
@@ -43,7 +53,8 @@ synthetic_rows(int n_rows, uint64_t seed, double **truth)
 		for (int d = 0; d < DIM; d++)
 			affinity += user_vec[u][d] * item_vec[i][d];
 		/* segment u % 3 likes category i % 3; price i / 20 dampens clicks */
-		p = 1.0 / (1.0 + exp(-(0.8 * affinity + (u % 3 == i % 3 ? 1.0 : -0.5) - 0.3 * (i % 7))));
+		p = 1.0 / (1.0 + exp(-(scale[sc] * affinity + shift[sc] +
+							   (u % 3 == i % 3 ? 1.0 : -0.5) - 0.3 * (i % 7))));
 		(*truth)[r] = p;
 		labels[0] = mtl_rng_uniform(&rng) < p ? 1.0f : 0.0f;
 		labels[1] = labels[0] > 0 ? (float) (3.0 + affinity * 0.5 + 0.3 * mtl_rng_normal(&rng)) : NAN;
@@ -53,8 +64,23 @@ synthetic_rows(int n_rows, uint64_t seed, double **truth)
 		snprintf(text, sizeof(text), "c%d", i % 3);
 		mtl_rows_add_entry(store, category, mtl_category_hash(text, strlen(text), 0));
 		mtl_rows_add_entry(store, price, mtl_number_bits(10.0 * (i % 7) + 5));
+		if (with_scenario)
+			mtl_rows_add_entry(store, scenario,
+							   mtl_category_hash(scenarios[sc], strlen(scenarios[sc]), 0));
 	}
 	return store;
+}
+
+MtlRowStore *
+synthetic_rows(int n_rows, uint64_t seed, double **truth)
+{
+	return Rows(n_rows, seed, truth, 0);
+}
+
+MtlRowStore *
+synthetic_rows_scenario(int n_rows, uint64_t seed, double **truth)
+{
+	return Rows(n_rows, seed, truth, 1);
 }
 
 void
@@ -68,7 +94,18 @@ synthetic_spec(MtlSpec *s, MtlModelType type)
 	strcpy(s->tasks[1].name, "rating");
 	s->tasks[1].type = MTL_TASK_REGRESSION;
 	s->tasks[1].weight = 1;
+	for (int t = 0; t < 2; t++)
+	{
+		s->tasks[t].pos_weight = 1;
+		s->tasks[t].given = -1;
+	}
 	s->model = type;
+	s->n_levels = 2;
+	s->shared_experts = 2;
+	s->task_experts = 1;
+	s->lr_decay = 1;
+	s->gradnorm_alpha = 1.5f;
+	s->dwa_temperature = 2;
 	s->embedding_dim = 8;
 	s->n_experts = 4;
 	s->n_expert_layers = 1;

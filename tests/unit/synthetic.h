@@ -7,6 +7,8 @@
 
 /* Rows with tasks (ctr binary, rating regression); true click probabilities in *truth. */
 MtlRowStore *synthetic_rows(int n_rows, uint64_t seed, double **truth);
+/* The same with a context field "scenario" that changes the click rate. */
+MtlRowStore *synthetic_rows_scenario(int n_rows, uint64_t seed, double **truth);
 void		synthetic_spec(MtlSpec *spec, MtlModelType type);
 
 #endif

@@ -3,6 +3,7 @@
  * analytic gradient of a scalar L must match (L(x+h) - L(x-h)) / 2h.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -216,68 +217,118 @@ TestLosses(void)
 	CHECK(worst < 1e-3, "loss gradient relative error %g", worst);
 }
 
+/* What a whole-model gradient check turns on beyond the architecture. */
+typedef struct Variant
+{
+	MtlModelType type;
+	int			expert_layers;
+	int			levels;
+	int			scenario;		/* STAR towers on categorical field 1 */
+	int			conditional;	/* task 1 given task 0, pos_weight 2 */
+	float		dropout;
+	MtlLossWeighting weighting;
+} Variant;
+
 /* A small model with every kind of input, used by the whole-model check. */
 static void
-SmallModel(MtlModel *model, MtlModelType type, int expert_layers)
+SmallModel(MtlModel *model, const Variant *v)
 {
 	static int64_t cat_rows[2] = {4, 3};
 	MtlSpec    *s = &model->spec;
+	const char *names[3] = {"ctr", "cvr", "rating"};
 
 	memset(model, 0, sizeof(*model));
-	s->n_tasks = 2;
-	strcpy(s->tasks[0].name, "ctr");
-	s->tasks[0].type = MTL_TASK_BINARY;
-	s->tasks[0].weight = 1.0f;
-	strcpy(s->tasks[1].name, "rating");
-	s->tasks[1].type = MTL_TASK_REGRESSION;
-	s->tasks[1].weight = 0.5f;
-	s->model = type;
+	s->n_tasks = 3;
+	for (int t = 0; t < 3; t++)
+	{
+		strcpy(s->tasks[t].name, names[t]);
+		s->tasks[t].type = t < 2 ? MTL_TASK_BINARY : MTL_TASK_REGRESSION;
+		s->tasks[t].weight = t < 2 ? 1.0f : 0.5f;
+		s->tasks[t].pos_weight = 1.0f;
+		s->tasks[t].given = -1;
+	}
+	if (v->conditional)
+	{
+		s->tasks[1].given = 0;
+		s->tasks[1].pos_weight = 2.0f;
+	}
+	s->model = v->type;
 	s->embedding_dim = 3;
 	s->n_experts = 3;
-	s->n_expert_layers = expert_layers;
+	s->n_levels = v->levels;
+	s->shared_experts = 2;
+	s->task_experts = 1;
+	s->n_expert_layers = v->expert_layers;
 	s->expert_units[0] = 5;
 	s->expert_units[1] = 4;
-	s->n_bottom_layers = expert_layers;
+	s->n_bottom_layers = v->expert_layers;
 	s->bottom_units[0] = 6;
 	s->bottom_units[1] = 4;
 	s->n_tower_layers = 1;
 	s->tower_units[0] = 3;
+	s->dropout = v->dropout;
+	s->loss_weighting = v->weighting;
 	s->seed = 7;
 	model->shape.n_users = 4;
 	model->shape.n_items = 3;
 	model->shape.n_cat = 2;
 	model->shape.n_num = 2;
 	model->shape.cat_rows = cat_rows;
+	model->shape.scenario_cat = v->scenario ? 1 : -1;
 	CHECK(mtl_layout_build(&model->layout, s, &model->shape) == NULL, "layout builds");
 	mtl_model_init(model);
 	/*
 	 * Biases start at zero, which puts a dead unit's pre-activation exactly on
 	 * the ReLU kink; perturb every dense parameter so the check sees none.
+	 * Keep single_task's zero blocks zero: they are not parameters it learns.
 	 */
 	for (size_t i = model->layout.n_params - model->layout.n_dense; i < model->layout.n_params; i++)
-		model->params[i] += 0.2f * mtl_rng_normal(&rng);
+		if (model->params[i] != 0.0f || i >= model->layout.b_in)
+			model->params[i] += 0.2f * mtl_rng_normal(&rng);
+}
+
+/* rows: scenarios 0, 1, 0, 2 (unsorted on purpose); task 1 labels missing or inconsistent */
+static int32_t gslots[4 * 4] = {0, 4, 7, 11, -1, 5, 8, 12, 3, -1, 10, 11, 1, 6, 7, 13};
+static float gnums[4 * 2] = {0.5f, -1, 0, 0, 2, 0.3f, -0.7f, 1};
+static float glabels[4 * 3] = {1, 1, 0.4f, 0, NAN, NAN, 1, 0, -1.2f, 0, 1, 2};
+
+static double
+Loss(MtlModel *model, MtlWork *work, float *grads)
+{
+	return mtl_batch_loss(model, work, model->params, grads, gslots, gnums, glabels, 4, NULL);
+}
+
+static const char *
+VariantName(const Variant *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s", mtl_model_type_name(v->type),
+			 v->expert_layers, v->levels, v->scenario ? "/scenario" : "",
+			 v->conditional ? "/given" : "", v->dropout > 0 ? "/dropout" : "",
+			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "");
+	return buf;
 }
 
 static void
-TestModelGradient(MtlModelType type, int expert_layers)
+TestModelGradient(Variant v)
 {
 	MtlModel	model;
 	MtlWork    *work;
-	int32_t		slots[4 * 4] = {0, 4, 7, 11, -1, 5, 8, 12, 3, -1, 10, 11, 1, 6, 7, 13};
-	float		nums[4 * 2] = {0.5f, -1, 0, 0, 2, 0.3f, -0.7f, 1};
-	float		labels[4 * 2] = {1, 0.4f, 0, NAN, NAN, -1.2f, 1, 2};
 	float	   *grads;
 	double		worst = 0,
 				center;
 	int			kinks = 0;
 	size_t		n;
+	char		name[128];
 
-	SmallModel(&model, type, expert_layers);
+	SmallModel(&model, &v);
 	n = model.layout.n_params;
 	work = mtl_work_create(&model, 4);
 	grads = mtl_alloc(sizeof(float) * n);
-	mtl_batch_loss(&model, work, model.params, grads, slots, nums, labels, 4);
-	center = mtl_batch_loss(&model, work, model.params, NULL, slots, nums, labels, 4);
+	/* dropout: draw the masks once and keep them for every evaluation */
+	work->dropout_mode = v.dropout > 0 ? MTL_DROPOUT_DRAW : MTL_DROPOUT_OFF;
+	Loss(&model, work, grads);
+	work->dropout_mode = v.dropout > 0 ? MTL_DROPOUT_REUSE : MTL_DROPOUT_OFF;
+	center = Loss(&model, work, NULL);
 	for (size_t i = 0; i < n; i++)
 	{
 		float		keep = model.params[i];
@@ -285,26 +336,149 @@ TestModelGradient(MtlModelType type, int expert_layers)
 					down;
 
 		model.params[i] = keep + 1e-3f;
-		up = mtl_batch_loss(&model, work, model.params, NULL, slots, nums, labels, 4);
+		up = Loss(&model, work, NULL);
 		model.params[i] = keep - 1e-3f;
-		down = mtl_batch_loss(&model, work, model.params, NULL, slots, nums, labels, 4);
+		down = Loss(&model, work, NULL);
 		model.params[i] = keep;
 
 		/*
 		 * A step that crosses a ReLU kink makes the one-sided slopes disagree;
 		 * such a parameter says nothing about the code, so skip it (and count).
 		 */
-		if (RelErr((up - center) / 1e-3, (center - down) / 1e-3) > 0.05)
+		if (RelErr((up - center) / 1e-3, (center - down) / 1e-3) > 0.02)
 		{
 			kinks++;
 			continue;
 		}
-		worst = fmax(worst, RelErr((up - down) / 2e-3, grads[i]));
+		if (RelErr((up - down) / 2e-3, grads[i]) > worst)
+		{
+			worst = RelErr((up - down) / 2e-3, grads[i]);
+			if (getenv("MTL_GRAD_DEBUG"))
+				printf("    param %zu: numeric %g analytic %g (one-sided %g %g)\n", i,
+					   (up - down) / 2e-3, grads[i], (up - center) / 1e-3, (center - down) / 1e-3);
+		}
 	}
-	printf("  %s/%d: worst %g, %d kinks of %zu\n", mtl_model_type_name(type), expert_layers, worst, kinks, n);
-	CHECK(worst < 2e-2 && (size_t) kinks < n / 20,
-		  "%s (%d expert layers) gradient relative error %g over %zu params, %d at kinks",
-		  mtl_model_type_name(type), expert_layers, worst, n, kinks);
+	VariantName(&v, name, sizeof(name));
+	printf("  %s: worst %g, %d kinks of %zu\n", name, worst, kinks, n);
+	CHECK(worst < 2e-2 && (size_t) kinks < n / 10,
+		  "%s gradient relative error %g over %zu params, %d at kinks", name, worst, n, kinks);
+	mtl_work_free(work, &model);
+	mtl_free(grads);
+	mtl_free(model.params);
+	mtl_layout_free(&model.layout);
+}
+
+/* The chain loss of one row by hand: q = p0 * p1, joint label 1, pos_weight 2. */
+static void
+TestChainLoss(void)
+{
+	float		z0[1] = {0.3f},
+				z1[1] = {-0.8f},
+				y0[1] = {1},
+				y1[1] = {1},
+				d0[1] = {0},
+				d1[1] = {0};
+	float	   *dz[2] = {d1, d0};
+	const float *z[2] = {z1, z0};
+	const float *y[2] = {y1, y0};
+	int64_t		labelled = 0;
+	double		q = mtl_sigmoid(0.3f) * mtl_sigmoid(-0.8f);
+	double		loss = mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+
+	CHECK(fabs(loss - (-2.0 * log(q))) < 1e-6 && labelled == 1,
+		  "chain loss %g, expected %g", loss, -2.0 * log(q));
+	/* d/dz1 of -2 log(p0 p1) = -2 (1 - p1) */
+	CHECK(fabs(d1[0] - (-2.0 * (1 - mtl_sigmoid(-0.8f)))) < 1e-6, "chain gradient %g", d1[0]);
+	y1[0] = NAN;
+	y0[0] = 0;
+	labelled = 0;
+	d0[0] = d1[0] = 0;
+	loss = mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+	CHECK(labelled == 1 && fabs(loss - (-log(1 - q))) < 1e-6,
+		  "a missing label under a 0 parent is a 0 joint label (loss %g)", loss);
+	y0[0] = NAN;
+	labelled = 0;
+	(void) mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+	CHECK(labelled == 0, "missing under a missing parent is skipped");
+}
+
+/*
+ * GradNorm measures the last shared layer: each task's norm equals the norm,
+ * over exactly the blocks mtl_model_last_shared_layer names, of the gradient
+ * of that task's weighted loss alone; and those blocks are the experts' last
+ * layer (2 layers) or their columns of W_in (1 layer), not the embeddings.
+ */
+static void
+TestGradNormLayer(MtlModelType type, int expert_layers, int levels)
+{
+	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED};
+	MtlModel	model;
+	MtlWork    *work;
+	MtlParamBlock blocks[MTL_MAX_EXPERTS];
+	MtlLossOptions opt = {0};
+	double		norm[MTL_MAX_TASKS];
+	float	   *grads;
+	int			n_blocks;
+	double		worst = 0.0,
+				first_layer_gap = 0.0;
+	char		name[128];
+
+	SmallModel(&model, &v);
+	VariantName(&v, name, sizeof(name));
+	work = mtl_work_create(&model, 4);
+	grads = mtl_alloc(sizeof(float) * model.layout.n_params);
+	n_blocks = mtl_model_last_shared_layer(&model, blocks, MTL_MAX_EXPERTS);
+	CHECK(n_blocks > 0, "%s has a shared layer", name);
+	for (int b = 0; b < n_blocks; b++)
+	{
+		const MtlLevel *lv = &model.layout.levels[model.layout.n_levels - 1];
+		int			is_last = 0;
+
+		for (int e = 0; e < lv->n_experts; e++)
+			is_last |= expert_layers > 1 ? blocks[b].offset == lv->expert_W[e][expert_layers - 1]
+				: (levels == 1 ? blocks[b].offset == model.layout.W_in + lv->col[e]
+				   : blocks[b].offset == lv->in_W[model.spec.n_tasks] + lv->col[e] - lv->own_col0[model.spec.n_tasks]);
+		CHECK(is_last && blocks[b].offset >= model.layout.n_params - model.layout.n_dense,
+			  "%s: block %d is a last shared layer, not an embedding", name, b);
+	}
+	opt.shared_norm = norm;
+	mtl_batch_loss(&model, work, model.params, grads, gslots, gnums, glabels, 4, &opt);
+	for (int t = 0; t < model.spec.n_tasks; t++)
+	{
+		float		weights[MTL_MAX_TASKS];
+		double		sum = 0.0;
+
+		for (int u = 0; u < model.spec.n_tasks; u++)
+		{
+			weights[u] = model.spec.tasks[u].weight;
+			model.spec.tasks[u].weight = u == t ? weights[u] : 0.0f;
+		}
+		memset(grads, 0, sizeof(float) * model.layout.n_params);
+		Loss(&model, work, grads);
+		for (int b = 0; b < n_blocks; b++)
+			for (int r = 0; r < blocks[b].rows; r++)
+				for (int c = 0; c < blocks[b].cols; c++)
+				{
+					double		g = grads[blocks[b].offset + (size_t) r * blocks[b].ld + c];
+
+					sum += g * g;
+				}
+		worst = fmax(worst, RelErr(sqrt(sum), norm[t]));
+		if (expert_layers > 1)
+		{
+			double		first = 0.0;
+
+			for (size_t i = model.layout.W_in; i < model.layout.b_in; i++)
+				first += (double) grads[i] * grads[i];
+			first_layer_gap = fmax(first_layer_gap, RelErr(sqrt(first), norm[t]));
+		}
+		for (int u = 0; u < model.spec.n_tasks; u++)
+			model.spec.tasks[u].weight = weights[u];
+	}
+	printf("  gradnorm layer %s: worst %g\n", name, worst);
+	CHECK(worst < 1e-4, "%s: GradNorm's norm differs from the last shared layer's by %g", name, worst);
+	if (expert_layers > 1)
+		CHECK(first_layer_gap > 0.05, "%s: the first layer's norm would differ", name);
 	mtl_work_free(work, &model);
 	mtl_free(grads);
 	mtl_free(model.params);
@@ -314,14 +488,35 @@ TestModelGradient(MtlModelType type, int expert_layers)
 void
 test_gradients(void)
 {
+	static const Variant variants[] = {
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED},
+		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY},
+		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY},
+	};
+
 	mtl_rng_seed(&rng, 1);
 	TestDense();
 	TestRelu();
 	TestSoftmax();
 	TestEmbedding();
 	TestLosses();
-	TestModelGradient(MTL_MODEL_SHARED_BOTTOM, 1);
-	TestModelGradient(MTL_MODEL_SHARED_BOTTOM, 2);
-	TestModelGradient(MTL_MODEL_MMOE, 1);
-	TestModelGradient(MTL_MODEL_MMOE, 2);
+	TestChainLoss();
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+		TestModelGradient(variants[i]);
+	TestGradNormLayer(MTL_MODEL_MMOE, 2, 1);
+	TestGradNormLayer(MTL_MODEL_MMOE, 1, 1);
+	TestGradNormLayer(MTL_MODEL_SHARED_BOTTOM, 2, 1);
+	TestGradNormLayer(MTL_MODEL_PLE, 1, 2);
+	TestGradNormLayer(MTL_MODEL_PLE, 2, 2);
 }

@@ -36,14 +36,15 @@ PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const floa
 }
 
 static void
-CheckModel(MtlModelType type)
+CheckModel(MtlModelType type, int scenario)
 {
 	MtlSpec		spec;
 	MtlTrained	m;
 	double	   *truth,
 				needed,
 				worst = 0.0;
-	MtlRowStore *rows = synthetic_rows(3000, 11, &truth);
+	MtlRowStore *rows = scenario ? synthetic_rows_scenario(3000, 11, &truth)
+		: synthetic_rows(3000, 11, &truth);
 	MtlPredictor *p;
 	MtlWork    *work;
 	int64_t		n_users,
@@ -51,6 +52,8 @@ CheckModel(MtlModelType type)
 
 	synthetic_spec(&spec, type);
 	spec.epochs = 2;
+	if (scenario)
+		strcpy(spec.scenario, "scenario");
 	/* widths that take each one-row kernel: blocked (16, 32, 64) and plain */
 	spec.expert_units[0] = 64;
 	spec.bottom_units[0] = 64;
@@ -78,15 +81,21 @@ CheckModel(MtlModelType type)
 			if (r % 13 == 0)	/* another category */
 				p->slots[2] = p->slots[2] == m.model.layout.cat_row0[0] ?
 					p->slots[2] + 1 : m.model.layout.cat_row0[0];
+			if (scenario)		/* context: scenarios 1-3 and unseen (0) */
+			{
+				int			f = m.model.shape.scenario_cat;
+
+				p->slots[2 + f] = (int32_t) (m.model.layout.cat_row0[f] + r % 4);
+			}
 			PlainScores(&m, work, p->slots, p->nums, plain);
 			mtl_predictor_run(p, fast);
 			for (int t = 0; t < spec.n_tasks; t++)
 				worst = fmax(worst, fabs(fast[t] - plain[t]) / fmax(1.0, fabs(plain[t])));
 		}
-	CHECK(worst < 1e-5, "%s: predictor equals the plain forward pass (worst diff %g)",
-		  mtl_model_type_name(type), worst);
-	printf("  %s: predictor vs plain forward, worst relative diff %g\n",
-		   mtl_model_type_name(type), worst);
+	CHECK(worst < 1e-5, "%s%s: predictor equals the plain forward pass (worst diff %g)",
+		  mtl_model_type_name(type), scenario ? " with scenarios" : "", worst);
+	printf("  %s%s: predictor vs plain forward, worst relative diff %g\n",
+		   mtl_model_type_name(type), scenario ? " with scenarios" : "", worst);
 	mtl_work_free(work, &m.model);
 	mtl_predictor_free(p);
 	mtl_trained_free(&m);
@@ -97,6 +106,11 @@ CheckModel(MtlModelType type)
 void
 test_predict(void)
 {
-	CheckModel(MTL_MODEL_SHARED_BOTTOM);
-	CheckModel(MTL_MODEL_MMOE);
+	CheckModel(MTL_MODEL_SHARED_BOTTOM, 0);
+	CheckModel(MTL_MODEL_MMOE, 0);
+	CheckModel(MTL_MODEL_PLE, 0);
+	CheckModel(MTL_MODEL_SINGLE_TASK, 0);
+	CheckModel(MTL_MODEL_ESMM, 0);
+	CheckModel(MTL_MODEL_MMOE, 1);
+	CheckModel(MTL_MODEL_PLE, 1);
 }
