@@ -1,12 +1,15 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION mtl" to load this file. \quit
 
--- Training: an aggregate over (user, item, labels[, features], config).
+-- Training: an aggregate over (user, item, labels[, features[, context]], config).
 
 CREATE FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
 
 CREATE FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
 
 CREATE FUNCTION mtl_train_combine(internal, internal)
@@ -44,12 +47,27 @@ CREATE AGGREGATE mtl_train(user_id bigint, item_id bigint, labels float8[],
 	PARALLEL = SAFE
 );
 
+CREATE AGGREGATE mtl_train(user_id bigint, item_id bigint, labels float8[],
+						   user_features jsonb, item_features jsonb, context jsonb, config jsonb) (
+	SFUNC = mtl_train_step,
+	STYPE = internal,
+	FINALFUNC = mtl_train_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize,
+	DESERIALFUNC = mtl_train_deserialize,
+	PARALLEL = SAFE
+);
+
 COMMENT ON AGGREGATE mtl_train(bigint, bigint, float8[], jsonb) IS
 'train a multi-task model on (user_id, item_id, labels in the order of config.tasks); NULL ids are anonymous, NULL labels missing; returns the model as bytea';
 COMMENT ON AGGREGATE mtl_train(bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
 'train a multi-task model on ids, labels and user/item feature objects (strings and booleans categorical, numbers numeric); returns the model as bytea';
 COMMENT ON FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb) IS 'transition function of mtl_train';
+COMMENT ON AGGREGATE mtl_train(bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'train a multi-task model on ids, labels, user/item feature objects and a context object of the row (its config.scenario key names the scenario); returns the model as bytea';
 COMMENT ON FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS 'transition function of mtl_train with features';
+COMMENT ON FUNCTION mtl_train_step(internal, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS 'transition function of mtl_train with features and context';
 COMMENT ON FUNCTION mtl_train_combine(internal, internal) IS 'combine function of mtl_train: concatenates the rows of partial states';
 COMMENT ON FUNCTION mtl_train_serialize(internal) IS 'serialise a partial mtl_train state';
 COMMENT ON FUNCTION mtl_train_deserialize(bytea, internal) IS 'deserialise a partial mtl_train state';
@@ -66,8 +84,14 @@ RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION mtl_predict(bytea, bigint, bigint) IS
 'scores of every task for (user, item), in the order of config.tasks: probabilities for binary tasks, values for regression; ids seen in training use their stored features, unseen ids are anonymous';
+CREATE FUNCTION mtl_predict(model bytea, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb, context jsonb)
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
 COMMENT ON FUNCTION mtl_predict(bytea, bigint, bigint, jsonb, jsonb) IS
 'scores of every task for (user, item) with feature objects; a non-NULL object replaces that side''s stored features';
+COMMENT ON FUNCTION mtl_predict(bytea, bigint, bigint, jsonb, jsonb, jsonb) IS
+'scores of every task for (user, item) with feature objects and the row''s context (scenario); an unseen or missing scenario uses the shared towers';
 
 -- Inspection.
 
@@ -103,6 +127,9 @@ RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
 
+CREATE FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
 CREATE FUNCTION mtl_evaluate_final(internal)
 RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
 
@@ -121,12 +148,23 @@ CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, label
 	FINALFUNC_MODIFY = READ_ONLY
 );
 
+CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, labels float8[],
+							  user_features jsonb, item_features jsonb, context jsonb) (
+	SFUNC = mtl_evaluate_step,
+	STYPE = internal,
+	FINALFUNC = mtl_evaluate_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[]) IS
 'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5; regression RMSE and MAE; counts; a task-weighted fused score';
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb) IS
 'mtl_evaluate with the user and item feature objects of each row, as mtl_predict takes them';
 COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[]) IS 'transition function of mtl_evaluate';
+COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'mtl_evaluate with the feature objects and the context object of each row, as mtl_predict takes them';
 COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb) IS 'transition function of mtl_evaluate with features';
+COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS 'transition function of mtl_evaluate with features and context';
 COMMENT ON FUNCTION mtl_evaluate_final(internal) IS 'final function of mtl_evaluate';
 
 -- A synthetic shop with a known truth, for the quick start, tests and benchmarks.
@@ -204,11 +242,13 @@ BEGIN
 			ORDER BY s.impression_id
 		), probs AS MATERIALIZED (
 			SELECT impression_id, user_id, item_id, scenario, day, affinity, quality,
+				   -- the scenario changes what drives a click: taste on the home feed,
+				   -- intent and price in search, the discount on ads
 				   1 / (1 + exp(-(-2.2 + segment_fit + 0.4 * quality - 0.25 * log_price
 								  + 0.4 * on_sale::int
-								  + CASE scenario WHEN 'search' THEN 0.7 + 1.3 * affinity
-												  WHEN 'ads' THEN -0.6 + 0.5 * affinity
-												  ELSE 0.9 * affinity END))) AS p_click,
+								  + CASE scenario WHEN 'search' THEN 0.7 + 1.3 * affinity - 0.6 * log_price
+												  WHEN 'ads' THEN -0.6 + 0.5 * affinity + 1.0 * on_sale::int
+												  ELSE 0.9 * affinity + 0.5 * segment_fit END))) AS p_click,
 				   1 / (1 + exp(-(-2.2 + 0.6 * affinity + 0.7 * quality + 0.5 * member::int
 								  - 0.6 * log_price))) AS p_buy_given_click
 			FROM truth

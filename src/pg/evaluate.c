@@ -112,7 +112,7 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
 				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
 	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(4), &MtlCacheModel(cache)->model.spec, labels);
-	scores = MtlScoreRow(cache, fcinfo, 2, PG_NARGS() >= 7 ? 5 : -1);
+	scores = MtlScoreRow(cache, fcinfo, 2, PG_NARGS() >= 7 ? 5 : -1, PG_NARGS() >= 8 ? 7 : -1);
 	has_user = !PG_ARGISNULL(2);
 	for (int t = 0; t < state->n_tasks; t++)
 		if (!isnan(labels[t]))

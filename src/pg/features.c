@@ -17,7 +17,7 @@
 static const char *
 SideName(int side)
 {
-	return side == MTL_SIDE_USER ? "user_features" : "item_features";
+	return side == MTL_SIDE_USER ? "user_features" : side == MTL_SIDE_ITEM ? "item_features" : "context";
 }
 
 static void

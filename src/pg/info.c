@@ -11,6 +11,29 @@
 
 PG_FUNCTION_INFO_V1(mtl_info);
 
+/* A number, or null when it is not finite (JSON has no NaN). */
+static void
+AppendNumber(StringInfo s, double v)
+{
+	if (isfinite(v))
+		appendStringInfo(s, "%.6g", v);
+	else
+		appendStringInfoString(s, "null");
+}
+
+static void
+AppendNumbers(StringInfo s, const char *key, const double *v, int n)
+{
+	appendStringInfo(s, ", \"%s\": [", key);
+	for (int i = 0; i < n; i++)
+	{
+		if (i)
+			appendStringInfoString(s, ", ");
+		AppendNumber(s, v[i]);
+	}
+	appendStringInfoChar(s, ']');
+}
+
 static void
 AppendUnits(StringInfo s, const char *key, int n, const int *units)
 {
@@ -32,6 +55,13 @@ AppendTasks(StringInfo s, const MtlSpec *spec)
 		escape_json(s, task->name);
 		appendStringInfo(s, ", \"type\": \"%s\", \"weight\": %.6g",
 						 mtl_task_type_name(task->type), task->weight);
+		if (task->type == MTL_TASK_BINARY)
+			appendStringInfo(s, ", \"pos_weight\": %.6g", task->pos_weight);
+		if (task->given >= 0)
+		{
+			appendStringInfoString(s, ", \"given\": ");
+			escape_json(s, spec->tasks[task->given].name);
+		}
 		if (task->type == MTL_TASK_REGRESSION)
 			appendStringInfo(s, ", \"target_mean\": %.9g, \"target_std\": %.9g",
 							 task->target_mean, task->target_std);
@@ -48,13 +78,21 @@ AppendArchitecture(StringInfo s, const MtlModel *model)
 	appendStringInfo(s, ", \"model\": \"%s\", \"embedding_dim\": %d",
 					 mtl_model_type_name(spec->model), spec->embedding_dim);
 	if (spec->model == MTL_MODEL_MMOE)
-	{
 		appendStringInfo(s, ", \"experts\": %d", spec->n_experts);
+	if (spec->model == MTL_MODEL_PLE)
+		appendStringInfo(s, ", \"levels\": %d, \"shared_experts\": %d, \"task_experts\": %d",
+						 spec->n_levels, spec->shared_experts, spec->task_experts);
+	if (spec->model == MTL_MODEL_MMOE || spec->model == MTL_MODEL_PLE)
 		AppendUnits(s, "expert_units", spec->n_expert_layers, spec->expert_units);
-	}
 	else
 		AppendUnits(s, "bottom_units", spec->n_bottom_layers, spec->bottom_units);
 	AppendUnits(s, "tower_units", spec->n_tower_layers, spec->tower_units);
+	if (spec->scenario[0] != '\0')
+	{
+		appendStringInfoString(s, ", \"scenario\": ");
+		escape_json(s, spec->scenario);
+		appendStringInfo(s, ", \"scenarios\": %d", model->layout.n_scenarios);
+	}
 	appendStringInfo(s, ", \"input_width\": %d, \"parameters\": %zu, \"embedding_parameters\": %zu",
 					 model->layout.D, model->layout.n_params,
 					 model->layout.n_params - model->layout.n_dense);
@@ -71,7 +109,8 @@ AppendFeatures(StringInfo s, const MtlSchema *schema)
 
 		appendStringInfo(s, "%s{\"name\": ", f ? ", " : "");
 		escape_json(s, feat->name);
-		appendStringInfo(s, ", \"side\": \"%s\"", feat->side == MTL_SIDE_USER ? "user" : "item");
+		appendStringInfo(s, ", \"side\": \"%s\"", feat->side == MTL_SIDE_USER ? "user" :
+						 feat->side == MTL_SIDE_ITEM ? "item" : "context");
 		if (feat->kind == MTL_KIND_CAT)
 			appendStringInfo(s, ", \"kind\": \"categorical\", \"values\": %lld",
 							 (long long) feat->n_values);
@@ -83,6 +122,46 @@ AppendFeatures(StringInfo s, const MtlSchema *schema)
 	appendStringInfoChar(s, ']');
 }
 
+static const char *const weighting_names[] = {"fixed", "uncertainty", "gradnorm", "dwa"};
+
+static void
+AppendTaskLosses(StringInfo s, const MtlTrained *m)
+{
+	const MtlSpec *spec = &m->model.spec;
+	const MtlTrainSummary *sum = &m->summary;
+
+	appendStringInfoString(s, ", \"task_loss\": {");
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		double		v[MTL_MAX_EPOCHS];
+
+		for (int e = 0; e < sum->epochs; e++)
+			v[e] = sum->task_loss[e][t];
+		if (t)
+			appendStringInfoString(s, ", ");
+		escape_json(s, spec->tasks[t].name);
+		appendStringInfoString(s, ": [");
+		for (int e = 0; e < sum->epochs; e++)
+		{
+			if (e)
+				appendStringInfoString(s, ", ");
+			AppendNumber(s, v[e]);
+		}
+		appendStringInfoChar(s, ']');
+	}
+	appendStringInfo(s, "}, \"loss_weighting\": \"%s\", \"loss_weights\": {",
+					 weighting_names[spec->loss_weighting]);
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		if (t)
+			appendStringInfoString(s, ", ");
+		escape_json(s, spec->tasks[t].name);
+		appendStringInfoString(s, ": ");
+		AppendNumber(s, sum->loss_weight[t]);
+	}
+	appendStringInfoChar(s, '}');
+}
+
 static void
 AppendTraining(StringInfo s, const MtlTrained *m)
 {
@@ -91,27 +170,77 @@ AppendTraining(StringInfo s, const MtlTrained *m)
 
 	appendStringInfo(s, ", \"training\": {\"rows\": %lld, \"epochs\": %d, \"seconds\": ",
 					 (long long) sum->rows, sum->epochs);
-	if (isnan(sum->seconds))
-		appendStringInfoString(s, "null");
-	else
-		appendStringInfo(s, "%.3f", sum->seconds);
-	appendStringInfoString(s, ", \"loss\": [");
-	for (int e = 0; e < sum->epochs; e++)
-		appendStringInfo(s, "%s%.6g", e ? ", " : "", sum->epoch_loss[e]);
-	appendStringInfo(s, "], \"validation_rows\": %lld", (long long) sum->validation_rows);
+	AppendNumber(s, sum->seconds);
+	AppendNumbers(s, "loss", sum->epoch_loss, sum->epochs);
+	appendStringInfo(s, ", \"validation_rows\": %lld", (long long) sum->validation_rows);
 	if (sum->validation_rows > 0)
 	{
-		appendStringInfoString(s, ", \"validation_loss\": [");
-		for (int e = 0; e < sum->epochs; e++)
-			appendStringInfo(s, "%s%.6g", e ? ", " : "", sum->validation_loss[e]);
-		appendStringInfo(s, "], \"best_epoch\": %d", sum->best_epoch);
+		AppendNumbers(s, "validation_loss", sum->validation_loss, sum->epochs);
+		appendStringInfo(s, ", \"best_epoch\": %d", sum->best_epoch);
 	}
-	appendStringInfo(s, ", \"batch_size\": %d, \"learning_rate\": %.6g, \"l2\": %.6g, "
+	AppendTaskLosses(s, m);
+	appendStringInfo(s, ", \"batch_size\": %d, \"learning_rate\": %.6g, \"lr_decay\": %.6g, "
+					 "\"clip_norm\": %.6g, \"l2\": %.6g, \"dropout\": %.6g, "
 					 "\"id_dropout\": %.6g, \"validation_fraction\": %.6g, \"patience\": %d, "
 					 "\"seed\": %llu}",
-					 spec->batch_size, spec->learning_rate, spec->l2, spec->id_dropout,
+					 spec->batch_size, spec->learning_rate, spec->lr_decay, spec->clip_norm,
+					 spec->l2, spec->dropout, spec->id_dropout,
 					 spec->validation_fraction, spec->patience,
 					 (unsigned long long) spec->seed);
+}
+
+/* An expert's name: its owner's (a task's name, or "shared") and its number there. */
+static void
+AppendExpertName(StringInfo s, const MtlModel *model, const MtlLevel *lv, int e)
+{
+	int			owner = lv->owner[e];
+	int			number = 1;
+	StringInfoData name;
+
+	for (int i = 0; i < e; i++)
+		number += lv->owner[i] == owner;
+	initStringInfo(&name);
+	appendStringInfo(&name, "%s.%d",
+					 owner < model->spec.n_tasks ? model->spec.tasks[owner].name : "shared", number);
+	escape_json(s, name.data);
+	pfree(name.data);
+}
+
+/*
+ * Gate utilisation: for every gated output of every level, the mean weight
+ * its gate put on each expert over the rows measured after training.
+ */
+static void
+AppendGates(StringInfo s, const MtlTrained *m)
+{
+	const MtlModel *model = &m->model;
+	const MtlLayout *L = &model->layout;
+	bool		first = true;
+
+	appendStringInfo(s, ", \"gates\": {\"rows\": %lld, \"outputs\": [",
+					 (long long) m->summary.gate_rows);
+	for (int k = 0; k < L->n_levels; k++)
+		for (int o = 0; o <= model->spec.n_tasks; o++)
+		{
+			const MtlLevel *lv = &L->levels[k];
+
+			if (lv->gate_col[o] < 0)
+				continue;
+			appendStringInfo(s, "%s{\"level\": %d, \"output\": ", first ? "" : ", ", k + 1);
+			escape_json(s, o < model->spec.n_tasks ? model->spec.tasks[o].name : "shared");
+			appendStringInfoString(s, ", \"experts\": {");
+			for (int j = 0; j < lv->gate_n[o]; j++)
+			{
+				if (j)
+					appendStringInfoString(s, ", ");
+				AppendExpertName(s, model, lv, lv->gate_expert[o][j]);
+				appendStringInfoString(s, ": ");
+				AppendNumber(s, m->summary.gate_use[k][o][j]);
+			}
+			appendStringInfoString(s, "}}");
+			first = false;
+		}
+	appendStringInfoString(s, "]}");
 }
 
 Datum
@@ -129,6 +258,7 @@ mtl_info(PG_FUNCTION_ARGS)
 	AppendArchitecture(&s, &m.model);
 	AppendFeatures(&s, &m.schema);
 	AppendTraining(&s, &m);
+	AppendGates(&s, &m);
 	appendStringInfoChar(&s, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

@@ -30,7 +30,7 @@ PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
 const MtlTrained *MtlCacheModel(const PredictCache *cache);
 const MtlModelKey *MtlCacheKey(const PredictCache *cache);
 const double *MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg,
-						  int features_arg);
+						  int features_arg, int context_arg);
 
 /* mtl.c: decode model bytes or raise an error */
 void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);

@@ -29,7 +29,7 @@ struct PredictCache
 	MemoryContext context;		/* holds the decoded model */
 	MtlTrained	trained;
 	MtlPredictor *predictor;
-	int32		hints[2][MTL_MAX_FIELDS];	/* field of each key position, per side */
+	int32		hints[3][MTL_MAX_FIELDS];	/* field of each key position, per side */
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];
 };
@@ -157,11 +157,13 @@ MtlCacheKey(const PredictCache *cache)
 
 /*
  * Score the row whose ids are arguments user_arg and user_arg + 1 and, when
- * features_arg >= 0, whose feature objects are features_arg and the next.
+ * features_arg >= 0, whose feature objects are features_arg and the next,
+ * and when context_arg >= 0, whose context object is that argument.
  * Returns one output per task (owned by the cache).
  */
 const double *
-MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg)
+MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg,
+			int context_arg)
 {
 	MtlPredictor *p = cache->predictor;
 	const MtlTrained *m = &cache->trained;
@@ -182,12 +184,15 @@ MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int feat
 			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(features_arg + 1), MTL_SIDE_ITEM, p->slots,
 							  p->nums, cache->hints[MTL_SIDE_ITEM]);
 	}
+	if (context_arg >= 0 && !PG_ARGISNULL(context_arg))
+		MtlSetRowFeatures(m, PG_GETARG_JSONB_P(context_arg), MTL_SIDE_CONTEXT, p->slots, p->nums,
+						  cache->hints[MTL_SIDE_CONTEXT]);
 	mtl_predictor_run(p, cache->scores);
 	return cache->scores;
 }
 
 /*
- * mtl_predict(model, user_id, item_id [, user_features, item_features])
+ * mtl_predict(model, user_id, item_id [, user_features, item_features [, context]])
  * returns float8[]: one score per task, in the order of config.tasks.
  */
 Datum
@@ -201,7 +206,7 @@ mtl_predict(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	cache = MtlModelForCall(fcinfo, 0);
 	T = cache->trained.model.spec.n_tasks;
-	scores = MtlScoreRow(cache, fcinfo, 1, PG_NARGS() >= 5 ? 3 : -1);
+	scores = MtlScoreRow(cache, fcinfo, 1, PG_NARGS() >= 5 ? 3 : -1, PG_NARGS() >= 6 ? 5 : -1);
 	for (int t = 0; t < T; t++)
 		cache->outputs[t] = Float8GetDatum(scores[t]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(cache->outputs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,

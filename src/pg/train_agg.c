@@ -76,16 +76,18 @@ CreateState(MemoryContext context, Jsonb *config)
 }
 
 /*
- * mtl_train_step(state, user_id, item_id, labels, config) and
- * mtl_train_step(state, user_id, item_id, labels, user_features, item_features, config)
+ * mtl_train_step(state, user_id, item_id, labels, config),
+ * mtl_train_step(state, user_id, item_id, labels, user_features, item_features, config) and
+ * mtl_train_step(state, user_id, item_id, labels, user_features, item_features, context, config)
  */
 Datum
 mtl_train_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context = AggContextOrError(fcinfo);
 	TrainState *state = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
-	bool		with_features = PG_NARGS() == 7;
-	int			config_arg = with_features ? 6 : 4;
+	bool		with_features = PG_NARGS() >= 7;
+	bool		with_context = PG_NARGS() == 8;
+	int			config_arg = PG_NARGS() - 1;
 	float		labels[MTL_MAX_TASKS];
 	uint8		flags = 0;
 	MemoryContext old;
@@ -115,6 +117,8 @@ mtl_train_step(PG_FUNCTION_ARGS)
 		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(4), MTL_SIDE_USER, context);
 	if (with_features && !PG_ARGISNULL(5))
 		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(5), MTL_SIDE_ITEM, context);
+	if (with_context && !PG_ARGISNULL(6))
+		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(6), MTL_SIDE_CONTEXT, context);
 	if ((state->rows->n_rows & 4095) == 0)
 		CheckRowMemory(state);
 	PG_RETURN_POINTER(state);
@@ -214,6 +218,13 @@ EpochCallback(void *arg, int epoch, double loss, double val_loss, double seconds
 static void
 ReportFitError(const char *why, double needed, const MtlSpec *spec)
 {
+	if (spec->scenario[0] != '\0' && strstr(why, "scenario") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"scenario\" names \"%s\", but no row's context has that key as a string",
+						spec->scenario),
+				 errhint("Pass the scenario in the context argument, e.g. '{\"%s\": \"search\"}'.",
+						 spec->scenario)));
 	if (strcmp(why, "memory") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
