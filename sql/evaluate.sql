@@ -76,3 +76,10 @@ FROM ev_rows r, ev_model m, (SELECT mtl_train(user_id, item_id, ARRAY[clicked, r
 	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 1}') AS model
 	FROM ev_rows) n;
 SELECT mtl_evaluate('\x00'::bytea, 1, 1, ARRAY[1, 1]::float8[]);
+-- the scored rows it holds are bounded by mtl.evaluate_max_memory_mb
+SET mtl.evaluate_max_memory_mb = 1;
+SELECT mtl_evaluate(m.model, g % 20, g % 12, ARRAY[(g % 2)::float8, NULL])
+FROM ev_model m, generate_series(1, 50000) g;
+SELECT (mtl_evaluate(m.model, g % 20, g % 12, ARRAY[(g % 2)::float8, NULL]) ->> 'rows')::int AS rows_within_limit
+FROM ev_model m, generate_series(1, 30000) g;
+RESET mtl.evaluate_max_memory_mb;

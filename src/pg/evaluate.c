@@ -2,7 +2,8 @@
  * mtl_evaluate: score rows with a model and measure every task at once.
  *
  * The state keeps, per task, the score, label and user of each row labelled
- * for it (25 bytes per labelled row and task); the final function computes
+ * for it (25 bytes per labelled row and task, at most
+ * mtl.evaluate_max_memory_mb in all); the final function computes
  * the metrics in the core (evaluate.c).
  */
 #include "mtl_pg.h"
@@ -33,6 +34,7 @@ typedef struct EvalState
 	int			n_tasks;
 	MtlTask		tasks[MTL_MAX_TASKS];
 	int64		rows;
+	double		bytes;			/* held by the task arrays */
 	TaskRows	task[MTL_MAX_TASKS];
 } EvalState;
 
@@ -51,14 +53,35 @@ StartState(MemoryContext context, PredictCache *cache)
 	return state;
 }
 
+#define ROW_BYTES (2 * sizeof(double) + sizeof(int64) + 1)
+
+/* Growing a task's arrays to cap rows must stay within mtl.evaluate_max_memory_mb. */
 static void
-Append(MemoryContext context, TaskRows *rows, double score, double label, bool has_user,
-	   int64 user)
+CheckMemory(EvalState *state, const TaskRows *rows, int64 cap)
+{
+	double		after = state->bytes + (double) (cap - rows->cap) * ROW_BYTES;
+
+	if (after > mtl_evaluate_max_memory_mb * 1048576.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("mtl_evaluate needs more than mtl.evaluate_max_memory_mb (%d MB) for its rows",
+						mtl_evaluate_max_memory_mb),
+				 errdetail("%lld rows are scored so far.", (long long) state->rows),
+				 errhint("Raise mtl.evaluate_max_memory_mb, or evaluate a sample of the rows.")));
+	state->bytes = after;
+}
+
+static void
+Append(MemoryContext context, EvalState *state, TaskRows *rows, double score, double label,
+	   bool has_user, int64 user)
 {
 	if (rows->n == rows->cap)
 	{
 		int64		cap = rows->cap ? rows->cap * 2 : 1024;
-		MemoryContext old = MemoryContextSwitchTo(context);
+		MemoryContext old;
+
+		CheckMemory(state, rows, cap);
+		old = MemoryContextSwitchTo(context);
 
 		if (rows->cap == 0)
 		{
@@ -116,7 +139,7 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 	has_user = !PG_ARGISNULL(2);
 	for (int t = 0; t < state->n_tasks; t++)
 		if (!isnan(labels[t]))
-			Append(context, &state->task[t], scores[t], labels[t], has_user,
+			Append(context, state, &state->task[t], scores[t], labels[t], has_user,
 				   has_user ? PG_GETARG_INT64(2) : 0);
 	state->rows++;
 	PG_RETURN_POINTER(state);

@@ -4,12 +4,17 @@
  */
 #include "mtl_pg.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+int			mtl_evaluate_max_memory_mb = 1024;
 
 static void *
 PgAllocZero(size_t size)
@@ -36,6 +41,12 @@ _PG_init(void)
 	static const MtlAllocator allocator = {PgAllocZero, PgResize, PgRelease};
 
 	mtl_set_allocator(&allocator);
+	DefineCustomIntVariable("mtl.evaluate_max_memory_mb",
+							"Memory one mtl_evaluate aggregate may hold for its scored rows.",
+							"About 25 bytes per labelled row and task; an error beyond it.",
+							&mtl_evaluate_max_memory_mb, 1024, 1, INT_MAX / 2,
+							PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("mtl");
 }
 
 void

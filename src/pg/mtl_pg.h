@@ -29,6 +29,9 @@ typedef struct PredictCache PredictCache;
 PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
 const MtlTrained *MtlCacheModel(const PredictCache *cache);
 const MtlModelKey *MtlCacheKey(const PredictCache *cache);
+/* GUC mtl.evaluate_max_memory_mb */
+extern int	mtl_evaluate_max_memory_mb;
+
 const double *MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						  int features_arg, int context_arg);
 
