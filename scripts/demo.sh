@@ -2,7 +2,8 @@
 # The main job on a fresh Debian 12 machine: install what is missing, build and
 # install mtl, start a local PostgreSQL as the postgres user (port 5499,
 # data and socket in /tmp/mtl-demo), generate a demo shop, train on days
-# 1-12, score days 13-14 and print per-task AUC beside the oracle's.
+# 1-12 (ctr, cvr given ctr, rating, scenario-aware), score days 13-14 and
+# print per-task AUC beside the oracle's, and mtl_evaluate per scenario.
 # Afterwards: psql -h /tmp/mtl-demo -p 5499 -U postgres
 set -euo pipefail
 cd "$(dirname "$0")/.."

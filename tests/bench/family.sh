@@ -6,12 +6,13 @@
 #    docs/mmoe_synthetic.png with gnuplot.
 # 2. The demo shop: every architecture, CVR on clicks vs CVR given CTR
 #    (ESMM-style), and scenario-blind vs scenario-aware per scenario
-#    (shop_family.sql).
+#    (shop_family.sql), on the demo shop and on a sparser one (60000
+#    impressions).
 #
 #   tests/bench/family.sh
 #
 # Installs gnuplot and python3-numpy, builds and installs mtl, starts a
-# throwaway cluster on port 5496 and stops it at the end. About 5 minutes.
+# throwaway cluster on port 5496 and stops it at the end. About 6 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=/tmp/mtl-family
@@ -33,7 +34,7 @@ psql_q -c "CREATE EXTENSION IF NOT EXISTS mtl"
 
 echo "== MMoE synthetic data: d = 100, 8000 training and 2000 test rows per (p, seed)"
 /usr/bin/python3 tests/bench/mmoe_synthetic.py "$work/syn.csv" --seeds 5
-psql_q -c "CREATE TABLE syn (p float8, seed int, split text, y1 float8, y2 float8, x float8[])" \
+psql_q -c "DROP TABLE IF EXISTS syn" -c "CREATE TABLE syn (p float8, seed int, split text, y1 float8, y2 float8, x float8[])" \
 	-c "\\copy syn FROM '$work/syn.csv' CSV HEADER"
 start=$(date +%s)
 psql_q -At -F ' ' -f tests/bench/mmoe_synthetic.sql > "$work/syn.txt"
@@ -67,4 +68,10 @@ echo
 echo "== demo shop: 3000 users, 800 items, 200000 impressions; train days 1-12, test days 13-14"
 psql_q -c "SET client_min_messages = warning" \
 	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42)" >/dev/null
+psql_q -f tests/bench/shop_family.sql
+
+echo
+echo "== sparse demo shop: the same with 60000 impressions (fewer clicks for the CVR tower)"
+psql_q -c "SET client_min_messages = warning" \
+	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 60000, seed => 0.42)" >/dev/null
 psql_q -f tests/bench/shop_family.sql

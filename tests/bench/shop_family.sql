@@ -43,11 +43,14 @@ BEGIN
 	END LOOP;
 END $$;
 
+-- model by model (the lateral scan keeps one model per call site: no re-decoding)
 CREATE TEMP TABLE scored AS
-SELECT t.name, t.seed, r.scenario, r.clicked, r.purchased, s[1] AS ctr, s[2] AS cvr
-FROM trained t, rows r
-CROSS JOIN LATERAL (SELECT mtl_predict(t.model, r.user_id, r.item_id, r.uf, r.itf, r.ctx) AS s) x
-WHERE r.day > 12;
+SELECT t.name, t.seed, x.*
+FROM trained t
+CROSS JOIN LATERAL (SELECT r.scenario, r.clicked, r.purchased, s[1] AS ctr, s[2] AS cvr
+					FROM rows r,
+						 LATERAL (SELECT mtl_predict(t.model, r.user_id, r.item_id, r.uf, r.itf, r.ctx) AS s) p
+					WHERE r.day > 12 OFFSET 0) x;	-- OFFSET 0: not flattened into a join
 
 \echo 'held-out AUC, mean of seeds 1-3 (min-max); cvr on clicked impressions, ctcvr = ctr x cvr over all'
 SELECT name,
