@@ -51,9 +51,15 @@ SELECT 'rating (RMSE)', round(sqrt(avg((s[3] - rating) ^ 2))::numeric, 4), NULL,
 FROM scored;
 
 \echo 'the same held-out days with mtl_evaluate, per scenario: every task at once'
-SELECT i.scenario, jsonb_pretty(mtl_evaluate(m.model, i.user_id, i.item_id,
-	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
-	NULL, NULL, jsonb_build_object('scenario', i.scenario))) AS evaluation
-FROM shop.impressions i, models m
-WHERE i.day > 12 AND m.name = 'demo'
-GROUP BY i.scenario ORDER BY i.scenario;
+SELECT scenario, round((e -> 'tasks' -> 'ctr' ->> 'auc')::numeric, 4) AS ctr_auc,
+	   round((e -> 'tasks' -> 'ctr' ->> 'gauc')::numeric, 4) AS ctr_gauc,
+	   round((e -> 'tasks' -> 'cvr' ->> 'auc')::numeric, 4) AS cvr_auc,
+	   round((e -> 'tasks' -> 'rating' ->> 'rmse')::numeric, 4) AS rating_rmse,
+	   round((e ->> 'fused')::numeric, 4) AS fused, e ->> 'rows' AS rows
+FROM (SELECT i.scenario, mtl_evaluate(m.model, i.user_id, i.item_id,
+		ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
+		NULL, NULL, jsonb_build_object('scenario', i.scenario)) AS e
+	  FROM shop.impressions i, models m
+	  WHERE i.day > 12 AND m.name = 'demo'
+	  GROUP BY i.scenario) x
+ORDER BY scenario;

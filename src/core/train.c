@@ -9,6 +9,7 @@
 #include "loss.h"
 #include "mem.h"
 #include "rng.h"
+#include "weighting.h"
 
 static double
 NowSeconds(void)
@@ -288,120 +289,9 @@ CollectTouchedRows(const MtlModel *model, BatchBuffers *buf, int B, int64_t step
 
 size_t		mtl_dense_step_max_embeddings = 262144;
 
-/* Dynamic loss weights and what they are computed from. */
-typedef struct Weighting
-{
-	float		scale[MTL_MAX_TASKS];
-	double		initial_loss[MTL_MAX_TASKS];	/* GradNorm: each task's first loss */
-	double		norm[MTL_MAX_TASKS];
-	double		loss[MTL_MAX_TASKS];
-	int64_t		labelled[MTL_MAX_TASKS];
-	float		m[MTL_MAX_TASKS],
-				v[MTL_MAX_TASKS];	/* GradNorm's Adam moments of the weights */
-	int64_t		steps;
-} Weighting;
-
-#define GRADNORM_LR 0.025f
-
-/*
- * GradNorm's step: move each weight so that its task's gradient norm G_t
- * approaches mean(G) * r_t^alpha, r_t = (L_t / L_t(0)) / mean of the same;
- * d|G_t - target_t| / d w_t = sign(G_t - target_t) * G_t / w_t.
- */
-static void
-GradNormStep(const MtlSpec *spec, Weighting *wt)
-{
-	int			T = spec->n_tasks;
-	int			active = 0;
-	double		mean_ratio = 0.0,
-				mean_norm = 0.0,
-				sum = 0.0;
-
-	for (int t = 0; t < T; t++)
-	{
-		if (wt->labelled[t] == 0 || !(wt->loss[t] > 0))
-			continue;
-		if (!(wt->initial_loss[t] > 0))
-			wt->initial_loss[t] = wt->loss[t];
-		mean_ratio += wt->loss[t] / wt->initial_loss[t];
-		mean_norm += wt->norm[t];
-		active++;
-	}
-	if (active < 2)
-		return;
-	mean_ratio /= active;
-	mean_norm /= active;
-	wt->steps++;
-	for (int t = 0; t < T; t++)
-	{
-		double		target,
-					g;
-
-		if (wt->labelled[t] == 0 || !(wt->loss[t] > 0))
-			continue;
-		target = mean_norm * pow(wt->loss[t] / wt->initial_loss[t] / mean_ratio, spec->gradnorm_alpha);
-		g = (wt->norm[t] > target ? 1.0 : -1.0) * wt->norm[t] / wt->scale[t];
-		wt->m[t] = 0.9f * wt->m[t] + 0.1f * (float) g;
-		wt->v[t] = 0.999f * wt->v[t] + 0.001f * (float) (g * g);
-		wt->scale[t] -= GRADNORM_LR * (wt->m[t] / (1.0f - powf(0.9f, wt->steps))) /
-			(sqrtf(wt->v[t] / (1.0f - powf(0.999f, wt->steps))) + 1e-8f);
-		if (wt->scale[t] < 0.01f)
-			wt->scale[t] = 0.01f;
-	}
-	for (int t = 0; t < T; t++)
-		sum += wt->scale[t];
-	for (int t = 0; t < T; t++)
-		wt->scale[t] = (float) (wt->scale[t] * T / sum);
-}
-
-/* DWA's weights for the next epoch from the last two epochs' task losses. */
-static void
-DwaWeights(const MtlSpec *spec, const MtlTrainSummary *sum, int epoch, Weighting *wt)
-{
-	int			T = spec->n_tasks;
-	double		e[MTL_MAX_TASKS],
-				total = 0.0;
-
-	if (epoch < 2)
-		return;
-	for (int t = 0; t < T; t++)
-	{
-		double		before = sum->task_loss[epoch - 2][t];
-		double		ratio = before > 0 ? sum->task_loss[epoch - 1][t] / before : 1.0;
-
-		e[t] = exp(ratio / spec->dwa_temperature);
-		total += e[t];
-	}
-	for (int t = 0; t < T; t++)
-		wt->scale[t] = (float) (T * e[t] / total);
-}
-
-/* Scale grads so that their norm over [from, to) and the touched rows is at most clip. */
-static void
-ClipGradients(float *grads, size_t from, size_t to, const int32_t *rows, int n_rows, int E,
-			  float clip)
-{
-	double		sum = 0.0,
-				norm;
-
-	for (size_t i = from; i < to; i++)
-		sum += (double) grads[i] * grads[i];
-	for (int k = 0; k < n_rows; k++)
-		for (int i = 0; i < E; i++)
-			sum += (double) grads[(size_t) rows[k] * E + i] * grads[(size_t) rows[k] * E + i];
-	norm = sqrt(sum);
-	if (!(norm > clip))
-		return;
-	for (size_t i = from; i < to; i++)
-		grads[i] *= (float) (clip / norm);
-	for (int k = 0; k < n_rows; k++)
-		for (int i = 0; i < E; i++)
-			grads[(size_t) rows[k] * E + i] *= (float) (clip / norm);
-}
-
 static void
 TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
-		  BatchBuffers *buf, int B, Weighting *wt)
+		  BatchBuffers *buf, int B, MtlWeighting *wt)
 {
 	const MtlLayout *L = &model->layout;
 	const MtlSpec *spec = &model->spec;
@@ -416,13 +306,13 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
 	work->dropout_mode = MTL_DROPOUT_OFF;
 	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
-		GradNormStep(spec, wt);
+		mtl_gradnorm_step(wt, spec->gradnorm_alpha);
 	mtl_adam_begin(adam);
 	if (lazy)
 		n_touched = CollectTouchedRows(model, buf, B, adam->t);
 	if (spec->clip_norm > 0)
-		ClipGradients(grads, lazy ? dense0 : 0, L->n_params, buf->touched, n_touched, L->E,
-					  spec->clip_norm);
+		mtl_clip_gradients(grads, lazy ? dense0 : 0, L->n_params, buf->touched, n_touched, L->E,
+						   spec->clip_norm);
 	if (!lazy)
 	{
 		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
@@ -538,7 +428,7 @@ BuffersFree(BatchBuffers *buf)
 
 /* The final dynamic weight of each task, as mtl_info reports it. */
 static void
-FinalWeights(const MtlModel *model, const Weighting *wt, MtlTrainSummary *summary)
+FinalWeights(const MtlModel *model, const MtlWeighting *wt, MtlTrainSummary *summary)
 {
 	for (int t = 0; t < model->spec.n_tasks; t++)
 	{
@@ -567,7 +457,7 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	MtlRng		rng;
 	MtlAdam		adam;
 	BatchBuffers buf;
-	Weighting	wt;
+	MtlWeighting wt;
 	MtlWork    *work;
 	float	   *grads;
 	float	   *best = NULL;
@@ -578,9 +468,7 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	InitOutputBiases(model, data);
 	if (batch > n)
 		batch = (int) n;
-	memset(&wt, 0, sizeof(wt));
-	for (int t = 0; t < T; t++)
-		wt.scale[t] = 1.0f;
+	mtl_weighting_init(&wt, T);
 	work = mtl_work_create(model, batch);
 	grads = mtl_alloc(sizeof(float) * L->n_params);
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
@@ -609,8 +497,9 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		double		epoch_start = NowSeconds();
 
 		adam.lr = spec->learning_rate * powf(spec->lr_decay, (float) epoch);
-		if (spec->loss_weighting == MTL_WEIGHTING_DWA)
-			DwaWeights(spec, summary, epoch, &wt);
+		if (spec->loss_weighting == MTL_WEIGHTING_DWA && epoch >= 2)
+			mtl_dwa_weights(&wt, summary->task_loss[epoch - 1], summary->task_loss[epoch - 2],
+							spec->dwa_temperature);
 		mtl_rng_shuffle(&rng, order, n);
 		for (int64_t from = 0; from < n; from += batch)
 		{

@@ -15,12 +15,8 @@
  *
  * Controls: dropout (new masks each batch), the learning rate times lr_decay
  * after each epoch, the gradient's global norm clipped to clip_norm, and loss
- * weighting: fixed, uncertainty (learned log variances), GradNorm (Chen et
- * al. 2018: weights moved by Adam at lr 0.025 so that each task's gradient
- * norm on the last shared layer tracks the mean norm times its relative
- * inverse training rate to the power alpha, renormalised to sum to the number
- * of tasks) or DWA (Liu et al. 2019: weights from the ratio of each task's
- * last two epoch losses, softmax at a temperature, times the number of tasks).
+ * weighting: fixed, uncertainty (learned log variances), GradNorm or DWA
+ * (see weighting.h).
  */
 #ifndef MTL_TRAIN_H
 #define MTL_TRAIN_H

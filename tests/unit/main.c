@@ -11,6 +11,7 @@ void		test_format(void);
 void		test_training(void);
 void		test_predict(void);
 void		test_evaluate(void);
+void		test_weighting(void);
 
 int
 main(void)
@@ -21,6 +22,7 @@ main(void)
 	test_training();
 	test_predict();
 	test_evaluate();
+	test_weighting();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
