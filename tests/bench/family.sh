@@ -8,11 +8,12 @@
 #    (ESMM-style), and scenario-blind vs scenario-aware per scenario
 #    (shop_family.sql), on the demo shop and on a sparser one (60000
 #    impressions).
+# 3. The census-like data of run.sh: the architectures with their defaults.
 #
 #   tests/bench/family.sh
 #
 # Installs gnuplot and python3-numpy, builds and installs mtl, starts a
-# throwaway cluster on port 5496 and stops it at the end. About 6 minutes.
+# throwaway cluster on port 5496 and stops it at the end. About 8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=/tmp/mtl-family
@@ -75,3 +76,8 @@ echo "== sparse demo shop: the same with 60000 impressions (fewer clicks for the
 psql_q -c "SET client_min_messages = warning" \
 	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 60000, seed => 0.42)" >/dev/null
 psql_q -f tests/bench/shop_family.sql
+
+echo
+echo "== census-like data (features only: 30 categorical + 7 numeric fields, two tasks; 160k train, 40k test rows)"
+psql_q -v rows=200000 -f tests/bench/census.sql >/dev/null
+psql_q -f tests/bench/census_family.sql
