@@ -28,6 +28,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								m.schema.ids[0].n > 0 ? 0 : -1,
 								m.schema.ids[1].n > 0 ? 0 : -1, p->slots, p->nums);
 		mtl_predictor_run(p, out);
+		if (m.model.shape.scenario_cat >= 0)
+		{
+			/* and with its last scenario: that scenario's tower block */
+			int			f = m.model.shape.scenario_cat;
+
+			p->slots[2 + f] = (int32_t) (m.model.layout.cat_row0[f] + m.model.shape.cat_rows[f] - 1);
+			mtl_predictor_run(p, out);
+		}
 		mtl_predictor_free(p);
 		mtl_trained_free(&m);
 	}
