@@ -49,6 +49,24 @@ parallel_auc=$(echo "$result" | awk '$1 == "parallel" {print $3}')
 awk -v s="$serial_auc" -v p="$parallel_auc" 'BEGIN { exit !(p > 0.55 && p > s - 0.03) }' ||
 	{ echo "FAIL: parallel AUC $parallel_auc vs serial $serial_auc"; exit 1; }
 
+# the context overload (scenario, conditional task) goes parallel too, and its
+# workers' context fields survive serialise/combine: the model knows 3 scenarios
+context_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked, CASE WHEN clicked = 1 THEN purchased END]::float8[],
+	NULL, NULL, jsonb_build_object('scenario', scenario),
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}, {\"name\": \"cvr\", \"type\": \"binary\", \"given\": \"ctr\"}],
+	  \"model\": \"ple\", \"scenario\": \"scenario\", \"epochs\": 2}')
+	FROM shop.impressions WHERE day <= 10"
+run -c "$force_parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $context_sql" | grep -q "Workers Launched: [12]" ||
+	{ echo "FAIL: the context overload did not run in parallel"; exit 1; }
+scenarios=$(run -f - <<SQL
+$force_parallel
+$context_sql \\gset ctx_
+SELECT mtl_info(:'ctx_mtl_train') ->> 'scenarios';
+SQL
+)
+[ "$scenarios" = 3 ] || { echo "FAIL: parallel context training knows '$scenarios' scenarios, not 3"; exit 1; }
+echo "parallel training with context: 3 scenarios"
+
 # verbose progress: one INFO line per epoch
 infos=$(run -c "SELECT length(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 3, \"validation_fraction\": 0, \"verbose\": true}'))
