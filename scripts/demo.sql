@@ -63,3 +63,10 @@ FROM (SELECT i.scenario, mtl_evaluate(m.model, i.user_id, i.item_id,
 	  WHERE i.day > 12 AND m.name = 'demo'
 	  GROUP BY i.scenario) x
 ORDER BY scenario;
+
+\echo 'one group in full (ads):'
+SELECT mtl_evaluate(m.model, i.user_id, i.item_id,
+	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
+	NULL, NULL, jsonb_build_object('scenario', i.scenario)) AS ads
+FROM shop.impressions i, models m
+WHERE i.day > 12 AND m.name = 'demo' AND i.scenario = 'ads';
