@@ -161,8 +161,8 @@ AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field)
 }
 
 /* The side's share of X @ W_in: its id embedding, categorical fields, numbers. */
-static void
-SideVector(const MtlPredictor *p, int side, float *vec)
+void
+mtl_predictor_side_vector(const MtlPredictor *p, int side, float *vec)
 {
 	const MtlModel *m = &p->trained->model;
 	const MtlLayout *L = &m->layout;
@@ -217,7 +217,7 @@ CachedSideVector(MtlPredictor *p, int side)
 		 * categorical rows' projections cached a side costs about as much to
 		 * add up as to look up.
 		 */
-		SideVector(p, side, p->scratch);
+		mtl_predictor_side_vector(p, side, p->scratch);
 		return p->scratch;
 	}
 	SideSignature(p, side, p->sig);
@@ -226,7 +226,7 @@ CachedSideVector(MtlPredictor *p, int side)
 	vec = c->vecs + entry * p->trained->model.layout.P;
 	if (!c->filled[entry] || memcmp(held, p->sig, sig_bytes) != 0)
 	{
-		SideVector(p, side, vec);
+		mtl_predictor_side_vector(p, side, vec);
 		memcpy(held, p->sig, sig_bytes);
 		c->filled[entry] = 1;
 	}
@@ -246,7 +246,7 @@ Project(MtlPredictor *p)
 		mtl_add(proj, CachedSideVector(p, side), L->P);
 	if (p->side[MTL_SIDE_CONTEXT].sig_len > 1)
 	{
-		SideVector(p, MTL_SIDE_CONTEXT, p->scratch);
+		mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, p->scratch);
 		mtl_add(proj, p->scratch, L->P);
 	}
 	if (p->slots[0] >= 0 && p->slots[1] >= 0)

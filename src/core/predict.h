@@ -66,6 +66,9 @@ void		mtl_predictor_free(MtlPredictor *p);
 /* Start a row from ids (positions from mtl_schema_find_id, -1: none). */
 void		mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos);
 
+/* One side's share of the first layer (X @ W_in) for the row in p->slots / p->nums. */
+void		mtl_predictor_side_vector(const MtlPredictor *p, int side, float *vec);
+
 /* Score the row in p->slots / p->nums: one output per task into out. */
 void		mtl_predictor_run(MtlPredictor *p, double *out);
 

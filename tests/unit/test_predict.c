@@ -11,6 +11,7 @@
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
 #include "../../src/core/predict.h"
+#include "../../src/core/recommend.h"
 
 /*
  * Scores of one row by assembling X and running the full forward pass over a
@@ -103,6 +104,51 @@ CheckModel(MtlModelType type, int scenario)
 	mtl_free(truth);
 }
 
+/* Catalog-wide scoring equals scoring each (user, item) with the predictor. */
+static void
+CheckRecommender(MtlModelType type)
+{
+	MtlSpec		spec;
+	MtlTrained	m;
+	double	   *truth,
+				needed,
+				worst = 0.0;
+	MtlRowStore *rows = synthetic_rows(3000, 12, &truth);
+	MtlRecommender *r;
+	MtlPredictor *p;
+	double	   *all;
+
+	synthetic_spec(&spec, type);
+	spec.epochs = 2;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
+	r = mtl_recommender_create(&m);
+	p = mtl_predictor_create(&m);
+	all = mtl_alloc(sizeof(double) * r->n_items * spec.n_tasks);
+	for (int64_t user = -1; user < 40; user += 13)
+	{
+		mtl_recommender_score(r, user, 0, all);
+		for (int64_t i = 0; i < r->n_items; i++)
+		{
+			double		one[MTL_MAX_TASKS];
+
+			mtl_predictor_row_from_ids(p, user, i);
+			mtl_predictor_run(p, one);
+			for (int t = 0; t < spec.n_tasks; t++)
+				worst = fmax(worst, fabs(all[i * spec.n_tasks + t] - one[t]) / fmax(1.0, fabs(one[t])));
+		}
+	}
+	CHECK(r->n_items > 0 && worst < 1e-5, "%s: catalog scores equal per-row scores (worst %g)",
+		  mtl_model_type_name(type), worst);
+	printf("  %s: recommender vs predictor over %lld items, worst relative diff %g\n",
+		   mtl_model_type_name(type), (long long) r->n_items, worst);
+	mtl_free(all);
+	mtl_predictor_free(p);
+	mtl_recommender_free(r);
+	mtl_trained_free(&m);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
 void
 test_predict(void)
 {
@@ -113,4 +159,7 @@ test_predict(void)
 	CheckModel(MTL_MODEL_ESMM, 0);
 	CheckModel(MTL_MODEL_MMOE, 1);
 	CheckModel(MTL_MODEL_PLE, 1);
+	CheckRecommender(MTL_MODEL_MMOE);
+	CheckRecommender(MTL_MODEL_PLE);
+	CheckRecommender(MTL_MODEL_SINGLE_TASK);
 }

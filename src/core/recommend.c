@@ -1,0 +1,134 @@
+#include "recommend.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "layers.h"
+#include "mem.h"
+
+/* Each item's side of the first layer, with its stored features. */
+static void
+ItemSides(MtlRecommender *r)
+{
+	const MtlTrained *t = r->trained;
+	int			P = t->model.layout.P;
+
+	for (int64_t i = 0; i < r->n_items; i++)
+	{
+		mtl_schema_row_from_ids(&t->schema, &t->model.layout, -1, i, r->predictor->slots,
+								r->predictor->nums);
+		mtl_predictor_side_vector(r->predictor, MTL_SIDE_ITEM, r->item_side + i * P);
+	}
+}
+
+MtlRecommender *
+mtl_recommender_create(const MtlTrained *trained)
+{
+	MtlRecommender *r = mtl_alloc(sizeof(MtlRecommender));
+	const MtlLayout *L = &trained->model.layout;
+
+	r->trained = trained;
+	r->predictor = mtl_predictor_create(trained);
+	r->n_items = trained->schema.ids[MTL_SIDE_ITEM].n;
+	r->item_side = mtl_alloc(sizeof(float) * (r->n_items * L->P + 1));
+	r->base = mtl_alloc(sizeof(float) * L->P);
+	r->prod = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
+	r->work = mtl_work_create(&trained->model, MTL_RECOMMEND_BATCH);
+	ItemSides(r);
+	return r;
+}
+
+void
+mtl_recommender_free(MtlRecommender *r)
+{
+	if (r == NULL)
+		return;
+	mtl_work_free(r->work, &r->trained->model);
+	mtl_predictor_free(r->predictor);
+	mtl_free(r->item_side);
+	mtl_free(r->base);
+	mtl_free(r->prod);
+	mtl_free(r);
+}
+
+/* base = b_in + the user's side + the context's side (missing context) */
+static void
+UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set)
+{
+	const MtlTrained *t = r->trained;
+	const MtlLayout *L = &t->model.layout;
+	MtlPredictor *p = r->predictor;
+	float	   *side = mtl_alloc(sizeof(float) * L->P);
+
+	if (!user_features_set)
+		mtl_schema_row_from_ids(&t->schema, L, user_pos, -1, p->slots, p->nums);
+	else
+		p->slots[0] = user_pos >= 0 ? (int32_t) user_pos : -1;
+	memcpy(r->base, t->model.params + L->b_in, sizeof(float) * L->P);
+	mtl_predictor_side_vector(p, MTL_SIDE_USER, side);
+	mtl_add(r->base, side, L->P);
+	mtl_schema_clear_side(&t->schema, L, MTL_SIDE_CONTEXT, p->slots, p->nums);
+	mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, side);
+	mtl_add(r->base, side, L->P);
+	mtl_free(side);
+}
+
+/* proj rows of items [from, from + B): base + item side + (u * v) @ W_prod per copy */
+static void
+ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
+{
+	const MtlModel *m = &r->trained->model;
+	const MtlLayout *L = &m->layout;
+	float	   *proj = r->work->proj[0];
+
+	for (int b = 0; b < B; b++)
+	{
+		float	   *row = proj + (size_t) b * L->P;
+
+		memcpy(row, r->item_side + (from + b) * L->P, sizeof(float) * L->P);
+		mtl_add(row, r->base, L->P);
+	}
+	if (user_row < 0)
+		return;
+	for (int c = 0; c < L->n_copies; c++)
+	{
+		const float *u = m->params + (size_t) MTL_COPY_ROW(L, user_row, c) * L->E;
+
+		for (int b = 0; b < B; b++)
+		{
+			const float *v = m->params + (size_t) MTL_COPY_ROW(L, L->item_row0 + from + b, c) * L->E;
+
+			for (int k = 0; k < L->E; k++)
+				r->prod[(size_t) b * L->E + k] = u[k] * v[k];
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, L->E, 1.0f,
+					r->prod, L->E, m->params + L->W_in + (size_t) (c * L->D + 2 * L->E) * L->P,
+					L->P, 1.0f, proj, L->P);
+	}
+}
+
+void
+mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set, double *out)
+{
+	const MtlModel *m = &r->trained->model;
+	int			T = m->spec.n_tasks;
+	int32_t		user_row = user_pos >= 0 ? (int32_t) user_pos : -1;
+
+	UserBase(r, user_pos, user_features_set);
+	memset(r->work->scenario, 0, sizeof(int32_t) * MTL_RECOMMEND_BATCH);
+	for (int64_t from = 0; from < r->n_items; from += MTL_RECOMMEND_BATCH)
+	{
+		int			B = (int) (r->n_items - from < MTL_RECOMMEND_BATCH ? r->n_items - from
+							   : MTL_RECOMMEND_BATCH);
+
+		ProjectItems(r, user_row, from, B);
+		mtl_model_forward_projected(m, r->work, m->params, B);
+		for (int t = 0; t < T; t++)
+		{
+			const float *logit = mtl_work_logit(r->work, t);
+
+			for (int b = 0; b < B; b++)
+				out[(from + b) * T + t] = mtl_task_output(&m->spec.tasks[t], logit[b]);
+		}
+	}
+}

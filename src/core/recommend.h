@@ -1,0 +1,42 @@
+/*
+ * Catalog-wide scoring: every item a model knows, for one user, in batches
+ * through sgemm instead of one row at a time.
+ *
+ * The first layer splits as in predict.h: b_in + user side + context side +
+ * item side + (user * item) @ W_in[product rows]. The item sides of all
+ * items are computed once per recommender ([items x P]); per user, the
+ * constant part is one vector and the product term one sgemm of
+ * [items x E] by [E x P] per input copy; the rest of the model runs on batches
+ * of items through the same forward pass as training.
+ */
+#ifndef MTL_RECOMMEND_H
+#define MTL_RECOMMEND_H
+
+#include "predict.h"
+
+#define MTL_RECOMMEND_BATCH 1024
+
+typedef struct MtlRecommender
+{
+	const MtlTrained *trained;
+	MtlPredictor *predictor;	/* builds rows and side vectors */
+	int64_t		n_items;
+	float	   *item_side;		/* [n_items x P] */
+	float	   *base;			/* [P] b_in + user side + context side */
+	float	   *prod;			/* [batch x E] user * item embeddings of one copy */
+	MtlWork    *work;
+} MtlRecommender;
+
+MtlRecommender *mtl_recommender_create(const MtlTrained *trained);
+void		mtl_recommender_free(MtlRecommender *r);
+
+/*
+ * Score every known item (item positions 0 .. n_items-1, in the schema's id
+ * order) for the user at user_pos (-1: anonymous) with the user's stored
+ * features, unless user_features_set: then the predictor's row (slots, nums)
+ * already holds the user side to use. out: [n_items x n_tasks] outputs.
+ */
+void		mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set,
+								  double *out);
+
+#endif
