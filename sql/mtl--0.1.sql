@@ -277,3 +277,13 @@ $fn$;
 
 COMMENT ON FUNCTION mtl_demo_shop(text, int, int, int, float8) IS
 'create a synthetic shop in a schema (dropped first): users, items, impressions with clicks, purchases, ratings and their true probabilities (p_click, p_buy_given_click, p_purchase)';
+
+-- Catalog-wide top-K.
+
+CREATE FUNCTION mtl_recommend(model bytea, user_id bigint, k int, objective text DEFAULT NULL,
+							  exclude bigint[] DEFAULT NULL)
+RETURNS TABLE (item_id bigint, score float8, scores float8[])
+AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[]) IS
+'the k best items of every item the model knows for one user (NULL or unseen: anonymous), by objective: a product of task names, numbers and numeric item features such as ''ctr*cvr*price'' (default: the first task); exclude leaves item ids out; scores holds every task''s output';

@@ -121,6 +121,8 @@ mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set
 		int			B = (int) (r->n_items - from < MTL_RECOMMEND_BATCH ? r->n_items - from
 							   : MTL_RECOMMEND_BATCH);
 
+		if (r->interrupt != NULL)
+			r->interrupt(r->arg);
 		ProjectItems(r, user_row, from, B);
 		mtl_model_forward_projected(m, r->work, m->params, B);
 		for (int t = 0; t < T; t++)

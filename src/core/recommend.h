@@ -25,6 +25,8 @@ typedef struct MtlRecommender
 	float	   *base;			/* [P] b_in + user side + context side */
 	float	   *prod;			/* [batch x E] user * item embeddings of one copy */
 	MtlWork    *work;
+	void		(*interrupt) (void *arg);	/* called per batch when set; may not return */
+	void	   *arg;
 } MtlRecommender;
 
 MtlRecommender *mtl_recommender_create(const MtlTrained *trained);

@@ -28,6 +28,7 @@ void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
 typedef struct PredictCache PredictCache;
 PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
 const MtlTrained *MtlCacheModel(const PredictCache *cache);
+struct MtlRecommender *MtlCacheRecommender(PredictCache *cache);
 const MtlModelKey *MtlCacheKey(const PredictCache *cache);
 /* GUC mtl.evaluate_max_memory_mb */
 extern int	mtl_evaluate_max_memory_mb;

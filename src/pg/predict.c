@@ -14,10 +14,12 @@
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "../core/predict.h"
+#include "../core/recommend.h"
 
 struct PredictCache
 {
@@ -29,6 +31,7 @@ struct PredictCache
 	MemoryContext context;		/* holds the decoded model */
 	MtlTrained	trained;
 	MtlPredictor *predictor;
+	MtlRecommender *recommender;	/* built on first use by mtl_recommend */
 	int32		hints[3][MTL_MAX_FIELDS];	/* field of each key position, per side */
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];
@@ -75,6 +78,7 @@ CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
 	old = MemoryContextSwitchTo(cache->context);
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &cache->trained);
 	cache->predictor = mtl_predictor_create(&cache->trained);
+	cache->recommender = NULL;
 	MemoryContextSwitchTo(old);
 	memset(cache->hints, -1, sizeof(cache->hints));
 	cache->external = external;
@@ -141,6 +145,27 @@ MtlModelForCall(FunctionCallInfo fcinfo, int model_arg)
 		model = PG_GETARG_BYTEA_PP(model_arg);
 	CacheLoad(cache, raw, external, model);
 	return cache;
+}
+
+static void
+InterruptCallback(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* The cached model's recommender, built (item sides of the whole catalog) on first use. */
+MtlRecommender *
+MtlCacheRecommender(PredictCache *cache)
+{
+	if (cache->recommender == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cache->context);
+
+		cache->recommender = mtl_recommender_create(&cache->trained);
+		cache->recommender->interrupt = InterruptCallback;
+		MemoryContextSwitchTo(old);
+	}
+	return cache->recommender;
 }
 
 const MtlTrained *

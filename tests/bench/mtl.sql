@@ -32,6 +32,15 @@ FROM pg_temp.seconds($q$
 	SELECT sum((mtl_predict(m.model, p.user_id, p.item_id, p.user_features, p.item_features))[1])
 	FROM pairs_features p, models m WHERE m.name = 'bench'$q$) AS s;
 
+-- catalog-wide top 10 (by ctr x ctcvr) for every user: item scores per second
+SELECT unnest(ARRAY['recommend_seconds=' || round(s::numeric, 3),
+	   'recommend_item_scores_per_s=' || round(n / s)])
+FROM pg_temp.seconds($q$
+	SELECT count(*) FROM models m, shop.users u,
+		LATERAL mtl_recommend(m.model, u.user_id, 10, 'ctr*ctcvr') r
+	WHERE m.name = 'bench'$q$) AS s,
+	(SELECT (SELECT count(*) FROM shop.users) * (SELECT count(DISTINCT item_id) FROM shop.impressions WHERE day <= 12) AS n) AS c;
+
 CREATE TEMP TABLE scored AS
 SELECT i.*, mtl_predict(m.model, i.user_id, i.item_id) AS s
 FROM shop.impressions i, models m

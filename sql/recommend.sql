@@ -1,0 +1,54 @@
+-- mtl_recommend: catalog-wide top-k equals a brute-force ranking by mtl_predict
+SET client_min_messages = warning;
+SELECT mtl_demo_shop('rec_shop', 200, 80, 10000, 0.5);
+RESET client_min_messages;
+CREATE TABLE rec_model AS
+SELECT mtl_train(i.user_id, i.item_id, ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[],
+	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "epochs": 3}') AS model
+FROM rec_shop.impressions i JOIN rec_shop.users u USING (user_id) JOIN rec_shop.items it USING (item_id);
+CREATE TABLE rec_items AS SELECT DISTINCT item_id FROM rec_shop.impressions;
+
+-- for several users (and an anonymous one): the same items in the same order, the same scores
+CREATE FUNCTION rec_brute(uid bigint, k int, objective text) RETURNS TABLE (item_id bigint, score float8)
+LANGUAGE sql AS $$
+	SELECT r.item_id, CASE objective WHEN 'ctr' THEN s[1] ELSE s[1] * s[2] * it.price::float8 END
+	FROM rec_model m, rec_items r JOIN rec_shop.items it USING (item_id),
+		 LATERAL (SELECT mtl_predict(m.model, uid, r.item_id) AS s) x
+	ORDER BY 2 DESC, 1 LIMIT k $$;
+SELECT u, o, bool_and(a.item_id = b.item_id AND abs(a.score - b.score) < 1e-5 * greatest(1, abs(b.score))) AS same,
+	   count(*) AS k
+FROM unnest(ARRAY[1, 7, 42, NULL]::bigint[]) u, unnest(ARRAY['ctr', 'ctr*cvr*price']) o,
+	 LATERAL (SELECT row_number() OVER () AS n, * FROM rec_model m, mtl_recommend(m.model, u, 10, o)) a
+	 JOIN LATERAL (SELECT row_number() OVER () AS n, * FROM rec_brute(u, 10, o)) b USING (n)
+GROUP BY u, o ORDER BY u, o;
+-- the default objective is the first task; scores holds every task's output
+SELECT bool_and(r.score = r.scores[1]) AS first_task, bool_and(array_length(r.scores, 1) = 2) AS all_tasks
+FROM rec_model m, mtl_recommend(m.model, 7, 5) r;
+-- exclude leaves items out; k beyond the catalog returns the catalog
+SELECT count(*) FILTER (WHERE item_id = ANY (ex)) AS excluded_returned, count(*) AS items
+FROM rec_model m,
+	 (SELECT array_agg(item_id) AS ex FROM (SELECT item_id FROM rec_model m2, mtl_recommend(m2.model, 7, 3)) t) e,
+	 mtl_recommend(m.model, 7, 1000, NULL, e.ex) r;
+SELECT count(*) = (SELECT count(*) FROM rec_items) AS whole_catalog FROM rec_model m, mtl_recommend(m.model, 7, 100000);
+-- numbers in the objective scale the score
+SELECT bool_and(abs(a.score - 2 * b.score) < 1e-12) AS scaled
+FROM (SELECT row_number() OVER () n, * FROM rec_model m, mtl_recommend(m.model, 7, 5, '2 * ctr')) a
+JOIN (SELECT row_number() OVER () n, * FROM rec_model m, mtl_recommend(m.model, 7, 5, 'ctr')) b USING (n);
+-- a batch for many users, as a nightly job would insert it
+CREATE TABLE rec_top AS
+SELECT u.user_id, r.item_id, r.score FROM rec_shop.users u, rec_model m, LATERAL mtl_recommend(m.model, u.user_id, 3, 'ctr*cvr') r;
+SELECT count(*) = 3 * (SELECT count(*) FROM rec_shop.users) AS three_per_user FROM rec_top;
+-- NULL model: no rows
+SELECT count(*) FROM mtl_recommend(NULL, 1, 5);
+-- errors
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 0);
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, NULL);
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, 'ctr*');
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, 'ctr*region');
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, 'ctr*nan');
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, NULL, ARRAY[[1, 2], [3, 4]]::bigint[]);
+SELECT * FROM mtl_recommend('\x00'::bytea, 1, 5);
+DROP TABLE rec_model, rec_items, rec_top;
+DROP FUNCTION rec_brute;
+DROP SCHEMA rec_shop CASCADE;
