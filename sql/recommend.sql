@@ -39,8 +39,12 @@ JOIN (SELECT row_number() OVER () n, * FROM rec_model m, mtl_recommend(m.model, 
 CREATE TABLE rec_top AS
 SELECT u.user_id, r.item_id, r.score FROM rec_shop.users u, rec_model m, LATERAL mtl_recommend(m.model, u.user_id, 3, 'ctr*cvr') r;
 SELECT count(*) = 3 * (SELECT count(*) FROM rec_shop.users) AS three_per_user FROM rec_top;
--- NULL model: no rows
+-- NULL model, or a model that knows no items (features only): no rows
 SELECT count(*) FROM mtl_recommend(NULL, 1, 5);
+SELECT count(*) AS no_items
+FROM (SELECT mtl_train(NULL::bigint, NULL::bigint, ARRAY[(g % 2)::float8], jsonb_build_object('x', g), NULL,
+		'{"tasks": [{"name": "a", "type": "binary"}], "epochs": 1}') AS m
+	  FROM generate_series(1, 20) g) x, mtl_recommend(x.m, 1, 5);
 -- errors
 SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 0);
 SELECT * FROM rec_model m, mtl_recommend(m.model, 1, NULL);

@@ -113,6 +113,8 @@ TopK(const MtlTrained *m, const MtlObjective *obj, const double *scores, const b
 	int			T = m->model.spec.n_tasks;
 	int			n = 0;
 
+	if (k <= 0)
+		return 0;				/* a model without items */
 	for (int64 i = 0; i < n_items; i++)
 	{
 		double		v;
