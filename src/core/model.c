@@ -638,8 +638,7 @@ LastLayerInput(const MtlLayout *L, const MtlWork *w, int k, int e, int *width, i
 }
 
 void
-mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *w, const float *params,
-							int B, double *norm)
+mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *w, int B, double *norm)
 {
 	const MtlLayout *L = &model->layout;
 	int			k = L->n_levels - 1;
@@ -690,7 +689,6 @@ mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *w, const float *para
 	}
 	mtl_free(dpre);
 	mtl_free(dW);
-	(void) params;
 }
 
 double

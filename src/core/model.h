@@ -311,8 +311,7 @@ int			mtl_model_last_shared_layer(const MtlModel *model, MtlParamBlock *blocks, 
  * After mtl_model_backward_towers: norm[t] = || d(task t's weighted loss) /
  * d(last shared layer's weights) ||, one task at a time.
  */
-void		mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *work, const float *params,
-										int B, double *norm);
+void		mtl_model_shared_grad_norms(const MtlModel *model, MtlWork *work, int B, double *norm);
 
 /* Turn a task's logit into its output: probability or regression value. */
 double		mtl_task_output(const MtlTask *task, float logit);

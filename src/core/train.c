@@ -20,17 +20,24 @@ NowSeconds(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Loss term multiplier per task: weight, dynamic scale, uncertainty's exp(-s). */
+/* Uncertainty weighting's c exp(-s_t) (1 under other weightings). */
+static double
+UncertaintyFactor(const MtlModel *model, const float *params, int t)
+{
+	if (model->spec.loss_weighting != MTL_WEIGHTING_UNCERTAINTY)
+		return 1.0;
+	return (model->spec.tasks[t].type == MTL_TASK_BINARY ? 1.0 : 0.5) *
+		exp(-params[model->layout.loss_s + t]);
+}
+
+/* Loss term multiplier per task: weight, dynamic scale, uncertainty's factor. */
 static double
 TaskScale(const MtlModel *model, const float *params, const MtlLossOptions *opt, int t)
 {
-	const MtlTask *task = &model->spec.tasks[t];
-	double		scale = task->weight;
+	double		scale = model->spec.tasks[t].weight * UncertaintyFactor(model, params, t);
 
 	if (opt != NULL && opt->task_scale != NULL)
 		scale *= opt->task_scale[t];
-	if (model->spec.loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
-		scale *= (task->type == MTL_TASK_BINARY ? 1.0 : 0.5) * exp(-params[model->layout.loss_s + t]);
 	return scale;
 }
 
@@ -107,7 +114,7 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 	{
 		mtl_model_backward_towers(model, work, params, grads, dlogit, B);
 		if (opt != NULL && opt->shared_norm != NULL)
-			mtl_model_shared_grad_norms(model, work, params, B, opt->shared_norm);
+			mtl_model_shared_grad_norms(model, work, B, opt->shared_norm);
 		mtl_model_backward_shared(model, work, params, grads, B);
 		mtl_model_backward_embeddings(model, work, grads, slots, B);
 	}
@@ -431,14 +438,7 @@ static void
 FinalWeights(const MtlModel *model, const MtlWeighting *wt, MtlTrainSummary *summary)
 {
 	for (int t = 0; t < model->spec.n_tasks; t++)
-	{
-		double		w = wt->scale[t];
-
-		if (model->spec.loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
-			w *= (model->spec.tasks[t].type == MTL_TASK_BINARY ? 1.0 : 0.5) *
-				exp(-model->params[model->layout.loss_s + t]);
-		summary->loss_weight[t] = (float) w;
-	}
+		summary->loss_weight[t] = (float) (wt->scale[t] * UncertaintyFactor(model, model->params, t));
 }
 
 void
