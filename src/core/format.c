@@ -100,6 +100,21 @@ WriteGateUse(MtlWriter *w, const MtlTrained *trained)
 			mtl_put_f32_array(w, trained->summary.gate_use[k][o], L->levels[k].gate_n[o]);
 }
 
+static void
+WriteHoldout(MtlWriter *w, const MtlTrained *trained)
+{
+	for (int t = 0; t < trained->model.spec.n_tasks; t++)
+	{
+		const MtlHoldout *h = &trained->summary.holdout[t];
+
+		mtl_put_u64(w, (uint64_t) h->rows);
+		mtl_put_f64(w, h->auc);
+		mtl_put_f64(w, h->logloss);
+		mtl_put_f64(w, h->rmse);
+		mtl_put_f64(w, h->mae);
+	}
+}
+
 size_t
 mtl_encode(const MtlTrained *trained, uint8_t **out)
 {
@@ -130,6 +145,7 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	mtl_put_u64(&w, trained->model.layout.n_params);
 	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
 	WriteGateUse(&w, trained);
+	WriteHoldout(&w, trained);
 
 	hash = mtl_hash64(w.data + MTL_HEADER_SIZE, w.len - MTL_HEADER_SIZE, 0);
 	for (int i = 0; i < 8; i++)
@@ -402,6 +418,23 @@ ReadGateUse(MtlReader *r, MtlTrained *m)
 }
 
 static void
+ReadHoldout(MtlReader *r, MtlTrained *m)
+{
+	for (int t = 0; t < m->model.spec.n_tasks; t++)
+	{
+		MtlHoldout *h = &m->summary.holdout[t];
+
+		h->rows = (int64_t) mtl_get_u64(r);
+		h->auc = mtl_get_f64(r);
+		h->logloss = mtl_get_f64(r);
+		h->rmse = mtl_get_f64(r);
+		h->mae = mtl_get_f64(r);
+		if (h->rows < 0 || h->rows > m->summary.validation_rows)
+			{ mtl_reader_fail(r, "invalid held-out metrics"); return; }
+	}
+}
+
+static void
 ReadParams(MtlReader *r, MtlTrained *m)
 {
 	uint64_t	n = mtl_get_u64(r);
@@ -454,6 +487,8 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	ReadParams(&r, m);
 	if (!r.failed)
 		ReadGateUse(&r, m);
+	if (!r.failed)
+		ReadHoldout(&r, m);
 	if (r.failed == NULL && r.pos != r.len)
 		mtl_reader_fail(&r, "trailing bytes after the parameters");
 	if (r.failed)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "adam.h"
+#include "evaluate.h"
 #include "loss.h"
 #include "mem.h"
 #include "rng.h"
@@ -400,6 +401,73 @@ MeasureGates(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *ro
 				summary->gate_use[k][o][j] = n > 0 ? (float) (sums[k][o][j] / n) : 0.0f;
 }
 
+/* One task's held-out outputs and labels (label units) into its metrics. */
+static void
+HoldoutTask(const MtlTask *task, const double *score, const double *label, int64_t n,
+			MtlHoldout *h)
+{
+	MtlTaskMetrics m;
+	uint8_t    *anonymous = mtl_alloc(n + 1);
+
+	memset(anonymous, 0, n + 1);
+	if (task->type == MTL_TASK_REGRESSION)
+		mtl_regression_metrics(score, label, n, &m);
+	else
+		mtl_binary_metrics(score, label, NULL, anonymous, n, &m);
+	h->rows = n;
+	h->auc = task->type == MTL_TASK_REGRESSION ? NAN : m.auc;
+	h->logloss = task->type == MTL_TASK_REGRESSION ? NAN : m.logloss;
+	h->rmse = task->type == MTL_TASK_REGRESSION ? m.rmse : NAN;
+	h->mae = task->type == MTL_TASK_REGRESSION ? m.mae : NAN;
+	mtl_free(anonymous);
+}
+
+/*
+ * Each task's metrics on the held-out rows with the kept parameters, so a
+ * model (and a registry version) says how well it does on rows it did not
+ * train on.
+ */
+static void
+MeasureHoldout(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows, int64_t n,
+			   int batch, BatchBuffers *buf, MtlRng *rng, MtlTrainSummary *summary)
+{
+	int			T = model->spec.n_tasks;
+	double	   *score = mtl_alloc(sizeof(double) * (n * T + 1));
+	double	   *label = mtl_alloc(sizeof(double) * (n * T + 1));
+	int64_t		count[MTL_MAX_TASKS] = {0};
+
+	for (int64_t from = 0; from < n; from += batch)
+	{
+		int			B = (int) (n - from < batch ? n - from : batch);
+
+		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
+		mtl_model_assemble(model, work, model->params, buf->slots, buf->nums, B);
+		mtl_model_forward(model, work, model->params, B);
+		for (int t = 0; t < T; t++)
+		{
+			const MtlTask *task = &model->spec.tasks[t];
+			const float *logit = mtl_work_logit(work, t);
+
+			for (int r = 0; r < B; r++)
+			{
+				float		y = buf->labels[(size_t) r * T + t];
+
+				if (isnan(y))
+					continue;
+				score[t * n + count[t]] = mtl_task_output(task, logit[r]);
+				label[t * n + count[t]] = task->type == MTL_TASK_REGRESSION ?
+					(double) y * task->target_std + task->target_mean : y;
+				count[t]++;
+			}
+		}
+	}
+	for (int t = 0; t < T; t++)
+		HoldoutTask(&model->spec.tasks[t], score + t * n, label + t * n, count[t],
+					&summary->holdout[t]);
+	mtl_free(score);
+	mtl_free(label);
+}
+
 /* Rows held out for validation: a seeded share, at least one row left to train. */
 static int64_t
 ValidationRows(const MtlSpec *spec, int64_t n)
@@ -540,6 +608,9 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		memcpy(model->params, best, sizeof(float) * L->n_params);
 	FinalWeights(model, &wt, summary);
 	MeasureGates(model, work, data, order, n, batch, &buf, &rng, summary);
+	memset(summary->holdout, 0, sizeof(summary->holdout));
+	if (n_val > 0)
+		MeasureHoldout(model, work, data, order + n, n_val, batch, &buf, &rng, summary);
 	/* wall-clock time would make equal trainings give unequal bytes */
 	summary->seconds = spec->record_seconds ? NowSeconds() - start : NAN;
 

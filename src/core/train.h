@@ -57,6 +57,20 @@ typedef struct MtlTrainCallbacks
  */
 extern size_t mtl_dense_step_max_embeddings;
 
+/*
+ * A task's quality on the held-out rows: AUC and log loss for a binary task
+ * (a conditional task's p(task | parent) on the rows with its label), RMSE and
+ * MAE in label units for a regression task; the others NaN.
+ */
+typedef struct MtlHoldout
+{
+	int64_t		rows;
+	double		auc;
+	double		logloss;
+	double		rmse;
+	double		mae;
+} MtlHoldout;
+
 typedef struct MtlTrainSummary
 {
 	int64_t		rows;			/* rows trained on */
@@ -71,6 +85,8 @@ typedef struct MtlTrainSummary
 	/* mean gate weight each output put on each of its experts, over gate_rows rows */
 	int64_t		gate_rows;
 	float		gate_use[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS];
+	/* each task on the held-out rows with the kept parameters (rows 0: none) */
+	MtlHoldout	holdout[MTL_MAX_TASKS];
 } MtlTrainSummary;
 
 /*

@@ -162,6 +162,33 @@ AppendTaskLosses(StringInfo s, const MtlTrained *m)
 	appendStringInfoChar(s, '}');
 }
 
+/* Each task's metrics on the held-out rows: "holdout": {"ctr": {"rows": n, "auc": ..}}. */
+static void
+AppendHoldout(StringInfo s, const MtlTrained *m)
+{
+	const MtlSpec *spec = &m->model.spec;
+
+	if (m->summary.validation_rows == 0)
+		return;
+	appendStringInfoString(s, ", \"holdout\": {");
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		const MtlHoldout *h = &m->summary.holdout[t];
+		bool		regression = spec->tasks[t].type == MTL_TASK_REGRESSION;
+
+		if (t > 0)
+			appendStringInfoString(s, ", ");
+		escape_json(s, spec->tasks[t].name);
+		appendStringInfo(s, ": {\"rows\": %lld, \"%s\": ", (long long) h->rows,
+						 regression ? "rmse" : "auc");
+		AppendNumber(s, regression ? h->rmse : h->auc);
+		appendStringInfo(s, ", \"%s\": ", regression ? "mae" : "logloss");
+		AppendNumber(s, regression ? h->mae : h->logloss);
+		appendStringInfoChar(s, '}');
+	}
+	appendStringInfoChar(s, '}');
+}
+
 static void
 AppendTraining(StringInfo s, const MtlTrained *m)
 {
@@ -179,6 +206,7 @@ AppendTraining(StringInfo s, const MtlTrained *m)
 		appendStringInfo(s, ", \"best_epoch\": %d", sum->best_epoch);
 	}
 	AppendTaskLosses(s, m);
+	AppendHoldout(s, m);
 	appendStringInfo(s, ", \"batch_size\": %d, \"learning_rate\": %.6g, \"lr_decay\": %.6g, "
 					 "\"clip_norm\": %.6g, \"l2\": %.6g, \"dropout\": %.6g, "
 					 "\"id_dropout\": %.6g, \"validation_fraction\": %.6g, \"patience\": %d, "

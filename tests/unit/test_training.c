@@ -6,8 +6,10 @@
 #include "synthetic.h"
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
+#include "../../src/core/evaluate.h"
 #include "../../src/core/metrics.h"
 #include "../../src/core/predict.h"
+#include "../../src/core/rng.h"
 
 static double
 HeldOutAuc(const MtlTrained *m, double *oracle_auc)
@@ -144,6 +146,96 @@ TestEarlyStopping(void)
 	mtl_free(truth);
 }
 
+/*
+ * The held-out metrics a model carries equal the metrics of its held-out
+ * rows (the tail of training's seeded shuffle) scored afresh by the predictor.
+ */
+static void
+TestHoldoutMetrics(void)
+{
+	MtlSpec		spec;
+	MtlTrained	m;
+	double	   *truth,
+				needed;
+	int			n = 6000;
+	MtlRowStore *rows = synthetic_rows(n, 21, &truth);
+	const MtlLayout *L;
+	int32_t    *slots;
+	float	   *nums;
+	int64_t    *order = mtl_alloc(sizeof(int64_t) * n);
+	int64_t		n_val;
+	MtlRng		rng;
+	MtlPredictor *p;
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 3;
+	spec.validation_fraction = 0.2f;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
+	L = &m.model.layout;
+	slots = mtl_alloc(sizeof(int32_t) * n * L->n_slots);
+	nums = mtl_alloc(sizeof(float) * n * m.schema.n_num + 1);
+	mtl_schema_encode_rows(&m.schema, L, rows, slots, nums);
+	for (int64_t i = 0; i < n; i++)
+		order[i] = i;
+	mtl_rng_seed(&rng, spec.seed ^ 0x5DEECE66DULL);
+	mtl_rng_shuffle(&rng, order, n);
+	n_val = (int64_t) (n * (double) spec.validation_fraction);
+	CHECK(m.summary.validation_rows == n_val, "held-out rows %lld", (long long) n_val);
+	p = mtl_predictor_create(&m);
+	for (int t = 0; t < 2; t++)
+	{
+		double	   *score = mtl_alloc(sizeof(double) * n_val);
+		double	   *label = mtl_alloc(sizeof(double) * n_val);
+		uint8_t    *anon = mtl_alloc(n_val);
+		int64_t		k = 0;
+		MtlTaskMetrics expect;
+		const MtlHoldout *h = &m.summary.holdout[t];
+
+		memset(anon, 0, n_val);
+		for (int64_t i = n - n_val; i < n; i++)
+		{
+			int64_t		r = order[i];
+			double		out[2];
+
+			if (isnan(rows->labels[r * 2 + t]))
+				continue;
+			memcpy(p->slots, slots + r * L->n_slots, sizeof(int32_t) * L->n_slots);
+			memcpy(p->nums, nums + r * m.schema.n_num, sizeof(float) * m.schema.n_num);
+			mtl_predictor_run(p, out);
+			score[k] = out[t];
+			label[k++] = rows->labels[r * 2 + t];
+		}
+		if (m.model.spec.tasks[t].type == MTL_TASK_REGRESSION)
+		{
+			mtl_regression_metrics(score, label, k, &expect);
+			CHECK(h->rows == k && fabs(h->rmse - expect.rmse) < 1e-4 &&
+				  fabs(h->mae - expect.mae) < 1e-4 && isnan(h->auc),
+				  "held-out %s: %lld rows, rmse %.5f (fresh %.5f), mae %.5f (fresh %.5f)",
+				  m.model.spec.tasks[t].name, (long long) h->rows, h->rmse, expect.rmse,
+				  h->mae, expect.mae);
+		}
+		else
+		{
+			mtl_binary_metrics(score, label, NULL, anon, k, &expect);
+			CHECK(h->rows == k && fabs(h->auc - expect.auc) < 1e-5 &&
+				  fabs(h->logloss - expect.logloss) < 1e-5 && isnan(h->rmse),
+				  "held-out %s: %lld rows, auc %.7f (fresh %.7f), logloss %.7f (fresh %.7f)",
+				  m.model.spec.tasks[t].name, (long long) h->rows, h->auc, expect.auc,
+				  h->logloss, expect.logloss);
+		}
+		mtl_free(score);
+		mtl_free(label);
+		mtl_free(anon);
+	}
+	mtl_predictor_free(p);
+	mtl_free(slots);
+	mtl_free(nums);
+	mtl_free(order);
+	mtl_trained_free(&m);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
 void
 test_training(void)
 {
@@ -155,4 +247,5 @@ test_training(void)
 	mtl_dense_step_max_embeddings = 262144;
 	TestReproducible();
 	TestEarlyStopping();
+	TestHoldoutMetrics();
 }
