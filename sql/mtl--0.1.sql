@@ -287,3 +287,197 @@ AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 20;
 
 COMMENT ON FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[]) IS
 'the k best items of every item the model knows for one user (NULL or unseen: anonymous), by objective: a product of task names, numbers and numeric item features such as ''ctr*cvr*price'' (default: the first task); exclude leaves item ids out; scores holds every task''s output';
+
+-- Model registry: versions of named models and their deployments.
+
+CREATE TABLE mtl_models (
+	id bigserial UNIQUE,
+	name text NOT NULL CHECK (name <> ''),
+	version int NOT NULL CHECK (version > 0),
+	model bytea NOT NULL,
+	config jsonb NOT NULL,
+	query text,
+	info jsonb NOT NULL,
+	metrics jsonb NOT NULL,
+	train_seconds float8,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	created_by name NOT NULL DEFAULT current_user,
+	PRIMARY KEY (name, version)
+);
+
+-- A stack per name: the deployed version is the newest row not rolled back.
+CREATE TABLE mtl_deployments (
+	id bigserial PRIMARY KEY,
+	name text NOT NULL,
+	version int NOT NULL,
+	deployed_at timestamptz NOT NULL DEFAULT now(),
+	deployed_by name NOT NULL DEFAULT current_user,
+	rolled_back_at timestamptz,
+	FOREIGN KEY (name, version) REFERENCES mtl_models (name, version)
+);
+CREATE INDEX mtl_deployments_current ON mtl_deployments (name, id) WHERE rolled_back_at IS NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('mtl_models', '');
+SELECT pg_catalog.pg_extension_config_dump('mtl_models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mtl_deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('mtl_deployments_id_seq', '');
+
+COMMENT ON TABLE mtl_models IS 'every version of every named model, with its mtl_info and metrics';
+COMMENT ON TABLE mtl_deployments IS 'deployments of named models; the newest row of a name not rolled back is the deployed version';
+
+-- Every backend learns at commit that the registry changed (see src/pg/registry.c).
+CREATE FUNCTION mtl_registry_changed() RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE TRIGGER mtl_models_changed AFTER UPDATE OR DELETE OR TRUNCATE ON mtl_models
+	FOR EACH STATEMENT EXECUTE FUNCTION mtl_registry_changed();
+CREATE TRIGGER mtl_deployments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mtl_deployments
+	FOR EACH STATEMENT EXECUTE FUNCTION mtl_registry_changed();
+
+CREATE FUNCTION mtl_metrics(info jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+		'holdout', info->'training'->'holdout',
+		'best_epoch', info->'training'->'best_epoch',
+		'validation_loss', info->'training'->'validation_loss'->(coalesce((info->'training'->>'best_epoch')::int, 0) - 1),
+		'training_rows', info->'training'->'rows',
+		'validation_rows', info->'training'->'validation_rows',
+		'epochs', info->'training'->'epochs'))
+$$;
+COMMENT ON FUNCTION mtl_metrics(jsonb) IS
+'the metrics the registry keeps of a model, from its mtl_info: held-out metrics per task, best epoch and its validation loss, rows';
+
+-- Serialises version numbering and deployments of one name.
+CREATE FUNCTION mtl_registry_lock(model_name text) RETURNS void
+LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(hashtext('mtl registry'), hashtext(model_name)) $$;
+
+CREATE FUNCTION mtl_registry_add(model_name text, model_bytes bytea, train_config jsonb,
+								 train_query text, seconds float8)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	info jsonb := @extschema@.mtl_info(model_bytes);
+	new_version int;
+BEGIN
+	PERFORM @extschema@.mtl_registry_lock(model_name);
+	SELECT coalesce(max(m.version), 0) + 1 INTO new_version
+	  FROM @extschema@.mtl_models m WHERE m.name = model_name;
+	INSERT INTO @extschema@.mtl_models (name, version, model, config, query, info, metrics, train_seconds)
+	VALUES (model_name, new_version, model_bytes, train_config, train_query, info,
+			@extschema@.mtl_metrics(info), seconds);
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.mtl_deployments d WHERE d.name = model_name) THEN
+		INSERT INTO @extschema@.mtl_deployments (name, version) VALUES (model_name, new_version);
+	END IF;
+	RETURN new_version;
+END
+$$;
+COMMENT ON FUNCTION mtl_registry_add(text, bytea, jsonb, text, float8) IS
+'store a trained model as the next version of its name (used by mtl_fit); the first version of a name is deployed';
+
+CREATE FUNCTION mtl_fit(name text, query text, config jsonb)
+RETURNS int AS 'MODULE_PATHNAME', 'mtl_fit_query' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mtl_fit(text, text, jsonb) IS
+'train on the rows of query (run as written, as the calling user) and store the model as the next version of name; returns the version. Columns: user_id, item_id, labels [, user_features, item_features [, context]]';
+
+CREATE FUNCTION mtl_deploy(name text, version int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.mtl_models m
+				   WHERE m.name = mtl_deploy.name AND m.version = mtl_deploy.version) THEN
+		RAISE EXCEPTION 'model "%" has no version %', name, version
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'SELECT name, version FROM mtl_versions lists the versions.';
+	END IF;
+	PERFORM @extschema@.mtl_registry_lock(name);
+	INSERT INTO @extschema@.mtl_deployments (name, version) VALUES (name, version);
+END
+$$;
+COMMENT ON FUNCTION mtl_deploy(text, int) IS
+'deploy a version of a named model: the next statement of every session scores with it';
+
+CREATE FUNCTION mtl_rollback(name text)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	current_id bigint;
+	previous int;
+BEGIN
+	PERFORM @extschema@.mtl_registry_lock(name);
+	SELECT d.id INTO current_id FROM @extschema@.mtl_deployments d
+	 WHERE d.name = mtl_rollback.name AND d.rolled_back_at IS NULL ORDER BY d.id DESC LIMIT 1;
+	IF current_id IS NULL THEN
+		RAISE EXCEPTION 'model "%" has no deployed version', name USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT d.version INTO previous FROM @extschema@.mtl_deployments d
+	 WHERE d.name = mtl_rollback.name AND d.rolled_back_at IS NULL AND d.id < current_id
+	 ORDER BY d.id DESC LIMIT 1;
+	IF previous IS NULL THEN
+		RAISE EXCEPTION 'model "%" has no earlier deployment to roll back to', name
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	UPDATE @extschema@.mtl_deployments SET rolled_back_at = now() WHERE id = current_id;
+	RETURN previous;
+END
+$$;
+COMMENT ON FUNCTION mtl_rollback(text) IS
+'undo the last deployment of a named model and return the version deployed again';
+
+CREATE FUNCTION mtl_deployed_version(name text)
+RETURNS int LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT d.version FROM @extschema@.mtl_deployments d
+	 WHERE d.name = mtl_deployed_version.name AND d.rolled_back_at IS NULL
+	 ORDER BY d.id DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION mtl_deployed_version(text) IS 'the deployed version of a named model, or NULL';
+
+CREATE FUNCTION mtl_model(name text, version int DEFAULT NULL)
+RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+	wanted int := coalesce(version, @extschema@.mtl_deployed_version(name));
+	bytes bytea;
+BEGIN
+	SELECT m.model INTO bytes FROM @extschema@.mtl_models m
+	 WHERE m.name = mtl_model.name AND m.version = wanted;
+	IF bytes IS NULL THEN
+		IF wanted IS NULL THEN
+			RAISE EXCEPTION 'model "%" has no deployed version', name USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'model "%" has no version %', name, wanted USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN bytes;
+END
+$$;
+COMMENT ON FUNCTION mtl_model(text, int) IS
+'the model bytes of a named model: the deployed version, or the version given';
+
+CREATE VIEW mtl_versions AS
+SELECT m.name, m.version, coalesce(m.version = dep.version, false) AS deployed,
+	   m.metrics, m.train_seconds, octet_length(m.model) AS bytes,
+	   m.created_at, m.created_by, m.config, m.query
+  FROM @extschema@.mtl_models m
+  LEFT JOIN LATERAL (SELECT d.version FROM @extschema@.mtl_deployments d
+					  WHERE d.name = m.name AND d.rolled_back_at IS NULL
+					  ORDER BY d.id DESC LIMIT 1) dep ON true;
+COMMENT ON VIEW mtl_versions IS 'every version of every named model, whether it is deployed, and its metrics';
+
+GRANT SELECT ON mtl_models, mtl_deployments, mtl_versions TO PUBLIC;
+
+-- Scoring with the deployed version of a named model.
+
+CREATE FUNCTION mtl_predict(name text, user_id bigint, item_id bigint)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'mtl_predict_named' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_predict(name text, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'mtl_predict_named' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_predict(name text, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb, context jsonb)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'mtl_predict_named' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_predict(text, bigint, bigint) IS
+'scores of every task for (user, item) with the deployed version of a named model, looked up once per statement';
+COMMENT ON FUNCTION mtl_predict(text, bigint, bigint, jsonb, jsonb) IS
+'scores with feature objects, with the deployed version of a named model';
+COMMENT ON FUNCTION mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb) IS
+'scores with feature objects and context, with the deployed version of a named model';
+
+CREATE FUNCTION mtl_recommend(name text, user_id bigint, k int, objective text DEFAULT NULL,
+							  exclude bigint[] DEFAULT NULL)
+RETURNS TABLE (item_id bigint, score float8, scores float8[])
+AS 'MODULE_PATHNAME', 'mtl_recommend_named' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[]) IS
+'the k best items for one user with the deployed version of a named model';

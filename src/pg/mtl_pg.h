@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "../core/format.h"
@@ -21,12 +22,25 @@ void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
 void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 							  int32 *slots, float *nums, int32 *hints);
 
+/* train_agg.c: rows collected for training, and training on them */
+typedef struct TrainState
+{
+	MtlSpec		spec;
+	MtlRowStore *rows;
+} TrainState;
+TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config);
+void		MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls,
+						   int n_values, MemoryContext context);
+bytea	   *MtlTrainFinish(TrainState *state);
+
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
 
 /* predict.c: the decoded models of a call site (fn_extra) and scoring a row */
 typedef struct PredictCache PredictCache;
 PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
+PredictCache *MtlCacheCreate(MemoryContext parent);
+void		MtlCacheLoad(PredictCache *cache, bytea *model);
 const MtlTrained *MtlCacheModel(const PredictCache *cache);
 struct MtlRecommender *MtlCacheRecommender(PredictCache *cache);
 const MtlModelKey *MtlCacheKey(const PredictCache *cache);
@@ -35,6 +49,21 @@ extern int	mtl_evaluate_max_memory_mb;
 
 const double *MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						  int features_arg, int context_arg);
+
+/* recommend.c: the top k items of the catalog for one user */
+typedef struct MtlTopItems
+{
+	int			n;
+	int			T;
+	int64	   *item_ids;		/* [n], best first */
+	double	   *score;			/* [n] objective */
+	double	   *scores;			/* [n x T] task outputs */
+} MtlTopItems;
+void		MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k,
+							text *objective, ArrayType *exclude, MtlTopItems *out);
+
+/* registry.c: the deployed version of a named model, checked once per statement */
+PredictCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);
 
 /* mtl.c: decode model bytes or raise an error */
 void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);

@@ -51,6 +51,7 @@ typedef struct PredictSite
 } PredictSite;
 
 PG_FUNCTION_INFO_V1(mtl_predict);
+PG_FUNCTION_INFO_V1(mtl_predict_named);
 
 static bool
 CacheHit(PredictCache *cache, struct varlena *raw, bool external, const MtlModelKey *key)
@@ -94,6 +95,23 @@ CacheLoad(PredictCache *cache, struct varlena *raw, bool external, bytea *model)
 	cache->valid = true;
 }
 
+/* An empty cache entry whose decoded model will live in a child of parent. */
+PredictCache *
+MtlCacheCreate(MemoryContext parent)
+{
+	PredictCache *cache = MemoryContextAllocZero(parent, sizeof(PredictCache));
+
+	cache->context = AllocSetContextCreate(parent, "mtl model cache", ALLOCSET_DEFAULT_SIZES);
+	return cache;
+}
+
+/* Decode model (an in-memory value) into the entry, replacing what it held. */
+void
+MtlCacheLoad(PredictCache *cache, bytea *model)
+{
+	CacheLoad(cache, NULL, false, model);
+}
+
 static PredictSite *
 SiteForCall(FunctionCallInfo fcinfo)
 {
@@ -103,12 +121,7 @@ SiteForCall(FunctionCallInfo fcinfo)
 	{
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictSite));
 		for (int i = 0; i < MTL_MODELS_PER_SITE; i++)
-		{
-			site->entries[i] = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCache));
-			site->entries[i]->context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
-															  "mtl model cache",
-															  ALLOCSET_DEFAULT_SIZES);
-		}
+			site->entries[i] = MtlCacheCreate(fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = site;
 	}
 	return site;
@@ -216,6 +229,20 @@ MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int feat
 	return cache->scores;
 }
 
+/* The row's scores as float8[], one per task. */
+static Datum
+ScoreArray(PredictCache *cache, FunctionCallInfo fcinfo)
+{
+	int			T = cache->trained.model.spec.n_tasks;
+	const double *scores = MtlScoreRow(cache, fcinfo, 1, PG_NARGS() >= 5 ? 3 : -1,
+									   PG_NARGS() >= 6 ? 5 : -1);
+
+	for (int t = 0; t < T; t++)
+		cache->outputs[t] = Float8GetDatum(scores[t]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(cache->outputs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}
+
 /*
  * mtl_predict(model, user_id, item_id [, user_features, item_features [, context]])
  * returns float8[]: one score per task, in the order of config.tasks.
@@ -223,17 +250,16 @@ MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int feat
 Datum
 mtl_predict(PG_FUNCTION_ARGS)
 {
-	PredictCache *cache;
-	const double *scores;
-	int			T;
-
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	cache = MtlModelForCall(fcinfo, 0);
-	T = cache->trained.model.spec.n_tasks;
-	scores = MtlScoreRow(cache, fcinfo, 1, PG_NARGS() >= 5 ? 3 : -1, PG_NARGS() >= 6 ? 5 : -1);
-	for (int t = 0; t < T; t++)
-		cache->outputs[t] = Float8GetDatum(scores[t]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(cache->outputs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	return ScoreArray(MtlModelForCall(fcinfo, 0), fcinfo);
+}
+
+/* mtl_predict(name, ...): the same with the deployed version of a named model. */
+Datum
+mtl_predict_named(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	return ScoreArray(MtlRegistryModel(fcinfo, PG_GETARG_TEXT_PP(0)), fcinfo);
 }

@@ -19,6 +19,7 @@
 #include "../core/recommend.h"
 
 PG_FUNCTION_INFO_V1(mtl_recommend);
+PG_FUNCTION_INFO_V1(mtl_recommend_named);
 
 typedef struct Ranked
 {
@@ -142,61 +143,116 @@ TopK(const MtlTrained *m, const MtlObjective *obj, const double *scores, const b
 }
 
 /*
+ * The k best items of the catalog for a user (has_user false: anonymous) by
+ * the objective (NULL: the first task), leaving out the exclude ids.
+ */
+void
+MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k, text *objective,
+				ArrayType *exclude, MtlTopItems *out)
+{
+	const MtlTrained *m = MtlCacheModel(cache);
+	struct MtlRecommender *rec;
+	MtlObjective obj;
+	int			T = m->model.spec.n_tasks;
+	int64		user_pos = -1;
+	double	   *scores;
+	bool	   *excluded;
+	Ranked	   *best;
+
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be a positive number of items")));
+	ParseObjectiveOrError(m, objective, &obj);
+	rec = MtlCacheRecommender(cache);
+	if (has_user)
+		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, user_id);
+	excluded = Excluded(m, exclude, rec->n_items);
+	scores = palloc_extended(sizeof(double) * (rec->n_items * T + 1), MCXT_ALLOC_HUGE);
+	mtl_recommender_score(rec, user_pos, 0, scores);
+	best = palloc(sizeof(Ranked) * (Min(k, rec->n_items) + 1));
+	out->T = T;
+	out->n = TopK(m, &obj, scores, excluded, rec->n_items, Min(k, (int) Min(rec->n_items, INT32_MAX)), best);
+	out->item_ids = palloc(sizeof(int64) * (out->n + 1));
+	out->score = palloc(sizeof(double) * (out->n + 1));
+	out->scores = palloc(sizeof(double) * (out->n * T + 1));
+	for (int i = 0; i < out->n; i++)
+	{
+		out->item_ids[i] = m->schema.ids[MTL_SIDE_ITEM].ids[best[i].pos];
+		out->score[i] = best[i].score;
+		memcpy(out->scores + i * T, scores + best[i].pos * T, sizeof(double) * T);
+	}
+	pfree(scores);
+	pfree(excluded);
+	pfree(best);
+}
+
+/* Emit the top items as rows (item_id, score, scores) of a materialized SRF. */
+static void
+EmitTop(FunctionCallInfo fcinfo, const MtlTopItems *top)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (int i = 0; i < top->n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		Datum		outs[MTL_MAX_TASKS];
+
+		for (int t = 0; t < top->T; t++)
+			outs[t] = Float8GetDatum(top->scores[i * top->T + t]);
+		values[0] = Int64GetDatum(top->item_ids[i]);
+		values[1] = Float8GetDatum(top->score[i]);
+		values[2] = PointerGetDatum(construct_array(outs, top->T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* Arguments 1-4 (user_id, k, objective, exclude) of both forms, for the model in cache. */
+static void
+RecommendForCall(FunctionCallInfo fcinfo, PredictCache *cache)
+{
+	MtlTopItems top;
+
+	MtlRecommendTop(cache, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+					PG_GETARG_INT32(2), PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
+					PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4), &top);
+	EmitTop(fcinfo, &top);
+}
+
+static void
+CheckK(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be a positive number of items")));
+}
+
+/*
  * mtl_recommend(model, user_id, k, objective, exclude)
  * returns TABLE(item_id bigint, score float8, scores float8[]).
  */
 Datum
 mtl_recommend(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PredictCache *cache;
-	const MtlTrained *m;
-	struct MtlRecommender *rec;
-	MtlObjective obj;
-	int			k,
-				n,
-				T;
-	int64		user_pos = -1;
-	double	   *scores;
-	bool	   *excluded;
-	Ranked	   *best;
-
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;		/* no model: no rows */
-	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be a positive number of items")));
-	k = PG_GETARG_INT32(2);
-	cache = MtlModelForCall(fcinfo, 0);
-	m = MtlCacheModel(cache);
-	T = m->model.spec.n_tasks;
-	ParseObjectiveOrError(m, PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3), &obj);
-	rec = MtlCacheRecommender(cache);
-	if (!PG_ARGISNULL(1))
-		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(1));
-	excluded = Excluded(m, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4), rec->n_items);
-	scores = palloc_extended(sizeof(double) * (rec->n_items * T + 1), MCXT_ALLOC_HUGE);
-	mtl_recommender_score(rec, user_pos, 0, scores);
-	best = palloc(sizeof(Ranked) * (Min(k, rec->n_items) + 1));
-	n = TopK(m, &obj, scores, excluded, rec->n_items, Min(k, (int) Min(rec->n_items, INT32_MAX)), best);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-		Datum		outs[MTL_MAX_TASKS];
+	CheckK(fcinfo);
+	RecommendForCall(fcinfo, MtlModelForCall(fcinfo, 0));
+	return (Datum) 0;
+}
 
-		for (int t = 0; t < T; t++)
-			outs[t] = Float8GetDatum(scores[best[i].pos * T + t]);
-		values[0] = Int64GetDatum(m->schema.ids[MTL_SIDE_ITEM].ids[best[i].pos]);
-		values[1] = Float8GetDatum(best[i].score);
-		values[2] = PointerGetDatum(construct_array(outs, T, FLOAT8OID, 8, FLOAT8PASSBYVAL,
-													TYPALIGN_DOUBLE));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	pfree(scores);
-	pfree(excluded);
-	pfree(best);
+/* mtl_recommend(name, user_id, k, objective, exclude): with the deployed version of name. */
+Datum
+mtl_recommend_named(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	CheckK(fcinfo);
+	RecommendForCall(fcinfo, MtlRegistryModel(fcinfo, PG_GETARG_TEXT_PP(0)));
 	return (Datum) 0;
 }

@@ -21,12 +21,6 @@
 
 #include "../core/fit.h"
 
-typedef struct TrainState
-{
-	MtlSpec		spec;
-	MtlRowStore *rows;
-} TrainState;
-
 PG_FUNCTION_INFO_V1(mtl_train_step);
 PG_FUNCTION_INFO_V1(mtl_train_combine);
 PG_FUNCTION_INFO_V1(mtl_train_serialize);
@@ -63,8 +57,8 @@ CheckRowMemory(const TrainState *state)
 				 errhint("Raise config key max_memory_mb, or train on a sample of the rows.")));
 }
 
-static TrainState *
-CreateState(MemoryContext context, Jsonb *config)
+TrainState *
+MtlTrainCreate(MemoryContext context, Jsonb *config)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
 	TrainState *state = palloc0(sizeof(TrainState));
@@ -73,6 +67,41 @@ CreateState(MemoryContext context, Jsonb *config)
 	state->rows = mtl_rows_create(state->spec.n_tasks);
 	MemoryContextSwitchTo(old);
 	return state;
+}
+
+/*
+ * Add one row: values/nulls hold user_id, item_id (int8), labels (float8[])
+ * and, when n_values >= 5, the user and item features (jsonb) and, when 6, the
+ * context (jsonb).
+ */
+void
+MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls, int n_values,
+			   MemoryContext context)
+{
+	float		labels[MTL_MAX_TASKS];
+	uint8		flags = 0;
+	MemoryContext old;
+
+	if (nulls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("labels must not be NULL"),
+				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
+	MtlReadLabels(DatumGetArrayTypeP(values[2]), &state->spec, labels);
+	flags |= nulls[0] ? 0 : MTL_HAS_USER;
+	flags |= nulls[1] ? 0 : MTL_HAS_ITEM;
+
+	old = MemoryContextSwitchTo(context);
+	mtl_rows_add(state->rows, nulls[0] ? 0 : DatumGetInt64(values[0]),
+				 nulls[1] ? 0 : DatumGetInt64(values[1]), flags, labels);
+	MemoryContextSwitchTo(old);
+	for (int side = 0; side < 3 && 3 + side < n_values; side++)
+		if (!nulls[3 + side])
+			MtlAddFeatures(state->rows, DatumGetJsonbP(values[3 + side]),
+						   side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
+						   context);
+	if ((state->rows->n_rows & 4095) == 0)
+		CheckRowMemory(state);
 }
 
 /*
@@ -85,12 +114,9 @@ mtl_train_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context = AggContextOrError(fcinfo);
 	TrainState *state = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
-	bool		with_features = PG_NARGS() >= 7;
-	bool		with_context = PG_NARGS() == 8;
 	int			config_arg = PG_NARGS() - 1;
-	float		labels[MTL_MAX_TASKS];
-	uint8		flags = 0;
-	MemoryContext old;
+	Datum		values[6];
+	bool		nulls[6];
 
 	if (state == NULL)
 	{
@@ -98,29 +124,14 @@ mtl_train_step(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("config must not be NULL")));
-		state = CreateState(context, PG_GETARG_JSONB_P(config_arg));
+		state = MtlTrainCreate(context, PG_GETARG_JSONB_P(config_arg));
 	}
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL"),
-				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
-	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(3), &state->spec, labels);
-	flags |= PG_ARGISNULL(1) ? 0 : MTL_HAS_USER;
-	flags |= PG_ARGISNULL(2) ? 0 : MTL_HAS_ITEM;
-
-	old = MemoryContextSwitchTo(context);
-	mtl_rows_add(state->rows, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-				 PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), flags, labels);
-	MemoryContextSwitchTo(old);
-	if (with_features && !PG_ARGISNULL(4))
-		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(4), MTL_SIDE_USER, context);
-	if (with_features && !PG_ARGISNULL(5))
-		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(5), MTL_SIDE_ITEM, context);
-	if (with_context && !PG_ARGISNULL(6))
-		MtlAddFeatures(state->rows, PG_GETARG_JSONB_P(6), MTL_SIDE_CONTEXT, context);
-	if ((state->rows->n_rows & 4095) == 0)
-		CheckRowMemory(state);
+	for (int i = 0; i < config_arg - 1; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i + 1);
+		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
+	}
+	MtlTrainAddRow(state, values, nulls, config_arg - 1, context);
 	PG_RETURN_POINTER(state);
 }
 
@@ -237,10 +248,9 @@ ReportFitError(const char *why, double needed, const MtlSpec *spec)
 }
 
 /* Train on the collected rows and return the encoded model. */
-Datum
-mtl_train_final(PG_FUNCTION_ARGS)
+bytea *
+MtlTrainFinish(TrainState *state)
 {
-	TrainState *state;
 	MemoryContext work,
 				old;
 	MtlTrained	trained;
@@ -250,13 +260,6 @@ mtl_train_final(PG_FUNCTION_ARGS)
 	uint8	   *bytes;
 	size_t		len;
 	bytea	   *out;
-
-	AggContextOrError(fcinfo);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	state = (TrainState *) PG_GETARG_POINTER(0);
-	if (state->rows->n_rows == 0)
-		PG_RETURN_NULL();
 
 	cb.interrupt = InterruptCallback;
 	cb.epoch_done = EpochCallback;
@@ -281,5 +284,19 @@ mtl_train_final(PG_FUNCTION_ARGS)
 	SET_VARSIZE(out, VARHDRSZ + len);
 	memcpy(VARDATA(out), bytes, len);
 	MemoryContextDelete(work);
-	PG_RETURN_BYTEA_P(out);
+	return out;
+}
+
+Datum
+mtl_train_final(PG_FUNCTION_ARGS)
+{
+	TrainState *state;
+
+	AggContextOrError(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (TrainState *) PG_GETARG_POINTER(0);
+	if (state->rows->n_rows == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(MtlTrainFinish(state));
 }

@@ -1,0 +1,362 @@
+/*
+ * The deployed version of a named model, for mtl_predict(name, ...),
+ * mtl_recommend(name, ...) and the refresh trigger.
+ *
+ * Version counter: a statement-level trigger on the registry tables
+ * (mtl_registry_changed) queues a relcache invalidation of the table it
+ * changed. PostgreSQL delivers it at commit to every backend through the
+ * shared invalidation queue, where our relcache callback bumps a
+ * backend-local generation. A call resolves a name at most once per
+ * statement (the resolution is pinned in fn_extra, so one statement never
+ * mixes versions); it first accepts pending invalidations (a read of a shared
+ * flag) and reuses the backend's resolution of the name while the generation
+ * is unchanged. So a statement costs no query at all until someone deploys,
+ * and the first statement after a deploy's commit looks the name up again.
+ *
+ * The lookup reads the latest committed state in READ COMMITTED (a deploy
+ * whose invalidation we accepted committed before it was sent, so it is
+ * seen). Under REPEATABLE READ or in parallel mode it reads the transaction
+ * snapshot instead, and that resolution is trusted only inside the same
+ * transaction.
+ */
+#include "mtl_pg.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "access/xact.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(mtl_registry_changed);
+
+#define BACKEND_MODELS 8
+#define PINS_PER_SITE 4
+
+/* A name resolved in this backend and its decoded model. */
+typedef struct NamedModel
+{
+	char	   *name;			/* NULL: free slot */
+	uint64		generation;		/* registry generation when resolved */
+	LocalTransactionId lxid;	/* trusted only in this transaction (0: any) */
+	int64		id;				/* mtl_models.id of the deployed version */
+	int64		xmin;			/* its row version */
+	uint64		last_use;
+	PredictCache *cache;
+} NamedModel;
+
+/* Names pinned for the statement of one call site (fn_extra). */
+typedef struct NamedSite
+{
+	int			n;
+	int			next;
+	struct
+	{
+		char	   *name;
+		NamedModel *model;
+		int64		id;
+		int64		xmin;
+	}			pins[PINS_PER_SITE];
+} NamedSite;
+
+static MemoryContext registry_context = NULL;
+static NamedModel models[BACKEND_MODELS];
+static uint64 registry_generation = 1;
+static uint64 use_clock = 0;
+static bool callback_registered = false;
+static Oid	registry_nsp = InvalidOid;
+static Oid	registry_relids[2] = {InvalidOid, InvalidOid};
+static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr fetch_plan = NULL;
+
+static void
+RegistryInvalidated(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == registry_relids[0] || relid == registry_relids[1])
+		registry_generation++;
+}
+
+/*
+ * Statement-level trigger on mtl_models and mtl_deployments: tell every
+ * backend, at commit, that the registry changed.
+ */
+Datum
+mtl_registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mtl_registry_changed must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Prepare the lookup queries against the registry in schema nsp (the
+ * extension's: that of the calling function). The tables' ids are taken
+ * again on every resolution, as a re-created extension has new ones.
+ */
+static void
+PreparePlans(Oid nsp)
+{
+	const char *schema;
+	char		sql[512];
+	Oid			argtype;
+
+	registry_relids[0] = get_relname_relid("mtl_models", nsp);
+	registry_relids[1] = get_relname_relid("mtl_deployments", nsp);
+	if (nsp == registry_nsp && lookup_plan != NULL)
+		return;
+	schema = quote_identifier(get_namespace_name(nsp));
+	if (lookup_plan != NULL)
+		SPI_freeplan(lookup_plan);
+	if (fetch_plan != NULL)
+		SPI_freeplan(fetch_plan);
+	lookup_plan = fetch_plan = NULL;
+
+	argtype = TEXTOID;
+	snprintf(sql, sizeof(sql),
+			 "SELECT m.id, m.xmin::text::int8 FROM %s.mtl_deployments d "
+			 "JOIN %s.mtl_models m ON m.name = d.name AND m.version = d.version "
+			 "WHERE d.name = $1 AND d.rolled_back_at IS NULL ORDER BY d.id DESC LIMIT 1",
+			 schema, schema);
+	lookup_plan = SPI_prepare(sql, 1, &argtype);
+	if (lookup_plan == NULL)
+		elog(ERROR, "cannot prepare the registry lookup: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(lookup_plan);
+
+	argtype = INT8OID;
+	snprintf(sql, sizeof(sql), "SELECT model FROM %s.mtl_models WHERE id = $1 AND xmin::text::int8 = $2",
+			 schema);
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		fetch_plan = SPI_prepare(sql, 2, types);
+	}
+	if (fetch_plan == NULL)
+		elog(ERROR, "cannot prepare the registry fetch: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(fetch_plan);
+	registry_nsp = nsp;
+}
+
+static void
+EnsureSetUp(void)
+{
+	if (registry_context == NULL)
+		registry_context = AllocSetContextCreate(TopMemoryContext, "mtl registry models",
+												 ALLOCSET_DEFAULT_SIZES);
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(RegistryInvalidated, (Datum) 0);
+		callback_registered = true;
+	}
+}
+
+/* Whether this backend may read the latest committed registry rather than its snapshot. */
+static bool
+ReadsLatest(void)
+{
+	return !IsolationUsesXactSnapshot() && !IsInParallelMode();
+}
+
+/* Under SPI: the deployed version's id and row version; false when none is deployed. */
+static bool
+LookupDeployed(const char *name, int64 *id, int64 *xmin)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	bool		latest = ReadsLatest();
+	bool		isnull;
+	int			rc;
+
+	if (latest)
+		PushActiveSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_plan(lookup_plan, &arg, NULL, true, 1);
+	if (latest)
+		PopActiveSnapshot();
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*xmin = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return true;
+}
+
+/* Under SPI: decode version (id, xmin) into entry's cache. */
+static void
+FetchModel(NamedModel *entry, int64 id, int64 xmin)
+{
+	Datum		args[2] = {Int64GetDatum(id), Int64GetDatum(xmin)};
+	bool		latest = ReadsLatest();
+	bool		isnull;
+	int			rc;
+
+	if (latest)
+		PushActiveSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_plan(fetch_plan, args, NULL, true, 1);
+	if (latest)
+		PopActiveSnapshot();
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "registry fetch failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the deployed version of model \"%s\" was changed or deleted while in use",
+						entry->name)));
+	entry->id = 0;				/* not usable until decoded */
+	MtlCacheLoad(entry->cache, DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+															   SPI_tuptable->tupdesc, 1, &isnull)));
+	entry->id = id;
+	entry->xmin = xmin;
+}
+
+static NamedModel *
+FindEntry(const char *name)
+{
+	for (int i = 0; i < BACKEND_MODELS; i++)
+		if (models[i].name != NULL && strcmp(models[i].name, name) == 0)
+			return &models[i];
+	return NULL;
+}
+
+/* A slot for name: a free one, or the one used longest ago. */
+static NamedModel *
+NewEntry(const char *name)
+{
+	NamedModel *victim = &models[0];
+
+	for (int i = 0; i < BACKEND_MODELS; i++)
+	{
+		if (models[i].name == NULL)
+		{
+			victim = &models[i];
+			break;
+		}
+		if (models[i].last_use < victim->last_use)
+			victim = &models[i];
+	}
+	if (victim->name != NULL)
+		pfree(victim->name);
+	victim->name = NULL;
+	if (victim->cache == NULL)
+		victim->cache = MtlCacheCreate(registry_context);
+	victim->id = 0;
+	victim->name = MemoryContextStrdup(registry_context, name);
+	return victim;
+}
+
+static bool
+Trusted(const NamedModel *entry)
+{
+	return entry->id != 0 && entry->generation == registry_generation &&
+		(entry->lxid == InvalidLocalTransactionId || entry->lxid == MyProc->lxid);
+}
+
+static void
+ReportNotDeployed(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("model \"%s\" has no deployed version", name),
+			 errhint("Train one with mtl_fit('%s', query, config), or deploy one with mtl_deploy('%s', version).",
+					 name, name)));
+}
+
+/* The backend's entry for name, resolved again unless the registry is unchanged since. */
+static NamedModel *
+Resolve(const char *name, Oid nsp)
+{
+	NamedModel *entry;
+	int64		id,
+				xmin;
+
+	EnsureSetUp();
+	AcceptInvalidationMessages();
+	entry = FindEntry(name);
+	if (entry != NULL && Trusted(entry))
+		return entry;
+
+	SPI_connect();
+	PreparePlans(nsp);
+	/* a deploy committing during the lookup will bump the generation again */
+	{
+		uint64		generation = registry_generation;
+
+		if (!LookupDeployed(name, &id, &xmin))
+			ReportNotDeployed(name);
+		if (entry == NULL)
+			entry = NewEntry(name);
+		if (entry->id != id || entry->xmin != xmin)
+			FetchModel(entry, id, xmin);
+		entry->generation = generation;
+	}
+	entry->lxid = ReadsLatest() ? InvalidLocalTransactionId : MyProc->lxid;
+	SPI_finish();
+	return entry;
+}
+
+static NamedSite *
+SiteForCall(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(NamedSite));
+	return fcinfo->flinfo->fn_extra;
+}
+
+/*
+ * The decoded deployed version of the named model, the same for every row
+ * of the statement at this call site.
+ */
+PredictCache *
+MtlRegistryModel(FunctionCallInfo fcinfo, text *name_text)
+{
+	NamedSite  *site = SiteForCall(fcinfo);
+	char	   *name = text_to_cstring(name_text);
+	NamedModel *entry;
+	int			slot;
+	/* the registry is in the extension's schema, that of the calling function */
+	Oid			nsp;
+
+	for (int i = 0; i < site->n; i++)
+		if (strcmp(site->pins[i].name, name) == 0)
+		{
+			entry = site->pins[i].model;
+			pfree(name);
+			if (entry->name != NULL && strcmp(entry->name, site->pins[i].name) == 0 &&
+				entry->id == site->pins[i].id && entry->xmin == site->pins[i].xmin)
+				return entry->cache;
+			/* another call site reused the slot: load the pinned version again */
+			entry = FindEntry(site->pins[i].name);
+			if (entry == NULL)
+				entry = NewEntry(site->pins[i].name);
+			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+			SPI_connect();
+			PreparePlans(nsp);
+			FetchModel(entry, site->pins[i].id, site->pins[i].xmin);
+			entry->generation = 0;	/* only pinned, not resolved */
+			SPI_finish();
+			site->pins[i].model = entry;
+			entry->last_use = ++use_clock;
+			return entry->cache;
+		}
+
+	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	entry = Resolve(name, nsp);
+	entry->last_use = ++use_clock;
+	slot = site->n < PINS_PER_SITE ? site->n++ : site->next++ % PINS_PER_SITE;
+	if (site->pins[slot].name != NULL)
+		pfree(site->pins[slot].name);
+	site->pins[slot].name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
+	site->pins[slot].model = entry;
+	site->pins[slot].id = entry->id;
+	site->pins[slot].xmin = entry->xmin;
+	pfree(name);
+	return entry->cache;
+}
