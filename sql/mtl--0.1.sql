@@ -481,3 +481,9 @@ RETURNS TABLE (item_id bigint, score float8, scores float8[])
 AS 'MODULE_PATHNAME', 'mtl_recommend_named' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
 COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[]) IS
 'the k best items for one user with the deployed version of a named model';
+
+-- Refreshing a user's top-k rows when an order arrives.
+
+CREATE FUNCTION mtl_refresh_trigger() RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION mtl_refresh_trigger() IS
+'AFTER INSERT/UPDATE row trigger; arguments: model name, k, scores table, its user, item and score columns [, objective [, the triggering row''s user column]]: replaces that user''s rows with the top k of the deployed model';
