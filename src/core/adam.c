@@ -13,6 +13,7 @@ mtl_adam_init(MtlAdam *adam, size_t n_params, float lr, float l2)
 	adam->eps = 1e-8f;
 	adam->l2 = l2;
 	adam->t = 0;
+	adam->from = 0;
 	adam->m = mtl_alloc(sizeof(float) * n_params);
 	adam->v = mtl_alloc(sizeof(float) * n_params);
 }

@@ -18,6 +18,7 @@ typedef struct MtlAdam
 	float		eps;
 	float		l2;
 	int64_t		t;				/* steps taken */
+	size_t		from;			/* training steps only params[from ..] (0: all; see TrainStep) */
 	float	   *m;				/* first moments, like params */
 	float	   *v;				/* second moments */
 	/* bias corrections of the current step */

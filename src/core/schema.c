@@ -577,3 +577,89 @@ mtl_schema_find_field(const MtlSchema *schema, int side, int kind,
 			return f;
 	return -1;
 }
+
+/* The union of a field's old vocabulary and the values the new rows brought. */
+static void
+MergeVocabulary(MtlFeature *feat, const MtlFeature *old)
+{
+	uint64_t   *merged = mtl_alloc(sizeof(uint64_t) * (feat->n_values + old->n_values + 1));
+
+	memcpy(merged, feat->values, sizeof(uint64_t) * feat->n_values);
+	memcpy(merged + feat->n_values, old->values, sizeof(uint64_t) * old->n_values);
+	mtl_free(feat->values);
+	feat->values = merged;
+	feat->n_values = SortUnique(merged, feat->n_values + old->n_values, CompareU64);
+}
+
+/* Ids of the new rows and of the old table, sorted and distinct. */
+static void
+MergeIds(MtlIdTable *table, const MtlIdTable *old)
+{
+	int64_t    *merged = mtl_alloc(sizeof(int64_t) * (table->n + old->n + 1));
+
+	memcpy(merged, table->ids, sizeof(int64_t) * table->n);
+	memcpy(merged + table->n, old->ids, sizeof(int64_t) * old->n);
+	mtl_free(table->ids);
+	table->ids = merged;
+	table->n = SortUnique(merged, table->n + old->n, CompareI64);
+	mtl_free(table->cat);
+	mtl_free(table->num);
+	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
+	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));
+	memset(table->cat, 0, sizeof(int32_t) * table->n * table->n_cat);
+	memset(table->num, 0, sizeof(float) * table->n * table->n_num);
+}
+
+/* An old id's stored features, with its categorical values re-indexed in the merged vocabularies. */
+static void
+CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
+{
+	const MtlIdTable *from = &old->ids[side];
+	MtlIdTable *to = &schema->ids[side];
+
+	for (int64_t p = 0; p < from->n; p++)
+	{
+		int64_t		q = mtl_schema_find_id(schema, side, from->ids[p]);
+
+		memcpy(to->num + q * to->n_num, from->num + p * from->n_num, sizeof(float) * from->n_num);
+		for (int f = 0; f < old->n_fields; f++)
+		{
+			const MtlFeature *feat = &old->fields[f];
+			int32_t		local;
+
+			if (feat->side != side || feat->kind != MTL_KIND_CAT)
+				continue;
+			local = from->cat[p * from->n_cat + feat->side_index];
+			to->cat[q * to->n_cat + feat->side_index] = local == 0 ? 0 :
+				mtl_schema_cat_index(schema, f, feat->values[local - 1]);
+		}
+	}
+}
+
+void
+mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *store)
+{
+	memset(schema, 0, sizeof(*schema));
+	BuildFields(schema, store);
+	BuildVocabularies(schema, store);
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_CAT)
+			MergeVocabulary(feat, &old->fields[f]);
+		else
+		{
+			feat->mean = old->fields[f].mean;
+			feat->std = old->fields[f].std;
+		}
+	}
+	mtl_schema_index_fields(schema);
+	for (int side = 0; side < 2; side++)
+	{
+		BuildIdTable(&schema->ids[side], store, side);
+		MergeIds(&schema->ids[side], &old->ids[side]);
+		CopyOldIdFeatures(schema, old, side);
+	}
+	FillIdFeatures(schema, store);
+}

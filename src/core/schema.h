@@ -64,6 +64,15 @@ void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store);
 void		mtl_schema_free(MtlSchema *schema);
 
 /*
+ * The schema of an updated model: old's fields, in old's order (the store's
+ * fields must be old's, registered first in the same order), their
+ * vocabularies grown by the values of the new rows, old's numeric statistics,
+ * and the union of old's and the new rows' ids. An id keeps its old features
+ * unless a new row brings features for it.
+ */
+void		mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *store);
+
+/*
  * Shape of the model input implied by the schema (cat_rows allocated); the
  * scenario is the categorical context field named scenario ("": none).
  * Returns NULL or why the shape is impossible (no such field).

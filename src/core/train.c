@@ -122,9 +122,13 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 	return total;
 }
 
-/* Standardise regression labels; remember mean and std to undo it at predict. */
+/*
+ * Standardise regression labels; remember mean and std to undo it at
+ * predict. Tasks before first_new keep the mean and std they were trained
+ * with (a continued model's towers expect them).
+ */
 static void
-StandardiseTargets(MtlSpec *spec, MtlDataset *data)
+StandardiseTargets(MtlSpec *spec, MtlDataset *data, int first_new)
 {
 	int			T = spec->n_tasks;
 
@@ -137,6 +141,18 @@ StandardiseTargets(MtlSpec *spec, MtlDataset *data)
 		double		mean,
 					std;
 
+		if (t < first_new)
+		{
+			if (task->type == MTL_TASK_REGRESSION)
+				for (int64_t r = 0; r < data->n_rows; r++)
+				{
+					float	   *y = &data->labels[r * T + t];
+
+					if (!isnan(*y))
+						*y = (*y - task->target_mean) / task->target_std;
+				}
+			continue;
+		}
 		task->target_mean = 0.0f;
 		task->target_std = 1.0f;
 		if (task->type != MTL_TASK_REGRESSION)
@@ -169,13 +185,13 @@ StandardiseTargets(MtlSpec *spec, MtlDataset *data)
 	}
 }
 
-/* Start each binary tower at the log-odds of its base rate: faster start. */
+/* Start each new binary tower at the log-odds of its base rate: faster start. */
 static void
-InitOutputBiases(MtlModel *model, const MtlDataset *data)
+InitOutputBiases(MtlModel *model, const MtlDataset *data, int first_new)
 {
 	int			T = model->spec.n_tasks;
 
-	for (int t = 0; t < T; t++)
+	for (int t = first_new; t < T; t++)
 	{
 		double		pos = 0.0;
 		int64_t		n = 0;
@@ -321,6 +337,18 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	if (spec->clip_norm > 0)
 		mtl_clip_gradients(grads, lazy ? dense0 : 0, L->n_params, buf->touched, n_touched, L->E,
 						   spec->clip_norm);
+	if (adam->from > 0)
+	{
+		/* frozen below adam->from (never inside the embeddings): step the rest, clear all */
+		mtl_adam_update(adam, model->params, grads, adam->from, L->n_params);
+		if (lazy)
+			for (int k = 0; k < n_touched; k++)
+				memset(grads + (size_t) buf->touched[k] * L->E, 0, sizeof(float) * L->E);
+		else
+			memset(grads, 0, sizeof(float) * dense0);
+		memset(grads + dense0, 0, sizeof(float) * L->n_dense);
+		return;
+	}
 	if (!lazy)
 	{
 		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
@@ -513,6 +541,13 @@ void
 mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 		  MtlTrainSummary *summary)
 {
+	mtl_train_continue(model, data, cb, summary, NULL);
+}
+
+void
+mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
+				   MtlTrainSummary *summary, const MtlContinue *cont)
+{
 	MtlSpec    *spec = &model->spec;
 	const MtlLayout *L = &model->layout;
 	int			T = spec->n_tasks;
@@ -531,15 +566,17 @@ mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 	float	   *best = NULL;
 	int64_t    *order;
 
-	StandardiseTargets(spec, data);
-	mtl_model_init(model);
-	InitOutputBiases(model, data);
+	StandardiseTargets(spec, data, cont ? cont->first_new_task : 0);
+	if (cont == NULL)
+		mtl_model_init(model);
+	InitOutputBiases(model, data, cont ? cont->first_new_task : 0);
 	if (batch > n)
 		batch = (int) n;
 	mtl_weighting_init(&wt, T);
 	work = mtl_work_create(model, batch);
 	grads = mtl_alloc(sizeof(float) * L->n_params);
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
+	adam.from = cont ? cont->train_from : 0;
 	BuffersCreate(&buf, model, batch);
 	order = mtl_alloc(sizeof(int64_t) * data->n_rows);
 	for (int64_t i = 0; i < data->n_rows; i++)

@@ -96,6 +96,20 @@ typedef struct MtlTrainSummary
 void		mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 					  MtlTrainSummary *summary);
 
+/* How training continues from trained parameters (mtl_update). */
+typedef struct MtlContinue
+{
+	int			first_new_task;	/* tasks from here on are new: targets and output biases from the data */
+	size_t		train_from;		/* parameters below this offset stay as they are (0: all train) */
+} MtlContinue;
+
+/*
+ * Train from the parameters the model holds (no initialisation): old tasks'
+ * regression targets keep their mean and std; cont NULL is mtl_train.
+ */
+void		mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
+							   MtlTrainSummary *summary, const MtlContinue *cont);
+
 /* What a batch's loss computation reports and takes beyond the gradient. */
 typedef struct MtlLossOptions
 {

@@ -12,6 +12,7 @@ void		test_training(void);
 void		test_predict(void);
 void		test_evaluate(void);
 void		test_weighting(void);
+void		test_update(void);
 
 int
 main(void)
@@ -23,6 +24,7 @@ main(void)
 	test_predict();
 	test_evaluate();
 	test_weighting();
+	test_update();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
