@@ -487,3 +487,36 @@ COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[]) IS
 CREATE FUNCTION mtl_refresh_trigger() RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION mtl_refresh_trigger() IS
 'AFTER INSERT/UPDATE row trigger; arguments: model name, k, scores table, its user, item and score columns [, objective [, the triggering row''s user column]]: replaces that user''s rows with the top k of the deployed model';
+
+-- Continuing training on new rows.
+
+CREATE FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE FUNCTION mtl_update_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE AGGREGATE mtl_update(model bytea, user_id bigint, item_id bigint, labels float8[], config jsonb) (
+	SFUNC = mtl_update_step, STYPE = internal, FINALFUNC = mtl_update_final
+);
+CREATE AGGREGATE mtl_update(model bytea, user_id bigint, item_id bigint, labels float8[],
+							user_features jsonb, item_features jsonb, config jsonb) (
+	SFUNC = mtl_update_step, STYPE = internal, FINALFUNC = mtl_update_final
+);
+CREATE AGGREGATE mtl_update(model bytea, user_id bigint, item_id bigint, labels float8[],
+							user_features jsonb, item_features jsonb, context jsonb, config jsonb) (
+	SFUNC = mtl_update_step, STYPE = internal, FINALFUNC = mtl_update_final
+);
+COMMENT ON AGGREGATE mtl_update(bytea, bigint, bigint, float8[], jsonb) IS
+'continue training model on new rows (new ids join, config may lower the learning rate, freeze the shared parts, add tasks); labels hold the model''s tasks then any added ones';
+COMMENT ON AGGREGATE mtl_update(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'continue training model on new rows with feature objects';
+COMMENT ON AGGREGATE mtl_update(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'continue training model on new rows with feature objects and context';
+COMMENT ON FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb) IS 'transition function of mtl_update';
+COMMENT ON FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS 'transition function of mtl_update with features';
+COMMENT ON FUNCTION mtl_update_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS 'transition function of mtl_update with features and context';
+COMMENT ON FUNCTION mtl_update_final(internal) IS 'final function of mtl_update: continues training and encodes the model';

@@ -502,3 +502,111 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 	CheckCombination(spec);
 	pfree(state);
 }
+
+#define UPDATE_KEYS "add_tasks, freeze, epochs, batch_size, learning_rate, lr_decay, clip_norm, " \
+	"l2, dropout, id_dropout, gradnorm_alpha, dwa_temperature, validation_fraction, patience, " \
+	"seed, threads, verbose, record_seconds, max_memory_mb"
+
+/* Whether key is one mtl_update may change (the training settings). */
+static bool
+UpdateKey(const char *key)
+{
+	static const char *const keys[] = {
+		"epochs", "batch_size", "learning_rate", "lr_decay", "clip_norm", "l2", "dropout",
+		"id_dropout", "gradnorm_alpha", "dwa_temperature", "validation_fraction", "patience",
+		"seed", "threads", "verbose", "record_seconds", "max_memory_mb"
+	};
+
+	for (int i = 0; i < (int) lengthof(keys); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether key is an mtl_train key that shapes the model (mtl_update cannot change it). */
+static bool
+ArchitectureKey(const char *key)
+{
+	static const char *const keys[] = {
+		"tasks", "model", "embedding_dim", "experts", "levels", "shared_experts", "task_experts",
+		"expert_units", "bottom_units", "tower_units", "scenario", "loss_weighting"
+	};
+
+	for (int i = 0; i < (int) lengthof(keys); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+ParseFreeze(const JsonbValue *v)
+{
+	if (StringEquals(v, "none"))
+		return false;
+	if (StringEquals(v, "shared"))
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("config key \"freeze\" must be \"none\" or \"shared\" (train the towers only)")));
+}
+
+/*
+ * The config of mtl_update: the model's own settings, except the training
+ * keys given, and any tasks in add_tasks appended after the model's.
+ */
+void
+MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *freeze_shared)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	ConfigState *state = palloc0(sizeof(ConfigState));
+
+	MtlSpec		defaults;
+
+	SetDefaults(&defaults);
+	*spec = *old;
+	/* run-time settings a model does not store */
+	spec->threads = defaults.threads;
+	spec->verbose = defaults.verbose;
+	spec->record_seconds = defaults.record_seconds;
+	spec->max_memory_mb = defaults.max_memory_mb;
+	*freeze_shared = false;
+	state->spec = spec;
+	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config must be a jsonb object"),
+				 errhint("For example '{\"learning_rate\": 0.001, \"freeze\": \"shared\"}'.")));
+	it = JsonbIteratorInit(&config->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		JsonbIteratorNext(&it, &v, true);
+		if (strcmp(key, "add_tasks") == 0)
+			ParseTasks(state, &v);
+		else if (strcmp(key, "freeze") == 0)
+			*freeze_shared = ParseFreeze(&v);
+		else if (UpdateKey(key))
+			ParseKey(state, key, &v);
+		else if (ArchitectureKey(key))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("config key \"%s\" is fixed by the model and cannot be changed by mtl_update", key),
+					 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown config key \"%s\"", key),
+					 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+		pfree(key);
+	}
+	ResolveGiven(state);
+	CheckCombination(spec);
+	pfree(state);
+}

@@ -175,7 +175,7 @@ mtl_fit_query(PG_FUNCTION_ARGS)
 		MemoryContext spi = MemoryContextSwitchTo(rows_context);
 
 		start = GetCurrentTimestamp();
-		model = MtlTrainFinish(state);
+		model = MtlTrainFinish(state, NULL, false);
 		seconds = (GetCurrentTimestamp() - start) / 1e6;
 		MemoryContextSwitchTo(spi);
 	}

@@ -14,6 +14,9 @@
 
 /* config.c: parse and validate the config jsonb of mtl_train */
 void		MtlParseConfig(Jsonb *config, MtlSpec *spec);
+/* the config of mtl_update: old's spec with training keys changed and tasks added */
+void		MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec,
+								 bool *freeze_shared);
 
 /* features.c: read a features object into a training row or a predict row */
 void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
@@ -31,7 +34,7 @@ typedef struct TrainState
 TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config);
 void		MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls,
 						   int n_values, MemoryContext context);
-bytea	   *MtlTrainFinish(TrainState *state);
+bytea	   *MtlTrainFinish(TrainState *state, const MtlTrained *old, bool freeze_shared);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);

@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "../core/fit.h"
+#include "../core/update.h"
 
 PG_FUNCTION_INFO_V1(mtl_train_step);
 PG_FUNCTION_INFO_V1(mtl_train_combine);
@@ -247,9 +248,12 @@ ReportFitError(const char *why, double needed, const MtlSpec *spec)
 			 errmsg("cannot build the model: %s", why)));
 }
 
-/* Train on the collected rows and return the encoded model. */
+/*
+ * Train on the collected rows and return the encoded model: a new one, or,
+ * when continued is given, that model trained further on the rows (mtl_update).
+ */
 bytea *
-MtlTrainFinish(TrainState *state)
+MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_shared)
 {
 	MemoryContext work,
 				old;
@@ -270,7 +274,11 @@ MtlTrainFinish(TrainState *state)
 	/* everything training allocates goes away with this context */
 	work = AllocSetContextCreate(CurrentMemoryContext, "mtl training", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	why = mtl_fit(&state->spec, state->rows, &cb, MemoryLimitBytes(&state->spec), &needed, &trained);
+	if (continued == NULL)
+		why = mtl_fit(&state->spec, state->rows, &cb, MemoryLimitBytes(&state->spec), &needed, &trained);
+	else
+		why = mtl_update_fit(continued, &state->spec, state->rows, freeze_shared, &cb,
+							 MemoryLimitBytes(&state->spec), &needed, &trained);
 	if (why != NULL)
 		ReportFitError(why, needed, &state->spec);
 	len = mtl_encode(&trained, &bytes);
@@ -298,5 +306,5 @@ mtl_train_final(PG_FUNCTION_ARGS)
 	state = (TrainState *) PG_GETARG_POINTER(0);
 	if (state->rows->n_rows == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(MtlTrainFinish(state));
+	PG_RETURN_BYTEA_P(MtlTrainFinish(state, NULL, false));
 }
