@@ -2,8 +2,12 @@
 -- The old model saw days 1-10 with the first 2,400 users and 650 items; days
 -- 11-12 bring every user and item; days 13-14 are the test. Compared: the
 -- stale old model, the old model updated on days 11-12 (mtl_update), and a
--- full retrain on the same rows as both (the old rows and days 11-12). Needs a database with mtl and the shop schema
--- (mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42)).
+-- full retrain on the same rows as both (the old rows and days 11-12).
+-- Needs a database with mtl and the shop schema of
+-- mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42).
+-- (The OFFSET 0 in the scoring query keeps each model on the outer side: joined
+-- the other way round, the 5 models would alternate per row and be decoded again
+-- and again, as a call site keeps 4.)
 \set ON_ERROR_STOP on
 \set labels 'ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[]'
 \set config '{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "record_seconds": true}'
@@ -51,5 +55,5 @@ SELECT b.name, round(b.seconds::numeric, 2) AS seconds,
 	   round((mtl_auc(s[1], i.clicked) FILTER (WHERE i.user_id > 2400 OR i.item_id > 650))::numeric, 4) AS ctr_auc_new_ids,
 	   count(*) AS rows
 FROM (SELECT * FROM bench_models OFFSET 0) b,
-	 LATERAL (SELECT i.*, mtl_predict(b.model, i.user_id, i.item_id) AS s FROM shop.impressions i WHERE i.day > 12) i
+	 LATERAL (SELECT i.*, mtl_predict(b.model, i.user_id, i.item_id) AS s FROM shop.impressions i WHERE i.day > 12 OFFSET 0) i
 GROUP BY b.name, b.seconds ORDER BY b.seconds DESC;
