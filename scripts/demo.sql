@@ -70,3 +70,22 @@ SELECT mtl_evaluate(m.model, i.user_id, i.item_id,
 	NULL, NULL, jsonb_build_object('scenario', i.scenario)) AS ads
 FROM shop.impressions i, models m
 WHERE i.day > 12 AND m.name = 'demo' AND i.scenario = 'ads';
+
+\echo 'serving: the model as version 1 of "demo" in the registry, scored by name'
+SELECT mtl_registry_add('demo', model, NULL, NULL, NULL) AS version FROM models WHERE name = 'demo';
+SELECT name, version, deployed, metrics -> 'holdout' AS holdout FROM mtl_versions WHERE name = 'demo';
+\echo 'top 5 items for user 42 by expected purchases (ctr x cvr), every item scored in one call'
+SELECT item_id, round(score::numeric, 4) AS p_purchase, round(scores[1]::numeric, 4) AS p_click
+FROM mtl_recommend('demo', 42, 5, 'ctr*cvr');
+
+\echo 'an order refreshes the buyer''s top 5 in a scores table (mtl_refresh_trigger)'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS orders, user_top;
+RESET client_min_messages;
+CREATE TABLE orders (order_id bigserial PRIMARY KEY, user_id bigint, item_id bigint, at timestamptz DEFAULT now());
+CREATE TABLE user_top (user_id bigint, item_id bigint, score float8, PRIMARY KEY (user_id, item_id));
+CREATE TRIGGER refresh_top AFTER INSERT ON orders FOR EACH ROW
+EXECUTE FUNCTION mtl_refresh_trigger('demo', '5', 'user_top', 'user_id', 'item_id', 'score', 'ctr*cvr');
+INSERT INTO orders (user_id, item_id) VALUES (42, 7);
+SELECT user_id, item_id, round(score::numeric, 4) AS score FROM user_top ORDER BY score DESC;
+

@@ -295,7 +295,7 @@ CREATE TABLE mtl_models (
 	name text NOT NULL CHECK (name <> ''),
 	version int NOT NULL CHECK (version > 0),
 	model bytea NOT NULL,
-	config jsonb NOT NULL,
+	config jsonb,
 	query text,
 	info jsonb NOT NULL,
 	metrics jsonb NOT NULL,
@@ -369,7 +369,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION mtl_registry_add(text, bytea, jsonb, text, float8) IS
-'store a trained model as the next version of its name (used by mtl_fit); the first version of a name is deployed';
+'store a trained model (from mtl_train, mtl_update or mtl_fit) as the next version of its name; the first version of a name is deployed';
 
 CREATE FUNCTION mtl_fit(name text, query text, config jsonb)
 RETURNS int AS 'MODULE_PATHNAME', 'mtl_fit_query' LANGUAGE C VOLATILE;
