@@ -91,3 +91,17 @@ IFS='|' read -r mixed stale checked overlapping <<< "$bad"
 [ "$stale" = 0 ] || { echo "FAIL: $stale statements used a version other than the deployed one"; exit 1; }
 [ "$checked" -gt 100 ] || { echo "FAIL: only $checked statements fell between deploys"; exit 1; }
 echo "deploy visibility: ok ($sessions sessions, $switches deploys)"
+
+# scoring by name in parallel workers (each looks the name up in the
+# transaction's snapshot) gives what a serial plan gives
+force_parallel="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+	SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;"
+query="SELECT sum((mtl_predict('dep', user_id, item_id))[1]) FROM shop.impressions"
+launched=$(run -c "$force_parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $query" | grep "Workers Launched")
+echo "$launched"
+echo "$launched" | grep -q "Workers Launched: [12]" || { echo "FAIL: no parallel worker scored"; exit 1; }
+parallel=$(run -c "$force_parallel $query")
+serial=$(run -c "SET max_parallel_workers_per_gather = 0; $query")
+awk -v p="$parallel" -v s="$serial" 'BEGIN { exit !(p - s < 1e-6 && s - p < 1e-6) }' ||
+	{ echo "FAIL: parallel scoring by name $parallel, serial $serial"; exit 1; }
+echo "scoring by name in parallel workers: ok ($parallel)"
