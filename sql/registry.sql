@@ -64,6 +64,16 @@ SELECT mtl_model('reg', 2) = (SELECT model FROM mtl_models WHERE name = 'reg' AN
 	   mtl_predict(NULL::text, 1, 2) IS NULL AS null_name;
 SELECT count(*) FROM mtl_recommend(NULL::text, 1, 5);
 
+-- a call site keeps its version while other names push its model out of the
+-- backend's cache (8 names): here 'reg' is scored once every 9 rows
+SELECT count(*) FROM (SELECT mtl_registry_add('reg_many_' || g, model, NULL, NULL, NULL)
+	FROM mtl_models, generate_series(1, 9) g WHERE name = 'reg' AND version = 1) x;
+SELECT count(s) AS pinned_calls, count(other) AS other_calls,
+	   bool_and(s = (SELECT mtl_predict(model, 3, 4) FROM mtl_models
+					 WHERE name = 'reg' AND version = mtl_deployed_version('reg'))) AS right
+FROM (SELECT CASE WHEN n = 1 THEN mtl_predict('reg', 3, 4) END AS s, mtl_predict('reg_many_' || n, 3, 4) AS other
+	  FROM (SELECT rep, n FROM generate_series(1, 3) rep, generate_series(1, 9) n ORDER BY rep, n OFFSET 0) x) y;
+
 -- errors
 SELECT mtl_predict('nope', 1, 2);
 SELECT * FROM mtl_recommend('nope', 1, 5);

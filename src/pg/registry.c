@@ -58,6 +58,7 @@ typedef struct NamedSite
 	struct
 	{
 		char	   *name;
+		int			len;
 		NamedModel *model;
 		int64		id;
 		int64		xmin;
@@ -310,6 +311,48 @@ SiteForCall(FunctionCallInfo fcinfo)
 	return fcinfo->flinfo->fn_extra;
 }
 
+/* The pin of the name given by (data, len) at this call site, or -1; no allocation per row. */
+static int
+FindPin(const NamedSite *site, const char *data, int len)
+{
+	for (int i = 0; i < site->n; i++)
+		if (site->pins[i].len == len && memcmp(site->pins[i].name, data, len) == 0)
+			return i;
+	return -1;
+}
+
+/* Another call site reused the backend slot of a pinned version: load that version again. */
+static NamedModel *
+Repin(FunctionCallInfo fcinfo, NamedSite *site, int i)
+{
+	NamedModel *entry = FindEntry(site->pins[i].name);
+
+	if (entry == NULL)
+		entry = NewEntry(site->pins[i].name);
+	elog(DEBUG1, "mtl: loading the pinned version of model \"%s\" again", site->pins[i].name);
+	SPI_connect();
+	PreparePlans(get_func_namespace(fcinfo->flinfo->fn_oid));
+	FetchModel(entry, site->pins[i].id, site->pins[i].xmin);
+	entry->generation = 0;		/* only pinned, not resolved */
+	SPI_finish();
+	site->pins[i].model = entry;
+	return entry;
+}
+
+static void
+AddPin(FunctionCallInfo fcinfo, NamedSite *site, const char *name, NamedModel *entry)
+{
+	int			slot = site->n < PINS_PER_SITE ? site->n++ : site->next++ % PINS_PER_SITE;
+
+	if (site->pins[slot].name != NULL)
+		pfree(site->pins[slot].name);
+	site->pins[slot].name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
+	site->pins[slot].len = strlen(name);
+	site->pins[slot].model = entry;
+	site->pins[slot].id = entry->id;
+	site->pins[slot].xmin = entry->xmin;
+}
+
 /*
  * The decoded deployed version of the named model, the same for every row
  * of the statement at this call site.
@@ -318,45 +361,24 @@ PredictCache *
 MtlRegistryModel(FunctionCallInfo fcinfo, text *name_text)
 {
 	NamedSite  *site = SiteForCall(fcinfo);
-	char	   *name = text_to_cstring(name_text);
+	int			i = FindPin(site, VARDATA_ANY(name_text), VARSIZE_ANY_EXHDR(name_text));
 	NamedModel *entry;
-	int			slot;
+	char	   *name;
+
+	if (i >= 0)
+	{
+		entry = site->pins[i].model;
+		if (entry->name == NULL || strcmp(entry->name, site->pins[i].name) != 0 ||
+			entry->id != site->pins[i].id || entry->xmin != site->pins[i].xmin)
+			entry = Repin(fcinfo, site, i);
+		entry->last_use = ++use_clock;
+		return entry->cache;
+	}
 	/* the registry is in the extension's schema, that of the calling function */
-	Oid			nsp;
-
-	for (int i = 0; i < site->n; i++)
-		if (strcmp(site->pins[i].name, name) == 0)
-		{
-			entry = site->pins[i].model;
-			pfree(name);
-			if (entry->name != NULL && strcmp(entry->name, site->pins[i].name) == 0 &&
-				entry->id == site->pins[i].id && entry->xmin == site->pins[i].xmin)
-				return entry->cache;
-			/* another call site reused the slot: load the pinned version again */
-			entry = FindEntry(site->pins[i].name);
-			if (entry == NULL)
-				entry = NewEntry(site->pins[i].name);
-			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-			SPI_connect();
-			PreparePlans(nsp);
-			FetchModel(entry, site->pins[i].id, site->pins[i].xmin);
-			entry->generation = 0;	/* only pinned, not resolved */
-			SPI_finish();
-			site->pins[i].model = entry;
-			entry->last_use = ++use_clock;
-			return entry->cache;
-		}
-
-	nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	entry = Resolve(name, nsp);
+	name = text_to_cstring(name_text);
+	entry = Resolve(name, get_func_namespace(fcinfo->flinfo->fn_oid));
 	entry->last_use = ++use_clock;
-	slot = site->n < PINS_PER_SITE ? site->n++ : site->next++ % PINS_PER_SITE;
-	if (site->pins[slot].name != NULL)
-		pfree(site->pins[slot].name);
-	site->pins[slot].name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
-	site->pins[slot].model = entry;
-	site->pins[slot].id = entry->id;
-	site->pins[slot].xmin = entry->xmin;
+	AddPin(fcinfo, site, name, entry);
 	pfree(name);
 	return entry->cache;
 }
