@@ -20,6 +20,7 @@ typedef struct ConfigState
 {
 	MtlSpec    *spec;
 	char		given[MTL_MAX_TASKS][MTL_NAME_LEN];
+	bool		freeze_shared;	/* mtl_update's "freeze" */
 } ConfigState;
 
 /* Defaults: see README "Config keys". */
@@ -465,22 +466,21 @@ CheckCombination(const MtlSpec *spec)
 				 errhint("Use shared_bottom, mmoe, or ple with shared_experts > 0.")));
 }
 
-void
-MtlParseConfig(Jsonb *config, MtlSpec *spec)
+/* Call each(state, key, value) for every key of the config object. */
+static void
+WalkConfig(Jsonb *config, ConfigState *state, const char *example,
+		   void (*each) (ConfigState *state, const char *key, const JsonbValue *v))
 {
 	JsonbIterator *it;
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
-	ConfigState *state = palloc0(sizeof(ConfigState));
 
-	SetDefaults(spec);
-	state->spec = spec;
 	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config must be a jsonb object"),
-				 errhint("For example '{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}]}'.")));
+				 errhint("For example '%s'.", example)));
 	it = JsonbIteratorInit(&config->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
@@ -490,9 +490,19 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		JsonbIteratorNext(&it, &v, true);
-		ParseKey(state, key, &v);
+		each(state, key, &v);
 		pfree(key);
 	}
+}
+
+void
+MtlParseConfig(Jsonb *config, MtlSpec *spec)
+{
+	ConfigState *state = palloc0(sizeof(ConfigState));
+
+	SetDefaults(spec);
+	state->spec = spec;
+	WalkConfig(config, state, "{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}]}", ParseKey);
 	if (spec->n_tasks == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -554,15 +564,31 @@ ParseFreeze(const JsonbValue *v)
  * The config of mtl_update: the model's own settings, except the training
  * keys given, and any tasks in add_tasks appended after the model's.
  */
+static void
+ParseUpdateKey(ConfigState *state, const char *key, const JsonbValue *v)
+{
+	if (strcmp(key, "add_tasks") == 0)
+		ParseTasks(state, v);
+	else if (strcmp(key, "freeze") == 0)
+		state->freeze_shared = ParseFreeze(v);
+	else if (UpdateKey(key))
+		ParseKey(state, key, v);
+	else if (ArchitectureKey(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"%s\" is fixed by the model and cannot be changed by mtl_update", key),
+				 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown config key \"%s\"", key),
+				 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+}
+
 void
 MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *freeze_shared)
 {
-	JsonbIterator *it;
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
 	ConfigState *state = palloc0(sizeof(ConfigState));
-
 	MtlSpec		defaults;
 
 	SetDefaults(&defaults);
@@ -572,40 +598,9 @@ MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *fre
 	spec->verbose = defaults.verbose;
 	spec->record_seconds = defaults.record_seconds;
 	spec->max_memory_mb = defaults.max_memory_mb;
-	*freeze_shared = false;
 	state->spec = spec;
-	if (!JB_ROOT_IS_OBJECT(config) || JB_ROOT_IS_SCALAR(config))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("config must be a jsonb object"),
-				 errhint("For example '{\"learning_rate\": 0.001, \"freeze\": \"shared\"}'.")));
-	it = JsonbIteratorInit(&config->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(k.val.string.val, k.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-		if (strcmp(key, "add_tasks") == 0)
-			ParseTasks(state, &v);
-		else if (strcmp(key, "freeze") == 0)
-			*freeze_shared = ParseFreeze(&v);
-		else if (UpdateKey(key))
-			ParseKey(state, key, &v);
-		else if (ArchitectureKey(key))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("config key \"%s\" is fixed by the model and cannot be changed by mtl_update", key),
-					 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown config key \"%s\"", key),
-					 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
-		pfree(key);
-	}
+	WalkConfig(config, state, "{\"learning_rate\": 0.001, \"freeze\": \"shared\"}", ParseUpdateKey);
+	*freeze_shared = state->freeze_shared;
 	ResolveGiven(state);
 	CheckCombination(spec);
 	pfree(state);
