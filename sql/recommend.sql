@@ -39,6 +39,28 @@ JOIN (SELECT row_number() OVER () n, * FROM rec_model m, mtl_recommend(m.model, 
 CREATE TABLE rec_top AS
 SELECT u.user_id, r.item_id, r.score FROM rec_shop.users u, rec_model m, LATERAL mtl_recommend(m.model, u.user_id, 3, 'ctr*cvr') r;
 SELECT count(*) = 3 * (SELECT count(*) FROM rec_shop.users) AS three_per_user FROM rec_top;
+-- with a context: the scenario's towers and context features, ranked as
+-- mtl_predict with that context ranks them; an unseen scenario is no context
+CREATE TABLE rec_scen_model AS
+SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[], NULL, NULL, jsonb_build_object('scenario', scenario),
+	'{"tasks": [{"name": "ctr", "type": "binary"}], "scenario": "scenario", "epochs": 3}') AS model
+FROM rec_shop.impressions;
+SELECT sc, bool_and(a.item_id = b.item_id AND abs(a.score - b.score) < 1e-5) AS same, count(*) AS k
+FROM unnest(ARRAY['ads', 'home', 'search', 'unseen']) sc,
+	 LATERAL (SELECT row_number() OVER () AS n, r.item_id, r.score FROM rec_scen_model m,
+			  mtl_recommend(m.model, 7, 10, NULL, NULL, jsonb_build_object('scenario', sc)) r) a
+	 JOIN LATERAL (SELECT row_number() OVER (ORDER BY x.score DESC, x.item_id) AS n, x.item_id, x.score
+				   FROM (SELECT r.item_id, (mtl_predict(m.model, 7, r.item_id, NULL, NULL,
+								jsonb_build_object('scenario', sc)))[1] AS score
+						 FROM rec_scen_model m, rec_items r) x
+				   ORDER BY x.score DESC, x.item_id LIMIT 10) b USING (n)
+GROUP BY sc ORDER BY sc;
+SELECT (SELECT array_agg(item_id) FROM mtl_recommend(m.model, 7, 10, NULL, NULL, '{"scenario": "unseen"}')) =
+	   (SELECT array_agg(item_id) FROM mtl_recommend(m.model, 7, 10)) AS unseen_is_none,
+	   (SELECT array_agg(item_id) FROM mtl_recommend(m.model, 7, 10, NULL, NULL, '{"scenario": "ads"}')) <>
+	   (SELECT array_agg(item_id) FROM mtl_recommend(m.model, 7, 10, NULL, NULL, '{"scenario": "search"}')) AS scenarios_differ
+FROM rec_scen_model m;
+
 -- NULL model, or a model that knows no items (features only): no rows
 SELECT count(*) FROM mtl_recommend(NULL, 1, 5);
 SELECT count(*) AS no_items
@@ -46,6 +68,7 @@ FROM (SELECT mtl_train(NULL::bigint, NULL::bigint, ARRAY[(g % 2)::float8], jsonb
 		'{"tasks": [{"name": "a", "type": "binary"}], "epochs": 1}') AS m
 	  FROM generate_series(1, 20) g) x, mtl_recommend(x.m, 1, 5);
 -- errors
+SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, NULL, NULL, '[1]');
 SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 0);
 SELECT * FROM rec_model m, mtl_recommend(m.model, 1, NULL);
 SELECT * FROM rec_model m, mtl_recommend(m.model, 1, 5, 'ctr*');

@@ -51,26 +51,59 @@ mtl_recommender_free(MtlRecommender *r)
 	mtl_free(r);
 }
 
-/* base = b_in + the user's side + the context's side (missing context) */
+/* Copy the context fields of one row (slots, nums) into another. */
 static void
-UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set)
+CopyContext(const MtlSchema *schema, const int32_t *from_slots, const float *from_nums,
+			int32_t *slots, float *nums)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+
+		if (feat->side != MTL_SIDE_CONTEXT)
+			continue;
+		if (feat->kind == MTL_KIND_CAT)
+			slots[2 + feat->index] = from_slots[2 + feat->index];
+		else
+			nums[feat->index] = from_nums[feat->index];
+	}
+}
+
+/*
+ * base = b_in + the user's side + the context's side (missing unless
+ * context_set); returns the row's scenario for the towers.
+ */
+static int32_t
+UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set, int context_set)
 {
 	const MtlTrained *t = r->trained;
 	const MtlLayout *L = &t->model.layout;
 	MtlPredictor *p = r->predictor;
 	float	   *side = mtl_alloc(sizeof(float) * L->P);
+	int32_t    *slots = mtl_alloc(sizeof(int32_t) * L->n_slots);
+	float	   *nums = mtl_alloc(sizeof(float) * (t->schema.n_num + 1));
+	int32_t		scenario;
 
+	memcpy(slots, p->slots, sizeof(int32_t) * L->n_slots);
+	memcpy(nums, p->nums, sizeof(float) * t->schema.n_num);
 	if (!user_features_set)
 		mtl_schema_row_from_ids(&t->schema, L, user_pos, -1, p->slots, p->nums);
 	else
 		p->slots[0] = user_pos >= 0 ? (int32_t) user_pos : -1;
+	if (context_set)
+		CopyContext(&t->schema, slots, nums, p->slots, p->nums);
+	else
+		mtl_schema_clear_side(&t->schema, L, MTL_SIDE_CONTEXT, p->slots, p->nums);
 	memcpy(r->base, t->model.params + L->b_in, sizeof(float) * L->P);
 	mtl_predictor_side_vector(p, MTL_SIDE_USER, side);
 	mtl_add(r->base, side, L->P);
-	mtl_schema_clear_side(&t->schema, L, MTL_SIDE_CONTEXT, p->slots, p->nums);
 	mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, side);
 	mtl_add(r->base, side, L->P);
+	scenario = mtl_model_row_scenario(&t->model, p->slots);
 	mtl_free(side);
+	mtl_free(slots);
+	mtl_free(nums);
+	return scenario;
 }
 
 /* proj rows of items [from, from + B): base + item side + (u * v) @ W_prod per copy */
@@ -108,14 +141,16 @@ ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
 }
 
 void
-mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set, double *out)
+mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set,
+					  int context_set, double *out)
 {
 	const MtlModel *m = &r->trained->model;
 	int			T = m->spec.n_tasks;
 	int32_t		user_row = user_pos >= 0 ? (int32_t) user_pos : -1;
+	int32_t		scenario = UserBase(r, user_pos, user_features_set, context_set);
 
-	UserBase(r, user_pos, user_features_set);
-	memset(r->work->scenario, 0, sizeof(int32_t) * MTL_RECOMMEND_BATCH);
+	for (int b = 0; b < MTL_RECOMMEND_BATCH; b++)
+		r->work->scenario[b] = scenario;
 	for (int64_t from = 0; from < r->n_items; from += MTL_RECOMMEND_BATCH)
 	{
 		int			B = (int) (r->n_items - from < MTL_RECOMMEND_BATCH ? r->n_items - from

@@ -36,9 +36,12 @@ void		mtl_recommender_free(MtlRecommender *r);
  * Score every known item (item positions 0 .. n_items-1, in the schema's id
  * order) for the user at user_pos (-1: anonymous) with the user's stored
  * features, unless user_features_set: then the predictor's row (slots, nums)
- * already holds the user side to use. out: [n_items x n_tasks] outputs.
+ * already holds the user side to use. With context_set the predictor's row
+ * holds the context (scenario, device...) to score in, which also picks the
+ * scenario's towers; otherwise the context is missing and the towers are
+ * the shared ones. out: [n_items x n_tasks] outputs.
  */
 void		mtl_recommender_score(MtlRecommender *r, int64_t user_pos, int user_features_set,
-								  double *out);
+								  int context_set, double *out);
 
 #endif

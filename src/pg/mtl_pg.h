@@ -63,7 +63,8 @@ typedef struct MtlTopItems
 	double	   *scores;			/* [n x T] task outputs */
 } MtlTopItems;
 void		MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k,
-							text *objective, ArrayType *exclude, MtlTopItems *out);
+							text *objective, ArrayType *exclude, Jsonb *context,
+							MtlTopItems *out);
 
 /* registry.c: the deployed version of a named model, checked once per statement */
 PredictCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);

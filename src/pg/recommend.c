@@ -144,11 +144,12 @@ TopK(const MtlTrained *m, const MtlObjective *obj, const double *scores, const b
 
 /*
  * The k best items of the catalog for a user (has_user false: anonymous) by
- * the objective (NULL: the first task), leaving out the exclude ids.
+ * the objective (NULL: the first task), leaving out the exclude ids, in the
+ * context given (NULL: none, the shared towers).
  */
 void
 MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k, text *objective,
-				ArrayType *exclude, MtlTopItems *out)
+				ArrayType *exclude, Jsonb *context, MtlTopItems *out)
 {
 	const MtlTrained *m = MtlCacheModel(cache);
 	struct MtlRecommender *rec;
@@ -169,7 +170,10 @@ MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k, text *
 		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, user_id);
 	excluded = Excluded(m, exclude, rec->n_items);
 	scores = palloc_extended(sizeof(double) * (rec->n_items * T + 1), MCXT_ALLOC_HUGE);
-	mtl_recommender_score(rec, user_pos, 0, scores);
+	if (context != NULL)
+		MtlSetRowFeatures(m, context, MTL_SIDE_CONTEXT, rec->predictor->slots,
+						  rec->predictor->nums, NULL);
+	mtl_recommender_score(rec, user_pos, 0, context != NULL, scores);
 	best = palloc(sizeof(Ranked) * (Min(k, rec->n_items) + 1));
 	out->T = T;
 	out->n = TopK(m, &obj, scores, excluded, rec->n_items, Min(k, (int) Min(rec->n_items, INT32_MAX)), best);
@@ -209,7 +213,7 @@ EmitTop(FunctionCallInfo fcinfo, const MtlTopItems *top)
 	}
 }
 
-/* Arguments 1-4 (user_id, k, objective, exclude) of both forms, for the model in cache. */
+/* Arguments 1-5 (user_id, k, objective, exclude, context) of both forms, for the model in cache. */
 static void
 RecommendForCall(FunctionCallInfo fcinfo, PredictCache *cache)
 {
@@ -217,7 +221,8 @@ RecommendForCall(FunctionCallInfo fcinfo, PredictCache *cache)
 
 	MtlRecommendTop(cache, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
 					PG_GETARG_INT32(2), PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
-					PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4), &top);
+					PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
+					PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_JSONB_P(5) : NULL, &top);
 	EmitTop(fcinfo, &top);
 }
 
@@ -231,7 +236,7 @@ CheckK(FunctionCallInfo fcinfo)
 }
 
 /*
- * mtl_recommend(model, user_id, k, objective, exclude)
+ * mtl_recommend(model, user_id, k, objective, exclude, context)
  * returns TABLE(item_id bigint, score float8, scores float8[]).
  */
 Datum
@@ -245,7 +250,7 @@ mtl_recommend(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* mtl_recommend(name, user_id, k, objective, exclude): with the deployed version of name. */
+/* mtl_recommend(name, user_id, k, objective, exclude, context): with the deployed version of name. */
 Datum
 mtl_recommend_named(PG_FUNCTION_ARGS)
 {

@@ -126,7 +126,7 @@ CheckRecommender(MtlModelType type)
 	all = mtl_alloc(sizeof(double) * r->n_items * spec.n_tasks);
 	for (int64_t user = -1; user < 40; user += 13)
 	{
-		mtl_recommender_score(r, user, 0, all);
+		mtl_recommender_score(r, user, 0, 0, all);
 		for (int64_t i = 0; i < r->n_items; i++)
 		{
 			double		one[MTL_MAX_TASKS];
@@ -149,9 +149,66 @@ CheckRecommender(MtlModelType type)
 	mtl_free(truth);
 }
 
+/* With a scenario in the context, the catalog scores equal per-row scores in that scenario. */
+static void
+CheckRecommenderScenario(void)
+{
+	MtlSpec		spec;
+	MtlTrained	m;
+	double	   *truth,
+				needed,
+				worst = 0.0,
+				spread = 0.0;
+	MtlRowStore *rows = synthetic_rows_scenario(3000, 13, &truth);
+	MtlRecommender *r;
+	MtlPredictor *p;
+	double	   *all;
+	int			scen;
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 2;
+	strcpy(spec.scenario, "scenario");
+	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
+	scen = m.model.shape.scenario_cat;
+	r = mtl_recommender_create(&m);
+	p = mtl_predictor_create(&m);
+	all = mtl_alloc(sizeof(double) * r->n_items * spec.n_tasks);
+	for (int s = 0; s < (int) m.model.shape.cat_rows[scen]; s++)
+		for (int64_t user = -1; user < 40; user += 20)
+		{
+			int32_t		slot = (int32_t) m.model.layout.cat_row0[scen] + s;
+
+			r->predictor->slots[2 + scen] = slot;
+			mtl_recommender_score(r, user, 0, 1, all);
+			for (int64_t i = 0; i < r->n_items; i++)
+			{
+				double		one[MTL_MAX_TASKS],
+							shared[MTL_MAX_TASKS];
+
+				mtl_predictor_row_from_ids(p, user, i);
+				mtl_predictor_run(p, shared);
+				p->slots[2 + scen] = slot;
+				mtl_predictor_run(p, one);
+				spread = fmax(spread, fabs(one[0] - shared[0]));
+				for (int t = 0; t < spec.n_tasks; t++)
+					worst = fmax(worst, fabs(all[i * spec.n_tasks + t] - one[t]) / fmax(1.0, fabs(one[t])));
+			}
+		}
+	CHECK(worst < 1e-5 && spread > 1e-4,
+		  "scenario context: catalog scores equal per-row scores in each scenario (worst %g; scenarios move scores by up to %g)",
+		  worst, spread);
+	mtl_free(all);
+	mtl_predictor_free(p);
+	mtl_recommender_free(r);
+	mtl_trained_free(&m);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
 void
 test_predict(void)
 {
+	CheckRecommenderScenario();
 	CheckModel(MTL_MODEL_SHARED_BOTTOM, 0);
 	CheckModel(MTL_MODEL_MMOE, 0);
 	CheckModel(MTL_MODEL_PLE, 0);
