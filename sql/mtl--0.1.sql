@@ -353,9 +353,16 @@ CREATE FUNCTION mtl_registry_add(model_name text, model_bytes bytea, train_confi
 								 train_query text, seconds float8)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
-	info jsonb := @extschema@.mtl_info(model_bytes);
+	info jsonb;
 	new_version int;
 BEGIN
+	IF model_name IS NULL OR model_bytes IS NULL THEN
+		RAISE EXCEPTION 'model_name and model_bytes must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF model_name = '' THEN
+		RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	info := @extschema@.mtl_info(model_bytes);	-- also rejects bytes that are not a valid model
 	PERFORM @extschema@.mtl_registry_lock(model_name);
 	SELECT coalesce(max(m.version), 0) + 1 INTO new_version
 	  FROM @extschema@.mtl_models m WHERE m.name = model_name;
@@ -379,6 +386,9 @@ COMMENT ON FUNCTION mtl_fit(text, text, jsonb) IS
 CREATE FUNCTION mtl_deploy(name text, version int)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+	IF name IS NULL OR version IS NULL THEN
+		RAISE EXCEPTION 'name and version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.mtl_models m
 				   WHERE m.name = mtl_deploy.name AND m.version = mtl_deploy.version) THEN
 		RAISE EXCEPTION 'model "%" has no version %', name, version
@@ -398,6 +408,9 @@ DECLARE
 	current_id bigint;
 	previous int;
 BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	PERFORM @extschema@.mtl_registry_lock(name);
 	SELECT d.id INTO current_id FROM @extschema@.mtl_deployments d
 	 WHERE d.name = mtl_rollback.name AND d.rolled_back_at IS NULL ORDER BY d.id DESC LIMIT 1;
@@ -432,6 +445,9 @@ DECLARE
 	wanted int := coalesce(version, @extschema@.mtl_deployed_version(name));
 	bytes bytea;
 BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT m.model INTO bytes FROM @extschema@.mtl_models m
 	 WHERE m.name = mtl_model.name AND m.version = wanted;
 	IF bytes IS NULL THEN

@@ -5,7 +5,8 @@
 #   - mtl_predict with the model read from a table in the statement (decoded
 #     once per statement: the per-call-site cache lives for one statement)
 #   - mtl_recommend by name, top 20 of the 800-item catalog
-# and mtl_update against a full retrain (tests/bench/update.sql).
+# and mtl_update against a full retrain (tests/bench/update.sql), and the
+# cold-start figures (tests/bench/coldstart.sql).
 #
 #   tests/bench/serving.sh [seconds per run]     (default 10)
 #
@@ -55,3 +56,5 @@ bench "mtl_recommend('shop', user, 20, 'ctr*cvr')" "SELECT * FROM mtl_recommend(
 
 echo "mtl_update vs a full retrain (tests/bench/update.sql):"
 run -f tests/bench/update.sql
+echo "cold start (tests/bench/coldstart.sql):"
+run -f tests/bench/coldstart.sql

@@ -57,3 +57,20 @@ SELECT b.name, round(b.seconds::numeric, 2) AS seconds,
 FROM (SELECT * FROM bench_models OFFSET 0) b,
 	 LATERAL (SELECT i.*, mtl_predict(b.model, i.user_id, i.item_id) AS s FROM shop.impressions i WHERE i.day > 12 OFFSET 0) i
 GROUP BY b.name, b.seconds ORDER BY b.seconds DESC;
+
+\echo 'a shop where nothing is new: trained on days 1-12 (every user and item), updated on day 13, tested on day 14'
+CREATE TEMP TABLE still_models AS
+SELECT 'trained on days 1-12' AS name, mtl_train(i.user_id, i.item_id, :labels, :'config') AS model
+FROM shop.impressions i WHERE i.day <= 12;
+INSERT INTO still_models
+SELECT 'updated on day 13', mtl_update((SELECT model FROM still_models), i.user_id, i.item_id, :labels, '{}')
+FROM shop.impressions i WHERE i.day = 13;
+INSERT INTO still_models
+SELECT 'updated on day 13 at learning_rate 0.0003', mtl_update((SELECT model FROM still_models WHERE name LIKE 'trained%'),
+	i.user_id, i.item_id, :labels, '{"learning_rate": 0.0003}')
+FROM shop.impressions i WHERE i.day = 13;
+SELECT b.name, round(mtl_auc(s[1], i.clicked)::numeric, 4) AS ctr_auc_day_14,
+	   round(mtl_auc(s[1] * s[2], i.purchased)::numeric, 4) AS ctcvr_auc_day_14
+FROM (SELECT * FROM still_models OFFSET 0) b,
+	 LATERAL (SELECT i.*, mtl_predict(b.model, i.user_id, i.item_id) AS s FROM shop.impressions i WHERE i.day = 14 OFFSET 0) i
+GROUP BY b.name ORDER BY b.name;
