@@ -69,6 +69,13 @@ void		MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k,
 /* registry.c: the deployed version of a named model, checked once per statement */
 PredictCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);
 
+/*
+ * compute_mode.c: flush denormals (and set OpenBLAS threads > 0) while the core
+ * computes; the caller's state returns at the outermost end or on abort
+ */
+void		MtlComputeBegin(int threads);
+void		MtlComputeEnd(void);
+
 /* mtl.c: decode model bytes or raise an error */
 void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);
 

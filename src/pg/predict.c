@@ -174,7 +174,9 @@ MtlCacheRecommender(PredictCache *cache)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cache->context);
 
+		MtlComputeBegin(0);
 		cache->recommender = mtl_recommender_create(&cache->trained);
+		MtlComputeEnd();
 		cache->recommender->interrupt = InterruptCallback;
 		MemoryContextSwitchTo(old);
 	}
@@ -225,7 +227,9 @@ MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg, int feat
 	if (context_arg >= 0 && !PG_ARGISNULL(context_arg))
 		MtlSetRowFeatures(m, PG_GETARG_JSONB_P(context_arg), MTL_SIDE_CONTEXT, p->slots, p->nums,
 						  cache->hints[MTL_SIDE_CONTEXT]);
+	MtlComputeBegin(0);
 	mtl_predictor_run(p, cache->scores);
+	MtlComputeEnd();
 	return cache->scores;
 }
 

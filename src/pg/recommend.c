@@ -173,7 +173,9 @@ MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k, text *
 	if (context != NULL)
 		MtlSetRowFeatures(m, context, MTL_SIDE_CONTEXT, rec->predictor->slots,
 						  rec->predictor->nums, NULL);
+	MtlComputeBegin(0);
 	mtl_recommender_score(rec, user_pos, 0, context != NULL, scores);
+	MtlComputeEnd();
 	best = palloc(sizeof(Ranked) * (Min(k, rec->n_items) + 1));
 	out->T = T;
 	out->n = TopK(m, &obj, scores, excluded, rec->n_items, Min(k, (int) Min(rec->n_items, INT32_MAX)), best);

@@ -10,7 +10,6 @@
  */
 #include "mtl_pg.h"
 
-#include <cblas.h>
 #include <math.h>
 
 #include "fmgr.h"
@@ -268,17 +267,17 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 	cb.interrupt = InterruptCallback;
 	cb.epoch_done = EpochCallback;
 	cb.arg = &state->spec;
-	if (state->spec.threads > 0)
-		openblas_set_num_threads(state->spec.threads);
 
 	/* everything training allocates goes away with this context */
 	work = AllocSetContextCreate(CurrentMemoryContext, "mtl training", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
+	MtlComputeBegin(state->spec.threads);
 	if (continued == NULL)
 		why = mtl_fit(&state->spec, state->rows, &cb, MemoryLimitBytes(&state->spec), &needed, &trained);
 	else
 		why = mtl_update_fit(continued, &state->spec, state->rows, freeze_shared, &cb,
 							 MemoryLimitBytes(&state->spec), &needed, &trained);
+	MtlComputeEnd();
 	if (why != NULL)
 		ReportFitError(why, needed, &state->spec);
 	len = mtl_encode(&trained, &bytes);

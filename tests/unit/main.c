@@ -13,6 +13,7 @@ void		test_predict(void);
 void		test_evaluate(void);
 void		test_weighting(void);
 void		test_update(void);
+void		test_fpmode(void);
 
 int
 main(void)
@@ -25,6 +26,7 @@ main(void)
 	test_evaluate();
 	test_weighting();
 	test_update();
+	test_fpmode();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "synthetic.h"
 #include "../../src/core/fit.h"
+#include "../../src/core/fpmode.h"
 #include "../../src/core/mem.h"
 #include "../../src/core/predict.h"
 #include "../../src/core/recommend.h"
@@ -219,4 +220,14 @@ test_predict(void)
 	CheckRecommender(MTL_MODEL_MMOE);
 	CheckRecommender(MTL_MODEL_PLE);
 	CheckRecommender(MTL_MODEL_SINGLE_TASK);
+	/* as inside PostgreSQL: trained and scored with denormals flushed */
+	{
+		MtlFpMode	mode;
+
+		mtl_fp_flush_begin(&mode);
+		CheckModel(MTL_MODEL_MMOE, 1);
+		CheckModel(MTL_MODEL_PLE, 0);
+		CheckRecommender(MTL_MODEL_MMOE);
+		mtl_fp_flush_end(&mode);
+	}
 }
