@@ -28,11 +28,18 @@ SELECT (mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 	-> 'training') - 'loss'::text AS no_validation
 FROM i_rows;
 
--- record_seconds keeps the training time
-SELECT (mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
+-- record_seconds keeps the training time, and the seconds of each phase
+CREATE TEMP TABLE timed AS
+SELECT mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 	'{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1, "record_seconds": true}'))
-	#>> '{training,seconds}')::float8 >= 0 AS seconds_recorded
+	-> 'training' AS t
 FROM i_rows;
+SELECT (t ->> 'seconds')::float8 >= 0 AS seconds_recorded,
+	   array_agg(p.key ORDER BY p.key) AS phases,
+	   bool_and(p.value::float8 >= 0) AS phases_recorded,
+	   sum(p.value::float8) FILTER (WHERE p.key IN ('vocabulary', 'encode_rows', 'epochs', 'validation', 'measure'))
+		 <= (t ->> 'seconds')::float8 + 0.001 AS within_training
+FROM timed, jsonb_each_text(t -> 'phase_seconds') p GROUP BY t;
 
 -- default mmoe architecture
 SELECT mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],

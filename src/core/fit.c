@@ -35,6 +35,9 @@ mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *
 	int64_t		n = store->n_rows;
 	int			T = spec->n_tasks;
 
+	double		start = mtl_now_seconds();
+	double		encode_start;
+
 	memset(out, 0, sizeof(*out));
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store);
@@ -48,13 +51,17 @@ mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *
 	if (memory_limit > 0 && *needed > memory_limit)
 		return "memory";
 
+	encode_start = mtl_now_seconds();
 	data.n_rows = n;
 	data.slots = mtl_alloc(sizeof(int32_t) * n * model->layout.n_slots + 1);
 	data.nums = mtl_alloc(sizeof(float) * n * out->schema.n_num + 1);
 	data.labels = mtl_alloc(sizeof(float) * n * T + 1);
 	mtl_schema_encode_rows(&out->schema, &model->layout, store, data.slots, data.nums);
 	memcpy(data.labels, store->labels, sizeof(float) * n * T);
+	out->summary.phase_seconds[MTL_PHASE_VOCABULARY] = encode_start - start;
+	out->summary.phase_seconds[MTL_PHASE_ENCODE_ROWS] = mtl_now_seconds() - encode_start;
 	mtl_train(model, &data, cb, &out->summary);
+	out->summary.seconds = mtl_now_seconds() - start;
 	mtl_free(data.slots);
 	mtl_free(data.nums);
 	mtl_free(data.labels);

@@ -122,6 +122,7 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	const MtlTrainSummary *sum = &trained->summary;
 	uint64_t	hash;
 	uint32_t	crc;
+	int			record;
 
 	mtl_put_bytes(&w, MAGIC, 4);
 	mtl_put_u32(&w, MTL_FORMAT_VERSION);
@@ -141,7 +142,12 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	for (int e = 0; e < sum->epochs; e++)
 		mtl_put_f32_array(&w, sum->task_loss[e], trained->model.spec.n_tasks);
 	mtl_put_f32_array(&w, sum->loss_weight, trained->model.spec.n_tasks);
-	mtl_put_f64(&w, sum->seconds);
+	/* wall-clock time would make equal trainings give unequal bytes */
+	record = trained->model.spec.record_seconds;
+	mtl_put_f64(&w, record ? sum->seconds : NAN);
+	mtl_put_u32(&w, MTL_N_PHASES);
+	for (int p = 0; p < MTL_N_PHASES; p++)
+		mtl_put_f64(&w, record ? sum->phase_seconds[p] : NAN);
 	mtl_put_u64(&w, trained->model.layout.n_params);
 	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
 	WriteGateUse(&w, trained);
@@ -376,7 +382,7 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 }
 
 static void
-ReadSummary(MtlReader *r, MtlTrainSummary *sum, int n_tasks)
+ReadSummary(MtlReader *r, MtlTrainSummary *sum, int n_tasks, uint32_t version)
 {
 	uint32_t	epochs,
 				best;
@@ -401,6 +407,23 @@ ReadSummary(MtlReader *r, MtlTrainSummary *sum, int n_tasks)
 	for (int t = 0; t < n_tasks; t++)
 		sum->loss_weight[t] = mtl_get_f32(r);
 	sum->seconds = mtl_get_f64(r);
+	for (int p = 0; p < MTL_N_PHASES; p++)
+		sum->phase_seconds[p] = NAN;
+	if (version >= 2)
+	{
+		/* phases: a later format may know more of them than this one */
+		uint32_t	n_phases = mtl_get_u32(r);
+
+		if (n_phases > 64)
+			{ mtl_reader_fail(r, "invalid training summary"); return; }
+		for (uint32_t p = 0; p < n_phases; p++)
+		{
+			double		seconds = mtl_get_f64(r);
+
+			if (p < MTL_N_PHASES)
+				sum->phase_seconds[p] = seconds;
+		}
+	}
 }
 
 static void
@@ -465,7 +488,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 		return "not an mtl model";
 	r.pos = 4;
 	version = mtl_get_u32(&r);
-	if (version != MTL_FORMAT_VERSION)
+	if (version < MTL_FORMAT_OLDEST || version > MTL_FORMAT_VERSION)
 		return "unsupported model format version";
 	(void) mtl_get_u64(&r);
 	total = mtl_get_u64(&r);
@@ -483,7 +506,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	r.len = len - MTL_TRAILER_SIZE;
 	ReadSpec(&r, &m->model.spec);
 	ReadSchema(&r, &m->schema);
-	ReadSummary(&r, &m->summary, m->model.spec.n_tasks);
+	ReadSummary(&r, &m->summary, m->model.spec.n_tasks, version);
 	ReadParams(&r, m);
 	if (!r.failed)
 		ReadGateUse(&r, m);

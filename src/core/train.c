@@ -12,8 +12,12 @@
 #include "rng.h"
 #include "weighting.h"
 
-static double
-NowSeconds(void)
+const char *const mtl_phase_names[MTL_N_PHASES] = {
+	"collect", "vocabulary", "encode_rows", "epochs", "validation", "measure", "encode_model"
+};
+
+double
+mtl_now_seconds(void)
 {
 	struct timespec ts;
 
@@ -554,7 +558,8 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	int			batch = spec->batch_size;
 	int64_t		n_val = ValidationRows(spec, data->n_rows);
 	int64_t		n = data->n_rows - n_val;	/* training rows: order[0 .. n) */
-	double		start = NowSeconds();
+	double		start = mtl_now_seconds();
+	double		measure_start;
 	double		best_loss = INFINITY;
 	int			since_best = 0;
 	MtlRng		rng;
@@ -594,12 +599,15 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	summary->validation_rows = n_val;
 	summary->epochs = 0;
 	summary->best_epoch = 0;
+	summary->phase_seconds[MTL_PHASE_EPOCHS] = 0.0;
+	summary->phase_seconds[MTL_PHASE_VALIDATION] = 0.0;
 	for (int epoch = 0; epoch < spec->epochs; epoch++)
 	{
 		double		loss = 0.0;
 		double		task_sum[MTL_MAX_TASKS] = {0};
 		double		val_loss = NAN;
-		double		epoch_start = NowSeconds();
+		double		epoch_start = mtl_now_seconds();
+		MtlEpochReport report;
 
 		adam.lr = spec->learning_rate * powf(spec->lr_decay, (float) epoch);
 		if (spec->loss_weighting == MTL_WEIGHTING_DWA && epoch >= 2)
@@ -622,6 +630,8 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		for (int t = 0; t < T; t++)
 			summary->task_loss[epoch][t] = (float) (task_sum[t] / n);
 		summary->epochs = epoch + 1;
+		report.train_seconds = mtl_now_seconds() - epoch_start;
+		summary->phase_seconds[MTL_PHASE_EPOCHS] += report.train_seconds;
 		if (n_val > 0)
 		{
 			val_loss = ValidationLoss(model, work, data, order + n, n_val, batch, &buf, &rng);
@@ -636,20 +646,27 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 			else
 				since_best++;
 		}
+		report.val_seconds = mtl_now_seconds() - epoch_start - report.train_seconds;
+		summary->phase_seconds[MTL_PHASE_VALIDATION] += report.val_seconds;
+		report.epoch = epoch + 1;
+		report.loss = loss / n;
+		report.val_loss = val_loss;
+		report.rows = n;
 		if (cb && cb->epoch_done)
-			cb->epoch_done(cb->arg, epoch + 1, loss / n, val_loss, NowSeconds() - epoch_start);
+			cb->epoch_done(cb->arg, &report);
 		if (spec->patience > 0 && since_best >= spec->patience)
 			break;
 	}
 	if (best != NULL && summary->best_epoch > 0)
 		memcpy(model->params, best, sizeof(float) * L->n_params);
 	FinalWeights(model, &wt, summary);
+	measure_start = mtl_now_seconds();
 	MeasureGates(model, work, data, order, n, batch, &buf, &rng, summary);
 	memset(summary->holdout, 0, sizeof(summary->holdout));
 	if (n_val > 0)
 		MeasureHoldout(model, work, data, order + n, n_val, batch, &buf, &rng, summary);
-	/* wall-clock time would make equal trainings give unequal bytes */
-	summary->seconds = spec->record_seconds ? NowSeconds() - start : NAN;
+	summary->phase_seconds[MTL_PHASE_MEASURE] = mtl_now_seconds() - measure_start;
+	summary->seconds = mtl_now_seconds() - start;
 
 	mtl_free(best);
 	mtl_free(order);

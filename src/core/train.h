@@ -35,15 +35,46 @@ typedef struct MtlDataset
 	float	   *labels;			/* [n_rows x n_tasks], NaN = missing */
 } MtlDataset;
 
+/* What one epoch reports to the caller. */
+typedef struct MtlEpochReport
+{
+	int			epoch;			/* 1-based */
+	double		loss;			/* mean training loss */
+	double		val_loss;		/* mean validation loss, NaN: none */
+	double		train_seconds;	/* the epoch's training steps */
+	double		val_seconds;	/* its validation pass */
+	int64_t		rows;			/* rows trained on */
+} MtlEpochReport;
+
 typedef struct MtlTrainCallbacks
 {
 	/* called once per batch; may not return (a cancel inside PostgreSQL) */
 	void		(*interrupt) (void *arg);
-	/* called after each epoch with its mean training and validation loss (NaN: none) */
-	void		(*epoch_done) (void *arg, int epoch, double loss, double val_loss,
-							   double seconds);
+	void		(*epoch_done) (void *arg, const MtlEpochReport *report);
 	void	   *arg;
 } MtlTrainCallbacks;
+
+/*
+ * Where the wall time of a training goes. The core measures vocabulary to
+ * measure; the caller adds collect (reading and parsing the rows) and
+ * encode_model.
+ */
+typedef enum MtlPhase
+{
+	MTL_PHASE_COLLECT = 0,		/* rows read and parsed */
+	MTL_PHASE_VOCABULARY,		/* vocabularies, statistics, id tables, layout */
+	MTL_PHASE_ENCODE_ROWS,		/* rows turned into embedding rows and numbers */
+	MTL_PHASE_EPOCHS,			/* training steps */
+	MTL_PHASE_VALIDATION,		/* each epoch's validation loss */
+	MTL_PHASE_MEASURE,			/* gate use and held-out metrics after training */
+	MTL_PHASE_ENCODE_MODEL,		/* the model's bytes */
+	MTL_N_PHASES
+} MtlPhase;
+
+extern const char *const mtl_phase_names[MTL_N_PHASES];
+
+/* Monotonic wall-clock seconds. */
+double		mtl_now_seconds(void);
 
 #define MTL_MAX_EPOCHS 1024
 
@@ -81,7 +112,8 @@ typedef struct MtlTrainSummary
 	double		validation_loss[MTL_MAX_EPOCHS];
 	float		task_loss[MTL_MAX_EPOCHS][MTL_MAX_TASKS];	/* each task's training loss */
 	float		loss_weight[MTL_MAX_TASKS];	/* dynamic weight at the end (1: fixed) */
-	double		seconds;
+	double		seconds;		/* training's own time (vocabulary to measure) */
+	double		phase_seconds[MTL_N_PHASES];
 	/* mean gate weight each output put on each of its experts, over gate_rows rows */
 	int64_t		gate_rows;
 	float		gate_use[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS];

@@ -255,6 +255,8 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *st
 	MtlContinue cont;
 	const char *why = NULL;
 	int			T = spec->n_tasks;
+	double		start = mtl_now_seconds();
+	double		encode_start;
 
 	memset(out, 0, sizeof(*out));
 	if (T > old->model.spec.n_tasks && old->model.layout.n_copies > 1)
@@ -280,6 +282,7 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *st
 	mtl_model_init(model);
 	mtl_update_copy_params(old, out);
 
+	encode_start = mtl_now_seconds();
 	data.n_rows = rows->n_rows;
 	data.slots = mtl_alloc(sizeof(int32_t) * rows->n_rows * model->layout.n_slots + 1);
 	data.nums = mtl_alloc(sizeof(float) * rows->n_rows * out->schema.n_num + 1);
@@ -288,7 +291,10 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *st
 	memcpy(data.labels, rows->labels, sizeof(float) * rows->n_rows * T);
 	cont.first_new_task = old->model.spec.n_tasks;
 	cont.train_from = freeze_shared ? model->layout.tower0 : 0;
+	out->summary.phase_seconds[MTL_PHASE_VOCABULARY] = encode_start - start;
+	out->summary.phase_seconds[MTL_PHASE_ENCODE_ROWS] = mtl_now_seconds() - encode_start;
 	mtl_train_continue(model, &data, cb, &out->summary, &cont);
+	out->summary.seconds = mtl_now_seconds() - start;
 	mtl_free(data.slots);
 	mtl_free(data.nums);
 	mtl_free(data.labels);

@@ -189,6 +189,25 @@ AppendHoldout(StringInfo s, const MtlTrained *m)
 	appendStringInfoChar(s, '}');
 }
 
+/* Seconds per phase when the model recorded them (record_seconds), else null. */
+static void
+AppendPhases(StringInfo s, const MtlTrainSummary *sum)
+{
+	appendStringInfoString(s, ", \"phase_seconds\": ");
+	if (isnan(sum->phase_seconds[MTL_PHASE_EPOCHS]))
+	{
+		appendStringInfoString(s, "null");
+		return;
+	}
+	appendStringInfoChar(s, '{');
+	for (int p = 0; p < MTL_N_PHASES; p++)
+	{
+		appendStringInfo(s, "%s\"%s\": ", p ? ", " : "", mtl_phase_names[p]);
+		AppendNumber(s, sum->phase_seconds[p]);
+	}
+	appendStringInfoChar(s, '}');
+}
+
 static void
 AppendTraining(StringInfo s, const MtlTrained *m)
 {
@@ -198,6 +217,7 @@ AppendTraining(StringInfo s, const MtlTrained *m)
 	appendStringInfo(s, ", \"training\": {\"rows\": %lld, \"epochs\": %d, \"seconds\": ",
 					 (long long) sum->rows, sum->epochs);
 	AppendNumber(s, sum->seconds);
+	AppendPhases(s, sum);
 	AppendNumbers(s, "loss", sum->epoch_loss, sum->epochs);
 	appendStringInfo(s, ", \"validation_rows\": %lld", (long long) sum->validation_rows);
 	if (sum->validation_rows > 0)

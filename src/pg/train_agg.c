@@ -15,7 +15,10 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "access/xact.h"
 #include "utils/memutils.h"
 
 #include "../core/fit.h"
@@ -211,19 +214,56 @@ InterruptCallback(void *arg)
 }
 
 static void
-EpochCallback(void *arg, int epoch, double loss, double val_loss, double seconds)
+EpochCallback(void *arg, const MtlEpochReport *e)
 {
 	const MtlSpec *spec = arg;
+	double		rate = e->train_seconds > 0 ? e->rows / e->train_seconds : 0;
 
 	if (!spec->verbose)
 		return;
-	if (isnan(val_loss))
+	if (isnan(e->val_loss))
 		ereport(INFO,
-				(errmsg("mtl_train: epoch %d/%d, loss %.6f, %.3f s", epoch, spec->epochs, loss, seconds)));
+				(errmsg("mtl_train: epoch %d/%d, loss %.6f, %.3f s, %.0f rows/s",
+						e->epoch, spec->epochs, e->loss, e->train_seconds, rate)));
 	else
 		ereport(INFO,
-				(errmsg("mtl_train: epoch %d/%d, loss %.6f, validation loss %.6f, %.3f s",
-						epoch, spec->epochs, loss, val_loss, seconds)));
+				(errmsg("mtl_train: epoch %d/%d, loss %.6f, validation loss %.6f, %.3f s + %.3f s validation, %.0f rows/s",
+						e->epoch, spec->epochs, e->loss, e->val_loss, e->train_seconds,
+						e->val_seconds, rate)));
+}
+
+/* The verbose summary of where the time went. */
+static void
+ReportPhases(const MtlSpec *spec, const MtlTrainSummary *sum)
+{
+	StringInfoData s;
+
+	if (!spec->verbose)
+		return;
+	initStringInfo(&s);
+	for (int p = 0; p < MTL_N_PHASES; p++)
+		appendStringInfo(&s, "%s%s %.3f s", p ? ", " : "", mtl_phase_names[p], sum->phase_seconds[p]);
+	ereport(INFO, (errmsg("mtl_train: %s", s.data)));
+	pfree(s.data);
+}
+
+/*
+ * The model's bytes; with record_seconds they hold the phase times, encoding's
+ * own included (measured on a first encoding).
+ */
+static size_t
+EncodeModel(MtlTrained *trained, uint8 **bytes)
+{
+	double		start = mtl_now_seconds();
+	size_t		len = mtl_encode(trained, bytes);
+
+	trained->summary.phase_seconds[MTL_PHASE_ENCODE_MODEL] = mtl_now_seconds() - start;
+	if (trained->model.spec.record_seconds)
+	{
+		mtl_free(*bytes);
+		len = mtl_encode(trained, bytes);
+	}
+	return len;
 }
 
 static void
@@ -258,6 +298,8 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 				old;
 	MtlTrained	trained;
 	MtlTrainCallbacks cb;
+	/* the statement so far: scanning, joining and parsing the rows */
+	double		collected = (GetCurrentTimestamp() - GetCurrentStatementStartTimestamp()) / 1e6;
 	const char *why;
 	double		needed = 0;
 	uint8	   *bytes;
@@ -280,7 +322,9 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 	MtlComputeEnd();
 	if (why != NULL)
 		ReportFitError(why, needed, &state->spec);
-	len = mtl_encode(&trained, &bytes);
+	trained.summary.phase_seconds[MTL_PHASE_COLLECT] = collected;
+	len = EncodeModel(&trained, &bytes);
+	ReportPhases(&state->spec, &trained.summary);
 	MemoryContextSwitchTo(old);
 	if (len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,

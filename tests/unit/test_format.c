@@ -126,12 +126,53 @@ TestDamage(void)
 	}
 }
 
+/*
+ * A model written by mtl 0.1 (format 1, tests/data/model_v1.mtl, made by
+ * tests/fuzz/make_seed.c of that version) still decodes, has no phase times,
+ * and encodes again as the current format with the same parameters.
+ */
+static void
+TestFormatOne(void)
+{
+	FILE	   *f = fopen("../data/model_v1.mtl", "rb");
+	uint8_t		old[65536];
+	size_t		n = f ? fread(old, 1, sizeof(old), f) : 0;
+	MtlTrained	m,
+				again;
+	uint8_t    *now;
+	size_t		n_now;
+	const char *why;
+
+	if (f)
+		fclose(f);
+	CHECK(n > 0, "read tests/data/model_v1.mtl");
+	why = mtl_decode(old, n, &m, 1);
+	CHECK(why == NULL, "a format 1 model decodes: %s", why ? why : "");
+	if (why != NULL)
+		return;
+	CHECK(isnan(m.summary.phase_seconds[MTL_PHASE_EPOCHS]), "format 1 has no phase times");
+	CHECK(m.summary.epochs == 1 && m.model.layout.n_params > 0, "its summary and parameters");
+	n_now = mtl_encode(&m, &now);
+	CHECK(now[4] == MTL_FORMAT_VERSION, "encoded again as format %d", now[4]);
+	why = mtl_decode(now, n_now, &again, 1);
+	CHECK(why == NULL && again.model.layout.n_params == m.model.layout.n_params &&
+		  memcmp(again.model.params, m.model.params, sizeof(float) * m.model.layout.n_params) == 0,
+		  "the same parameters in the current format");
+	if (why == NULL)
+		mtl_trained_free(&again);
+	old[4] = MTL_FORMAT_VERSION + 1;
+	CHECK(mtl_decode(old, n, &again, 0) != NULL, "a later format is refused");
+	mtl_trained_free(&m);
+	mtl_free(now);
+}
+
 void
 test_format(void)
 {
 	Train();
 	TestRoundTrip();
 	TestDamage();
+	TestFormatOne();
 	mtl_trained_free(&trained);
 	mtl_free(bytes);
 }
