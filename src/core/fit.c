@@ -2,14 +2,16 @@
 
 #include <string.h>
 
+#include "dataset.h"
 #include "mem.h"
 
 double
 mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 					 const MtlSchema *schema, const MtlLayout *layout)
 {
-	double		rows = (double) store->n_rows;
-	double		per_row = 4.0 * (layout->n_slots + schema->n_num + spec->n_tasks) + 8.0;
+	/* rows stay as collected; in memory, training keeps their order (8 bytes a row) */
+	double		rows = store->n_spilled > 0 ? 0.0 : (double) store->n_rows;
+	double		per_row = 8.0;
 	/* params, grads, Adam's m and v, and the best epoch's copy when validating */
 	double		params = 4.0 * (spec->validation_fraction > 0 ? 5.0 : 4.0) * layout->n_params;
 	double		batch = 4.0 * spec->batch_size * 2.0 * layout->Xw;
@@ -22,22 +24,23 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 		batch += 4.0 * spec->batch_size *
 			(2.0 * lv->P + 5.0 * lv->n_experts * layout->H + 4.0 * (spec->n_tasks + 1) * layout->H);
 	}
-	return rows * per_row + params + batch + 8.0 * layout->emb_rows * layout->n_copies;
+	if (store->n_spilled > 0)	/* streamed: the chunks being visited, and their order */
+		batch += (double) mtl_rows_chunk_bytes(store) * MTL_STREAM_CHUNKS * 1.5;
+	return rows * per_row + mtl_dataset_bytes(schema, store) + params + batch +
+		8.0 * layout->emb_rows * layout->n_copies;
 }
 
 const char *
-mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *cb,
+mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 		double memory_limit, double *needed, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
 	MtlDataset	data;
 	const char *why;
-	int64_t		n = store->n_rows;
-	int			T = spec->n_tasks;
-
 	double		start = mtl_now_seconds();
 	double		encode_start;
 
+	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store);
@@ -52,18 +55,11 @@ mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *
 		return "memory";
 
 	encode_start = mtl_now_seconds();
-	data.n_rows = n;
-	data.slots = mtl_alloc(sizeof(int32_t) * n * model->layout.n_slots + 1);
-	data.nums = mtl_alloc(sizeof(float) * n * out->schema.n_num + 1);
-	data.labels = mtl_alloc(sizeof(float) * n * T + 1);
-	mtl_schema_encode_rows(&out->schema, &model->layout, store, data.slots, data.nums);
-	memcpy(data.labels, store->labels, sizeof(float) * n * T);
+	mtl_dataset_build(&data, &out->schema, &model->layout, store);
 	out->summary.phase_seconds[MTL_PHASE_VOCABULARY] = encode_start - start;
 	out->summary.phase_seconds[MTL_PHASE_ENCODE_ROWS] = mtl_now_seconds() - encode_start;
 	mtl_train(model, &data, cb, &out->summary);
+	mtl_dataset_free(&data);
 	out->summary.seconds = mtl_now_seconds() - start;
-	mtl_free(data.slots);
-	mtl_free(data.nums);
-	mtl_free(data.labels);
 	return NULL;
 }

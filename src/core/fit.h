@@ -21,7 +21,7 @@ double		mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
  * impossible. When memory_limit > 0 and training would hold more bytes than
  * that, returns "memory" without training and sets *needed.
  */
-const char *mtl_fit(const MtlSpec *spec, const MtlRowStore *store, const MtlTrainCallbacks *cb,
+const char *mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 					double memory_limit, double *needed, MtlTrained *out);
 
 #endif

@@ -131,6 +131,7 @@ typedef struct MtlSpec
 	int			verbose;
 	int			record_seconds;	/* keep training time in the model (bytes then vary) */
 	double		max_memory_mb;
+	double		rows_memory_mb; /* collected rows kept in memory; beyond it they spill */
 } MtlSpec;
 
 /* Sizes of the input side, fixed by the training data. */

@@ -176,35 +176,37 @@ BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 	mtl_free(count);
 }
 
-/* Mean and std of each numeric field. */
+/* Mean and std of each numeric field, over rows (each set weighs its rows). */
 static void
 BuildNumericStats(MtlSchema *schema, const MtlRowStore *store)
 {
-	int64_t    *count = mtl_alloc(sizeof(int64_t) * (schema->n_fields + 1));
+	double	   *count = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
 	double	   *sum = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
 	double	   *sum2 = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
 
-	for (int64_t e = 0; e < store->n_entries; e++)
-	{
-		int			f = store->entry_field[e];
-
-		if (schema->fields[f].kind == MTL_KIND_NUM)
+	for (int64_t set = 1; set <= store->n_sets; set++)
+		for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
 		{
-			double		v = mtl_bits_number(store->entry_value[e]);
+			int			f = store->entry_field[e];
+			double		w = (double) store->set_rows[set];
 
-			count[f]++;
-			sum[f] += v;
-			sum2[f] += v * v;
+			if (schema->fields[f].kind == MTL_KIND_NUM && w > 0)
+			{
+				double		v = mtl_bits_number(store->entry_value[e]);
+
+				count[f] += w;
+				sum[f] += w * v;
+				sum2[f] += w * v * v;
+			}
 		}
-	}
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		MtlFeature *feat = &schema->fields[f];
 
 		if (feat->kind == MTL_KIND_NUM)
 		{
-			double		mean = count[f] ? sum[f] / count[f] : 0.0;
-			double		var = count[f] ? sum2[f] / count[f] - mean * mean : 0.0;
+			double		mean = count[f] > 0 ? sum[f] / count[f] : 0.0;
+			double		var = count[f] > 0 ? sum2[f] / count[f] - mean * mean : 0.0;
 
 			feat->mean = mean;
 			feat->std = var > 1e-12 ? sqrt(var) : 1.0;
@@ -215,63 +217,53 @@ BuildNumericStats(MtlSchema *schema, const MtlRowStore *store)
 	mtl_free(sum2);
 }
 
+/* The side's distinct ids, sorted. */
 static void
 BuildIdTable(MtlIdTable *table, const MtlRowStore *store, int side)
 {
-	const int64_t *source = side == MTL_SIDE_USER ? store->user_ids : store->item_ids;
-	uint8_t		flag = side == MTL_SIDE_USER ? MTL_HAS_USER : MTL_HAS_ITEM;
-	int64_t		n = 0;
+	const MtlIdIntern *ids = &store->ids[side];
 
-	table->ids = mtl_alloc(sizeof(int64_t) * (store->n_rows + 1));
-	for (int64_t r = 0; r < store->n_rows; r++)
-		if (store->flags[r] & flag)
-			table->ids[n++] = source[r];
-	table->n = SortUnique(table->ids, n, CompareI64);
+	table->ids = mtl_alloc(sizeof(int64_t) * (ids->n + 1));
+	memcpy(table->ids, ids->ids, sizeof(int64_t) * ids->n);
+	table->n = SortUnique(table->ids, ids->n, CompareI64);
 	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
 	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));
+}
+
+/* Write a set's entries into an id table's row p (other fields missing). */
+static void
+SetIdFeatures(MtlSchema *schema, const MtlRowStore *store, int side, int64_t p, uint32_t set)
+{
+	MtlIdTable *table = &schema->ids[side];
+
+	memset(table->cat + p * table->n_cat, 0, sizeof(int32_t) * table->n_cat);
+	memset(table->num + p * table->n_num, 0, sizeof(float) * table->n_num);
+	for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
+	{
+		int			f = store->entry_field[e];
+		const MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_CAT)
+			table->cat[p * table->n_cat + feat->side_index] =
+				mtl_schema_cat_index(schema, f, store->entry_value[e]);
+		else
+			table->num[p * table->n_num + feat->side_index] =
+				mtl_schema_standardise(schema, f, mtl_bits_number(store->entry_value[e]));
+	}
 }
 
 /* Each known id keeps the features of its last row that had any for its side. */
 static void
 FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 {
-	int64_t		e = 0;
-
-	for (int64_t r = 0; r < store->n_rows; r++)
+	for (int side = 0; side < 2; side++)
 	{
-		int64_t		pos[2];
-		int			cleared[2] = {0, 0};
+		const MtlIdIntern *ids = &store->ids[side];
 
-		pos[0] = (store->flags[r] & MTL_HAS_USER) ?
-			mtl_schema_find_id(schema, MTL_SIDE_USER, store->user_ids[r]) : -1;
-		pos[1] = (store->flags[r] & MTL_HAS_ITEM) ?
-			mtl_schema_find_id(schema, MTL_SIDE_ITEM, store->item_ids[r]) : -1;
-		for (; e < store->entry_end[r]; e++)
-		{
-			const MtlFeature *feat = &schema->fields[store->entry_field[e]];
-			MtlIdTable *table;
-			int64_t		p;
-
-			if (feat->side == MTL_SIDE_CONTEXT)
-				continue;		/* belongs to the row, not to an id */
-			table = &schema->ids[feat->side];
-			p = pos[feat->side];
-			if (p < 0)
-				continue;
-			if (!cleared[feat->side])
-			{
-				memset(table->cat + p * table->n_cat, 0, sizeof(int32_t) * table->n_cat);
-				memset(table->num + p * table->n_num, 0, sizeof(float) * table->n_num);
-				cleared[feat->side] = 1;
-			}
-			if (feat->kind == MTL_KIND_CAT)
-				table->cat[p * table->n_cat + feat->side_index] =
-					mtl_schema_cat_index(schema, store->entry_field[e], store->entry_value[e]);
-			else
-				table->num[p * table->n_num + feat->side_index] =
-					mtl_schema_standardise(schema, store->entry_field[e],
-										   mtl_bits_number(store->entry_value[e]));
-		}
+		for (int64_t i = 0; i < ids->n; i++)
+			if (ids->last_set[i] != 0)
+				SetIdFeatures(schema, store, side, mtl_schema_find_id(schema, side, ids->ids[i]),
+							  ids->last_set[i]);
 	}
 }
 
@@ -440,34 +432,6 @@ mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 				(p >= 0 ? t->cat[p * t->n_cat + feat->side_index] : 0);
 		else
 			nums[feat->index] = p >= 0 ? t->num[p * t->n_num + feat->side_index] : 0.0f;
-	}
-}
-
-void
-mtl_schema_encode_rows(const MtlSchema *schema, const MtlLayout *layout,
-					   const MtlRowStore *store, int32_t *slots, float *nums)
-{
-	int			S = layout->n_slots;
-	int			n_num = schema->n_num;
-	int64_t		e = 0;
-
-	for (int64_t r = 0; r < store->n_rows; r++)
-	{
-		int32_t    *s = slots + r * S;
-		float	   *x = nums + r * n_num;
-		int64_t		user = (store->flags[r] & MTL_HAS_USER) ?
-			mtl_schema_find_id(schema, MTL_SIDE_USER, store->user_ids[r]) : -1;
-		int64_t		item = (store->flags[r] & MTL_HAS_ITEM) ?
-			mtl_schema_find_id(schema, MTL_SIDE_ITEM, store->item_ids[r]) : -1;
-
-		s[0] = user >= 0 ? (int32_t) user : -1;
-		s[1] = item >= 0 ? (int32_t) (layout->item_row0 + item) : -1;
-		for (int c = 0; c < schema->n_cat; c++)
-			s[2 + c] = (int32_t) layout->cat_row0[c];
-		memset(x, 0, sizeof(float) * n_num);
-		for (; e < store->entry_end[r]; e++)
-			mtl_schema_set_feature(schema, layout, store->entry_field[e],
-								   store->entry_value[e], s, x);
 	}
 }
 

@@ -89,13 +89,6 @@ int32_t		mtl_schema_cat_index(const MtlSchema *schema, int field, uint64_t hash)
 float		mtl_schema_standardise(const MtlSchema *schema, int field, double value);
 
 /*
- * Encode every row of the store into slots, nums and labels for training
- * (arrays allocated, sized by the layout).
- */
-void		mtl_schema_encode_rows(const MtlSchema *schema, const MtlLayout *layout,
-								   const MtlRowStore *store, int32_t *slots, float *nums);
-
-/*
  * Start a row for prediction: id slots and the stored features of known ids
  * (or missing). Then the caller may overwrite one side's features.
  */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "adam.h"
+#include "dataset.h"
 #include "evaluate.h"
 #include "loss.h"
 #include "mem.h"
@@ -127,98 +128,70 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 }
 
 /*
- * Standardise regression labels; remember mean and std to undo it at
- * predict. Tasks before first_new keep the mean and std they were trained
- * with (a continued model's towers expect them).
+ * One pass over every row's labels: regression targets' mean and std (new
+ * tasks; old ones keep what they were trained with, as a continued model's
+ * towers expect them), and each new binary task's base rate among the rows
+ * where its parents hold, to start its output bias at the log-odds.
  */
 static void
-StandardiseTargets(MtlSpec *spec, MtlDataset *data, int first_new)
+LabelStatistics(MtlModel *model, MtlDataset *data, int first_new)
 {
+	const MtlRowStore *store = data->store;
+	MtlSpec    *spec = &model->spec;
 	int			T = spec->n_tasks;
+	double		sum[MTL_MAX_TASKS] = {0},
+				sum2[MTL_MAX_TASKS] = {0},
+				pos[MTL_MAX_TASKS] = {0};
+	int64_t		count[MTL_MAX_TASKS] = {0};
+	void	   *buffer = mtl_alloc(mtl_rows_chunk_bytes(store));
 
+	for (int64_t c = 0; c < store->n_chunks; c++)
+	{
+		const uint8_t *rows;
+		int			n = mtl_rows_chunk(store, c, buffer, &rows);
+
+		for (int k = 0; k < n; k++)
+			for (int t = first_new; t < T; t++)
+			{
+				const float *y = mtl_chunk_labels(store, rows, k);
+				int			given_holds = 1;
+
+				for (int at = spec->tasks[t].given; at >= 0; at = spec->tasks[at].given)
+					given_holds &= y[at] == 1.0f;
+				if (isnan(y[t]) || !given_holds)
+					continue;
+				sum[t] += y[t];
+				sum2[t] += (double) y[t] * y[t];
+				pos[t] += y[t];
+				count[t]++;
+			}
+	}
+	mtl_free(buffer);
 	for (int t = 0; t < T; t++)
 	{
 		MtlTask    *task = &spec->tasks[t];
-		double		sum = 0.0,
-					sum2 = 0.0;
-		int64_t		n = 0;
-		double		mean,
-					std;
 
-		if (t < first_new)
+		if (t >= first_new)
 		{
-			if (task->type == MTL_TASK_REGRESSION)
-				for (int64_t r = 0; r < data->n_rows; r++)
-				{
-					float	   *y = &data->labels[r * T + t];
-
-					if (!isnan(*y))
-						*y = (*y - task->target_mean) / task->target_std;
-				}
-			continue;
+			task->target_mean = 0.0f;
+			task->target_std = 1.0f;
 		}
-		task->target_mean = 0.0f;
-		task->target_std = 1.0f;
-		if (task->type != MTL_TASK_REGRESSION)
-			continue;
-		for (int64_t r = 0; r < data->n_rows; r++)
+		if (t >= first_new && task->type == MTL_TASK_REGRESSION && count[t] > 0)
 		{
-			float		y = data->labels[r * T + t];
+			double		mean = sum[t] / count[t];
+			double		std = sqrt(fmax(sum2[t] / count[t] - mean * mean, 0.0));
 
-			if (isnan(y))
-				continue;
-			sum += y;
-			sum2 += (double) y * y;
-			n++;
+			task->target_mean = (float) mean;
+			task->target_std = std > 1e-6 ? (float) std : 1.0f;
 		}
-		if (n == 0)
-			continue;
-		mean = sum / n;
-		std = sqrt(fmax(sum2 / n - mean * mean, 0.0));
-		if (!(std > 1e-6))
-			std = 1.0;
-		task->target_mean = (float) mean;
-		task->target_std = (float) std;
-		for (int64_t r = 0; r < data->n_rows; r++)
+		if (t >= first_new && task->type == MTL_TASK_BINARY && pos[t] > 0 && pos[t] < count[t])
+			model->params[model->layout.tower_b[t][spec->n_tower_layers]] =
+				(float) log(pos[t] / (count[t] - pos[t]));
+		if (task->type == MTL_TASK_REGRESSION)
 		{
-			float	   *y = &data->labels[r * T + t];
-
-			if (!isnan(*y))
-				*y = (float) ((*y - mean) / std);
+			data->label_mean[t] = task->target_mean;
+			data->label_std[t] = task->target_std;
 		}
-	}
-}
-
-/* Start each new binary tower at the log-odds of its base rate: faster start. */
-static void
-InitOutputBiases(MtlModel *model, const MtlDataset *data, int first_new)
-{
-	int			T = model->spec.n_tasks;
-
-	for (int t = first_new; t < T; t++)
-	{
-		double		pos = 0.0;
-		int64_t		n = 0;
-		float	   *bias = model->params + model->layout.tower_b[t][model->spec.n_tower_layers];
-
-		if (model->spec.tasks[t].type != MTL_TASK_BINARY)
-			continue;
-		for (int64_t r = 0; r < data->n_rows; r++)
-		{
-			float		y = data->labels[r * T + t];
-			int			given_holds = 1;
-
-			/* a conditional task starts at its rate among rows where its parents hold */
-			for (int at = model->spec.tasks[t].given; at >= 0; at = model->spec.tasks[at].given)
-				given_holds &= data->labels[r * T + at] == 1.0f;
-			if (!isnan(y) && given_holds)
-			{
-				pos += y;
-				n++;
-			}
-		}
-		if (n > 0 && pos > 0 && pos < n)
-			*bias = (float) log(pos / (n - pos));
 	}
 }
 
@@ -227,9 +200,12 @@ typedef struct BatchBuffers
 	int32_t    *slots;
 	float	   *nums;
 	float	   *labels;
+	int32_t    *scratch_slots;	/* the batch before its scenario sort */
+	float	   *scratch_nums;
+	float	   *scratch_labels;
 	int32_t    *touched;		/* distinct embedding rows of the batch */
 	int64_t    *stamp;			/* per embedding row: last step that used it */
-	int64_t    *sort;			/* [2 x batch] scenario sort keys */
+	int64_t    *sort;			/* [batch] scenario sort keys */
 } BatchBuffers;
 
 static int
@@ -241,42 +217,37 @@ CompareKeys(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+#define GATHER_AHEAD 8
+
 /*
- * Order a batch's rows by scenario, so that each scenario's tower weights are
- * built once per batch and its rows go through one sgemm.
+ * Expand a batch's rows into the buffers, dropping id embeddings with
+ * probability drop, ordered by scenario so that each scenario's tower weights
+ * are built once per batch and its rows go through one sgemm.
  */
 static void
-SortByScenario(const MtlModel *model, const MtlDataset *data, int64_t *order, int B,
-			   int64_t *keys)
-{
-	int			S = model->layout.n_slots;
-
-	if (model->layout.n_scenarios == 0)
-		return;
-	for (int r = 0; r < B; r++)
-		keys[r] = ((int64_t) mtl_model_row_scenario(model, data->slots + order[r] * S) << 32) | r;
-	qsort(keys, B, sizeof(int64_t), CompareKeys);
-	for (int r = 0; r < B; r++)
-		keys[B + r] = order[keys[r] & 0xFFFFFFFF];
-	memcpy(order, keys + B, sizeof(int64_t) * B);
-}
-
-/* Copy the rows of a batch, dropping id embeddings with probability drop. */
-static void
-GatherBatch(const MtlModel *model, const MtlDataset *data, int64_t *order,
-			int B, BatchBuffers *buf, MtlRng *rng, double drop)
+GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *const *refs,
+			const float *const *labels, int B, BatchBuffers *buf, MtlRng *rng, double drop)
 {
 	int			S = model->layout.n_slots;
 	int			n_num = model->shape.n_num;
 	int			T = model->spec.n_tasks;
+	int			sorted = model->layout.n_scenarios > 0;
+	int32_t    *slots = sorted ? buf->scratch_slots : buf->slots;
+	float	   *nums = sorted ? buf->scratch_nums : buf->nums;
+	float	   *lab = sorted ? buf->scratch_labels : buf->labels;
 
-	SortByScenario(model, data, order, B, buf->sort);
 	for (int r = 0; r < B; r++)
 	{
-		int64_t		row = order[r];
-		int32_t    *s = buf->slots + (size_t) r * S;
+		int32_t    *s = slots + (size_t) r * S;
 
-		memcpy(s, data->slots + row * S, sizeof(int32_t) * S);
+		/* rows are scattered over the store: fetch a few ahead */
+		if (r + GATHER_AHEAD < B)
+		{
+			__builtin_prefetch(refs[r + GATHER_AHEAD]);
+			__builtin_prefetch(labels[r + GATHER_AHEAD]);
+		}
+		mtl_dataset_expand(data, refs[r], labels[r], s, nums + (size_t) r * n_num,
+						   lab + (size_t) r * T);
 		if (drop > 0.0)
 		{
 			if (mtl_rng_uniform(rng) < drop)
@@ -284,11 +255,217 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, int64_t *order,
 			if (mtl_rng_uniform(rng) < drop)
 				s[1] = -1;
 		}
-		if (n_num > 0)
-			memcpy(buf->nums + (size_t) r * n_num, data->nums + row * n_num,
-				   sizeof(float) * n_num);
-		memcpy(buf->labels + (size_t) r * T, data->labels + row * T, sizeof(float) * T);
 	}
+	if (!sorted)
+		return;
+	for (int r = 0; r < B; r++)
+		buf->sort[r] = ((int64_t) mtl_model_row_scenario(model, slots + (size_t) r * S) << 32) | r;
+	qsort(buf->sort, B, sizeof(int64_t), CompareKeys);
+	for (int r = 0; r < B; r++)
+	{
+		int			from = (int) (buf->sort[r] & 0xFFFFFFFF);
+
+		memcpy(buf->slots + (size_t) r * S, slots + (size_t) from * S, sizeof(int32_t) * S);
+		memcpy(buf->nums + (size_t) r * n_num, nums + (size_t) from * n_num, sizeof(float) * n_num);
+		memcpy(buf->labels + (size_t) r * T, lab + (size_t) from * T, sizeof(float) * T);
+	}
+}
+
+/*
+ * Where rows come from, batch by batch.
+ *
+ * In memory (nothing spilled): one seeded shuffle of all rows puts the
+ * held-out rows at its tail, and each epoch shuffles the training rows.
+ * Streamed (rows spilled to a file): a row is held out by a seeded hash of
+ * its number; each epoch visits the chunks in a shuffled order, MTL_STREAM_CHUNKS
+ * at a time, and shuffles the rows of those chunks before cutting batches,
+ * so the file is read sequentially chunk by chunk.
+ */
+#define PART_TRAIN 0
+#define PART_VALIDATION 1
+
+typedef struct RowSource
+{
+	const MtlDataset *data;
+	int			streamed;
+	int64_t		n_train;
+	int64_t		n_val;
+	/* in memory */
+	int64_t    *order;			/* [0, n_train) training, then validation */
+	/* streamed */
+	double		val_fraction;
+	uint64_t	val_seed;
+	int64_t    *chunk_order;
+	uint8_t    *chunk_buffer;	/* MTL_STREAM_CHUNKS chunks read from the file */
+	const MtlRowRef **group_refs;	/* rows of the chunks being visited */
+	const float **group_labels;
+	int64_t    *group_order;
+	/* a batch */
+	const MtlRowRef **refs;
+	const float **labels;
+} RowSource;
+
+typedef void (*BatchFn) (void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B);
+
+static int
+HeldOut(const RowSource *src, int64_t row)
+{
+	uint64_t	h = mtl_hash64(&row, sizeof(row), src->val_seed);
+
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0) < src->val_fraction;
+}
+
+static void
+SourceCreate(RowSource *src, const MtlDataset *data, const MtlSpec *spec, int batch, MtlRng *rng)
+{
+	const MtlRowStore *store = data->store;
+	int64_t		n = store->n_rows;
+
+	memset(src, 0, sizeof(*src));
+	src->data = data;
+	src->streamed = store->n_spilled > 0;
+	src->refs = mtl_alloc(sizeof(MtlRowRef *) * batch);
+	src->labels = mtl_alloc(sizeof(float *) * batch);
+	if (!src->streamed)
+	{
+		int64_t		n_val = (int64_t) (n * (double) spec->validation_fraction);
+
+		src->n_val = n_val >= n ? n - 1 : n_val;	/* at least one row trains */
+		src->n_train = n - src->n_val;
+		src->order = mtl_alloc(sizeof(int64_t) * n);
+		for (int64_t i = 0; i < n; i++)
+			src->order[i] = i;
+		if (src->n_val > 0)
+			mtl_rng_shuffle(rng, src->order, n);
+		return;
+	}
+	src->val_fraction = spec->validation_fraction;
+	src->val_seed = spec->seed ^ 0x48454C444F5554ULL;
+	for (int64_t r = 0; r < n; r++)
+		src->n_val += HeldOut(src, r);
+	if (src->n_val == n)
+		src->val_fraction = 0.0, src->n_val = 0;	/* nothing would train */
+	src->n_train = n - src->n_val;
+	src->chunk_order = mtl_alloc(sizeof(int64_t) * (store->n_chunks + 1));
+	src->chunk_buffer = mtl_alloc(mtl_rows_chunk_bytes(store) * MTL_STREAM_CHUNKS);
+	src->group_refs = mtl_alloc(sizeof(MtlRowRef *) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+	src->group_labels = mtl_alloc(sizeof(float *) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+	src->group_order = mtl_alloc(sizeof(int64_t) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+}
+
+static void
+SourceFree(RowSource *src)
+{
+	mtl_free(src->refs);
+	mtl_free(src->labels);
+	mtl_free(src->order);
+	mtl_free(src->chunk_order);
+	mtl_free(src->chunk_buffer);
+	mtl_free(src->group_refs);
+	mtl_free(src->group_labels);
+	mtl_free(src->group_order);
+}
+
+/* In memory: rows order[from, from + n) in batches. */
+static void
+MemoryBatches(RowSource *src, const int64_t *rows, int64_t n, int batch, BatchFn fn, void *ctx)
+{
+	const MtlRowStore *store = src->data->store;
+
+	for (int64_t from = 0; from < n; from += batch)
+	{
+		int			B = (int) (n - from < batch ? n - from : batch);
+
+		for (int r = 0; r < B; r++)
+		{
+			src->refs[r] = mtl_rows_ref(store, rows[from + r]);
+			src->labels[r] = mtl_rows_labels(store, rows[from + r]);
+		}
+		fn(ctx, src->refs, src->labels, B);
+	}
+}
+
+/* Streamed: the part's rows of chunks chunk_order[from, to), read and optionally shuffled. */
+static int64_t
+LoadGroup(RowSource *src, int64_t from, int64_t to, int part, int shuffle, MtlRng *rng)
+{
+	const MtlRowStore *store = src->data->store;
+	size_t		chunk_bytes = mtl_rows_chunk_bytes(store);
+	int64_t		n = 0;
+
+	for (int64_t g = from; g < to; g++)
+	{
+		int64_t		c = src->chunk_order[g];
+		const uint8_t *rows;
+		int			n_rows = mtl_rows_chunk(store, c, src->chunk_buffer + (g - from) * chunk_bytes,
+											&rows);
+
+		for (int k = 0; k < n_rows; k++)
+			if (HeldOut(src, c * MTL_CHUNK_ROWS + k) == part)
+			{
+				src->group_refs[n] = mtl_chunk_ref(store, rows, k);
+				src->group_labels[n] = mtl_chunk_labels(store, rows, k);
+				src->group_order[n] = n;
+				n++;
+			}
+	}
+	if (shuffle)
+		mtl_rng_shuffle(rng, src->group_order, n);
+	return n;
+}
+
+static void
+StreamBatches(RowSource *src, int part, int shuffle, MtlRng *rng, int batch, int64_t limit,
+			  BatchFn fn, void *ctx)
+{
+	const MtlRowStore *store = src->data->store;
+	int64_t		done = 0;
+
+	for (int64_t c = 0; c < store->n_chunks; c++)
+		src->chunk_order[c] = c;
+	if (shuffle)
+		mtl_rng_shuffle(rng, src->chunk_order, store->n_chunks);
+	for (int64_t g = 0; g < store->n_chunks && done < limit; g += MTL_STREAM_CHUNKS)
+	{
+		int64_t		to = g + MTL_STREAM_CHUNKS < store->n_chunks ? g + MTL_STREAM_CHUNKS : store->n_chunks;
+		int64_t		n = LoadGroup(src, g, to, part, shuffle, rng);
+
+		if (n > limit - done)
+			n = limit - done;
+		for (int64_t from = 0; from < n; from += batch)
+		{
+			int			B = (int) (n - from < batch ? n - from : batch);
+
+			for (int r = 0; r < B; r++)
+			{
+				src->refs[r] = src->group_refs[src->group_order[from + r]];
+				src->labels[r] = src->group_labels[src->group_order[from + r]];
+			}
+			fn(ctx, src->refs, src->labels, B);
+		}
+		done += n;
+	}
+}
+
+/* Up to limit rows of a part in batches; the training part reshuffled when shuffle is set. */
+static void
+ForBatches(RowSource *src, int part, int shuffle, MtlRng *rng, int batch, int64_t limit,
+		   BatchFn fn, void *ctx)
+{
+	if (src->streamed)
+	{
+		StreamBatches(src, part, shuffle, rng, batch, limit, fn, ctx);
+		return;
+	}
+	if (part == PART_TRAIN)
+	{
+		if (shuffle)
+			mtl_rng_shuffle(rng, src->order, src->n_train);
+		MemoryBatches(src, src->order, src->n_train < limit ? src->n_train : limit, batch, fn, ctx);
+	}
+	else
+		MemoryBatches(src, src->order + src->n_train, src->n_val < limit ? src->n_val : limit,
+					  batch, fn, ctx);
 }
 
 /* The embedding rows (of every copy) a batch used, once each. */
@@ -379,24 +556,97 @@ FixedLoss(const MtlSpec *spec, const double *task_loss)
 	return total;
 }
 
-/* Mean fixed-weight loss over the held-out rows, in batches, without dropout. */
-static double
-ValidationLoss(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows,
-			   int64_t n, int batch, BatchBuffers *buf, MtlRng *rng)
+/* What the passes over batches share. */
+typedef struct Pass
 {
-	double		total = 0.0;
+	MtlModel   *model;
+	MtlWork    *work;
+	const MtlDataset *data;
+	BatchBuffers *buf;
+	MtlRng	   *rng;
+	/* training */
+	MtlAdam    *adam;
+	float	   *grads;
+	MtlWeighting *wt;
+	const MtlTrainCallbacks *cb;
+	double		drop;
+	double		loss;			/* summed over rows */
+	double		task_sum[MTL_MAX_TASKS];
+	int64_t		rows;
+	/* gates */
+	double		gate_sums[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS];
+	/* held-out metrics */
+	int64_t		n_val;
+	double	   *score;			/* [tasks x n_val] */
+	double	   *label;
+	int64_t		count[MTL_MAX_TASKS];
+} Pass;
+
+static void
+TrainBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B)
+{
+	Pass	   *p = ctx;
+
+	if (p->cb && p->cb->interrupt)
+		p->cb->interrupt(p->cb->arg);
+	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, p->drop);
+	TrainStep(p->model, p->work, p->adam, p->grads, p->buf, B, p->wt);
+	p->loss += B * FixedLoss(&p->model->spec, p->wt->loss);
+	for (int t = 0; t < p->model->spec.n_tasks; t++)
+		p->task_sum[t] += B * p->wt->loss[t];
+	p->rows += B;
+}
+
+static void
+ValidationBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B)
+{
+	Pass	   *p = ctx;
 	double		task_loss[MTL_MAX_TASKS];
 	MtlLossOptions opt = {NULL, task_loss, NULL, NULL};
 
-	for (int64_t from = 0; from < n; from += batch)
-	{
-		int			B = (int) (n - from < batch ? n - from : batch);
+	if (p->cb && p->cb->interrupt)
+		p->cb->interrupt(p->cb->arg);
+	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, 0.0);
+	mtl_batch_loss(p->model, p->work, p->model->params, NULL, p->buf->slots, p->buf->nums,
+				   p->buf->labels, B, &opt);
+	p->loss += B * FixedLoss(&p->model->spec, task_loss);
+	p->rows += B;
+}
 
-		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
-		mtl_batch_loss(model, work, model->params, NULL, buf->slots, buf->nums, buf->labels, B, &opt);
-		total += B * FixedLoss(&model->spec, task_loss);
-	}
-	return total / n;
+/* Mean fixed-weight loss over the held-out rows, in batches, without dropout. */
+static double
+ValidationLoss(Pass *p, RowSource *src, int batch)
+{
+	p->loss = 0.0;
+	p->rows = 0;
+	ForBatches(src, PART_VALIDATION, 0, p->rng, batch, INT64_MAX, ValidationBatch, p);
+	return p->rows > 0 ? p->loss / p->rows : NAN;
+}
+
+/* A batch's forward pass with the current parameters, no dropout. */
+static void
+ForwardBatch(Pass *p, const MtlRowRef *const *refs, const float *const *labels, int B)
+{
+	if (p->cb && p->cb->interrupt)
+		p->cb->interrupt(p->cb->arg);
+	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, 0.0);
+	mtl_model_assemble(p->model, p->work, p->model->params, p->buf->slots, p->buf->nums, B);
+	mtl_model_forward(p->model, p->work, p->model->params, B);
+}
+
+static void
+GateBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B)
+{
+	Pass	   *p = ctx;
+	const MtlLayout *L = &p->model->layout;
+
+	ForwardBatch(p, refs, labels, B);
+	for (int k = 0; k < L->n_levels; k++)
+		for (int o = 0; o <= p->model->spec.n_tasks; o++)
+			for (int r = 0; r < B; r++)
+				for (int j = 0; j < L->levels[k].gate_n[o]; j++)
+					p->gate_sums[k][o][j] += p->work->gate[k][o][(size_t) r * L->levels[k].gate_n[o] + j];
+	p->rows += B;
 }
 
 /*
@@ -406,31 +656,18 @@ ValidationLoss(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *
 #define GATE_ROWS 20000
 
 static void
-MeasureGates(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows, int64_t n,
-			 int batch, BatchBuffers *buf, MtlRng *rng, MtlTrainSummary *summary)
+MeasureGates(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 {
-	const MtlLayout *L = &model->layout;
-	double		sums[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS] = {{{0}}};
+	const MtlLayout *L = &p->model->layout;
 
-	n = n < GATE_ROWS ? n : GATE_ROWS;
-	for (int64_t from = 0; from < n; from += batch)
-	{
-		int			B = (int) (n - from < batch ? n - from : batch);
-
-		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
-		mtl_model_assemble(model, work, model->params, buf->slots, buf->nums, B);
-		mtl_model_forward(model, work, model->params, B);
-		for (int k = 0; k < L->n_levels; k++)
-			for (int o = 0; o <= model->spec.n_tasks; o++)
-				for (int r = 0; r < B; r++)
-					for (int j = 0; j < L->levels[k].gate_n[o]; j++)
-						sums[k][o][j] += work->gate[k][o][(size_t) r * L->levels[k].gate_n[o] + j];
-	}
-	summary->gate_rows = n;
+	memset(p->gate_sums, 0, sizeof(p->gate_sums));
+	p->rows = 0;
+	ForBatches(src, PART_TRAIN, 0, p->rng, batch, GATE_ROWS, GateBatch, p);
+	summary->gate_rows = p->rows;
 	for (int k = 0; k < L->n_levels; k++)
-		for (int o = 0; o <= model->spec.n_tasks; o++)
+		for (int o = 0; o <= p->model->spec.n_tasks; o++)
 			for (int j = 0; j < L->levels[k].gate_n[o]; j++)
-				summary->gate_use[k][o][j] = n > 0 ? (float) (sums[k][o][j] / n) : 0.0f;
+				summary->gate_use[k][o][j] = p->rows > 0 ? (float) (p->gate_sums[k][o][j] / p->rows) : 0.0f;
 }
 
 /* One task's held-out outputs and labels (label units) into its metrics. */
@@ -454,59 +691,53 @@ HoldoutTask(const MtlTask *task, const double *score, const double *label, int64
 	mtl_free(anonymous);
 }
 
+static void
+HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B)
+{
+	Pass	   *p = ctx;
+	int			T = p->model->spec.n_tasks;
+
+	ForwardBatch(p, refs, labels, B);
+	for (int t = 0; t < T; t++)
+	{
+		const MtlTask *task = &p->model->spec.tasks[t];
+		const float *logit = mtl_work_logit(p->work, t);
+
+		for (int r = 0; r < B; r++)
+		{
+			float		y = p->buf->labels[(size_t) r * T + t];
+
+			if (isnan(y) || p->count[t] >= p->n_val)
+				continue;
+			p->score[t * p->n_val + p->count[t]] = mtl_task_output(task, logit[r]);
+			p->label[t * p->n_val + p->count[t]] = task->type == MTL_TASK_REGRESSION ?
+				(double) y * task->target_std + task->target_mean : y;
+			p->count[t]++;
+		}
+	}
+}
+
 /*
  * Each task's metrics on the held-out rows with the kept parameters, so a
  * model (and a registry version) says how well it does on rows it did not
  * train on.
  */
 static void
-MeasureHoldout(MtlModel *model, MtlWork *work, const MtlDataset *data, int64_t *rows, int64_t n,
-			   int batch, BatchBuffers *buf, MtlRng *rng, MtlTrainSummary *summary)
+MeasureHoldout(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 {
-	int			T = model->spec.n_tasks;
-	double	   *score = mtl_alloc(sizeof(double) * (n * T + 1));
-	double	   *label = mtl_alloc(sizeof(double) * (n * T + 1));
-	int64_t		count[MTL_MAX_TASKS] = {0};
+	int			T = p->model->spec.n_tasks;
+	int64_t		n = src->n_val;
 
-	for (int64_t from = 0; from < n; from += batch)
-	{
-		int			B = (int) (n - from < batch ? n - from : batch);
-
-		GatherBatch(model, data, rows + from, B, buf, rng, 0.0);
-		mtl_model_assemble(model, work, model->params, buf->slots, buf->nums, B);
-		mtl_model_forward(model, work, model->params, B);
-		for (int t = 0; t < T; t++)
-		{
-			const MtlTask *task = &model->spec.tasks[t];
-			const float *logit = mtl_work_logit(work, t);
-
-			for (int r = 0; r < B; r++)
-			{
-				float		y = buf->labels[(size_t) r * T + t];
-
-				if (isnan(y))
-					continue;
-				score[t * n + count[t]] = mtl_task_output(task, logit[r]);
-				label[t * n + count[t]] = task->type == MTL_TASK_REGRESSION ?
-					(double) y * task->target_std + task->target_mean : y;
-				count[t]++;
-			}
-		}
-	}
+	p->n_val = n;
+	p->score = mtl_alloc(sizeof(double) * (n * T + 1));
+	p->label = mtl_alloc(sizeof(double) * (n * T + 1));
+	memset(p->count, 0, sizeof(p->count));
+	ForBatches(src, PART_VALIDATION, 0, p->rng, batch, INT64_MAX, HoldoutBatch, p);
 	for (int t = 0; t < T; t++)
-		HoldoutTask(&model->spec.tasks[t], score + t * n, label + t * n, count[t],
+		HoldoutTask(&p->model->spec.tasks[t], p->score + t * n, p->label + t * n, p->count[t],
 					&summary->holdout[t]);
-	mtl_free(score);
-	mtl_free(label);
-}
-
-/* Rows held out for validation: a seeded share, at least one row left to train. */
-static int64_t
-ValidationRows(const MtlSpec *spec, int64_t n)
-{
-	int64_t		n_val = (int64_t) (n * (double) spec->validation_fraction);
-
-	return n_val >= n ? n - 1 : n_val;
+	mtl_free(p->score);
+	mtl_free(p->label);
 }
 
 static void
@@ -517,9 +748,12 @@ BuffersCreate(BatchBuffers *buf, const MtlModel *model, int batch)
 	buf->slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
 	buf->nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
 	buf->labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
+	buf->scratch_slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
+	buf->scratch_nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
+	buf->scratch_labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
 	buf->touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
 	buf->stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows * L->n_copies + 1));
-	buf->sort = mtl_alloc(sizeof(int64_t) * 2 * batch);
+	buf->sort = mtl_alloc(sizeof(int64_t) * batch);
 }
 
 static void
@@ -528,6 +762,9 @@ BuffersFree(BatchBuffers *buf)
 	mtl_free(buf->slots);
 	mtl_free(buf->nums);
 	mtl_free(buf->labels);
+	mtl_free(buf->scratch_slots);
+	mtl_free(buf->scratch_nums);
+	mtl_free(buf->scratch_labels);
 	mtl_free(buf->touched);
 	mtl_free(buf->stamp);
 	mtl_free(buf->sort);
@@ -556,8 +793,8 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	const MtlLayout *L = &model->layout;
 	int			T = spec->n_tasks;
 	int			batch = spec->batch_size;
-	int64_t		n_val = ValidationRows(spec, data->n_rows);
-	int64_t		n = data->n_rows - n_val;	/* training rows: order[0 .. n) */
+	int64_t		n,
+				n_val;
 	double		start = mtl_now_seconds();
 	double		measure_start;
 	double		best_loss = INFINITY;
@@ -566,34 +803,37 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	MtlAdam		adam;
 	BatchBuffers buf;
 	MtlWeighting wt;
-	MtlWork    *work;
-	float	   *grads;
+	RowSource	src;
+	Pass		pass;
 	float	   *best = NULL;
-	int64_t    *order;
 
-	StandardiseTargets(spec, data, cont ? cont->first_new_task : 0);
 	if (cont == NULL)
 		mtl_model_init(model);
-	InitOutputBiases(model, data, cont ? cont->first_new_task : 0);
+	LabelStatistics(model, data, cont ? cont->first_new_task : 0);
+	/* a separate stream from the initialisation's, from the same seed */
+	mtl_rng_seed(&rng, spec->seed ^ 0x5DEECE66DULL);
+	SourceCreate(&src, data, spec, batch, &rng);
+	n = src.n_train;
+	n_val = src.n_val;
 	if (batch > n)
 		batch = (int) n;
 	mtl_weighting_init(&wt, T);
-	work = mtl_work_create(model, batch);
-	grads = mtl_alloc(sizeof(float) * L->n_params);
+	memset(&pass, 0, sizeof(pass));
+	pass.model = model;
+	pass.data = data;
+	pass.buf = &buf;
+	pass.rng = &rng;
+	pass.adam = &adam;
+	pass.wt = &wt;
+	pass.cb = cb;
+	pass.drop = spec->id_dropout;
+	pass.work = mtl_work_create(model, batch);
+	pass.grads = mtl_alloc(sizeof(float) * L->n_params);
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
 	adam.from = cont ? cont->train_from : 0;
 	BuffersCreate(&buf, model, batch);
-	order = mtl_alloc(sizeof(int64_t) * data->n_rows);
-	for (int64_t i = 0; i < data->n_rows; i++)
-		order[i] = i;
-	/* a separate stream from the initialisation's, from the same seed */
-	mtl_rng_seed(&rng, spec->seed ^ 0x5DEECE66DULL);
 	if (n_val > 0)
-	{
-		/* the held-out rows are the tail of one seeded shuffle */
-		mtl_rng_shuffle(&rng, order, data->n_rows);
 		best = mtl_alloc(sizeof(float) * L->n_params);
-	}
 
 	summary->rows = n;
 	summary->validation_rows = n_val;
@@ -603,8 +843,6 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	summary->phase_seconds[MTL_PHASE_VALIDATION] = 0.0;
 	for (int epoch = 0; epoch < spec->epochs; epoch++)
 	{
-		double		loss = 0.0;
-		double		task_sum[MTL_MAX_TASKS] = {0};
 		double		val_loss = NAN;
 		double		epoch_start = mtl_now_seconds();
 		MtlEpochReport report;
@@ -613,28 +851,20 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		if (spec->loss_weighting == MTL_WEIGHTING_DWA && epoch >= 2)
 			mtl_dwa_weights(&wt, summary->task_loss[epoch - 1], summary->task_loss[epoch - 2],
 							spec->dwa_temperature);
-		mtl_rng_shuffle(&rng, order, n);
-		for (int64_t from = 0; from < n; from += batch)
-		{
-			int			B = (int) (n - from < batch ? n - from : batch);
-
-			if (cb && cb->interrupt)
-				cb->interrupt(cb->arg);
-			GatherBatch(model, data, order + from, B, &buf, &rng, spec->id_dropout);
-			TrainStep(model, work, &adam, grads, &buf, B, &wt);
-			loss += B * FixedLoss(spec, wt.loss);
-			for (int t = 0; t < T; t++)
-				task_sum[t] += B * wt.loss[t];
-		}
-		summary->epoch_loss[epoch] = loss / n;
+		pass.loss = 0.0;
+		pass.rows = 0;
+		memset(pass.task_sum, 0, sizeof(pass.task_sum));
+		ForBatches(&src, PART_TRAIN, 1, &rng, batch, INT64_MAX, TrainBatch, &pass);
+		summary->epoch_loss[epoch] = pass.loss / n;
 		for (int t = 0; t < T; t++)
-			summary->task_loss[epoch][t] = (float) (task_sum[t] / n);
+			summary->task_loss[epoch][t] = (float) (pass.task_sum[t] / n);
 		summary->epochs = epoch + 1;
 		report.train_seconds = mtl_now_seconds() - epoch_start;
+		report.loss = pass.loss / n;
 		summary->phase_seconds[MTL_PHASE_EPOCHS] += report.train_seconds;
 		if (n_val > 0)
 		{
-			val_loss = ValidationLoss(model, work, data, order + n, n_val, batch, &buf, &rng);
+			val_loss = ValidationLoss(&pass, &src, batch);
 			summary->validation_loss[epoch] = val_loss;
 			if (val_loss < best_loss)
 			{
@@ -649,7 +879,6 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		report.val_seconds = mtl_now_seconds() - epoch_start - report.train_seconds;
 		summary->phase_seconds[MTL_PHASE_VALIDATION] += report.val_seconds;
 		report.epoch = epoch + 1;
-		report.loss = loss / n;
 		report.val_loss = val_loss;
 		report.rows = n;
 		if (cb && cb->epoch_done)
@@ -661,17 +890,17 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		memcpy(model->params, best, sizeof(float) * L->n_params);
 	FinalWeights(model, &wt, summary);
 	measure_start = mtl_now_seconds();
-	MeasureGates(model, work, data, order, n, batch, &buf, &rng, summary);
+	MeasureGates(&pass, &src, batch, summary);
 	memset(summary->holdout, 0, sizeof(summary->holdout));
 	if (n_val > 0)
-		MeasureHoldout(model, work, data, order + n, n_val, batch, &buf, &rng, summary);
+		MeasureHoldout(&pass, &src, batch, summary);
 	summary->phase_seconds[MTL_PHASE_MEASURE] = mtl_now_seconds() - measure_start;
 	summary->seconds = mtl_now_seconds() - start;
 
 	mtl_free(best);
-	mtl_free(order);
+	SourceFree(&src);
 	BuffersFree(&buf);
 	mtl_adam_free(&adam);
-	mtl_free(grads);
-	mtl_work_free(work, model);
+	mtl_free(pass.grads);
+	mtl_work_free(pass.work, model);
 }

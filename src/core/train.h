@@ -26,14 +26,7 @@
 
 #include "model.h"
 
-/* Rows encoded for the model (see model.h for slots). */
-typedef struct MtlDataset
-{
-	int64_t		n_rows;
-	int32_t    *slots;			/* [n_rows x n_slots] */
-	float	   *nums;			/* [n_rows x n_num] */
-	float	   *labels;			/* [n_rows x n_tasks], NaN = missing */
-} MtlDataset;
+typedef struct MtlDataset MtlDataset;	/* dataset.h */
 
 /* What one epoch reports to the caller. */
 typedef struct MtlEpochReport
@@ -122,8 +115,9 @@ typedef struct MtlTrainSummary
 } MtlTrainSummary;
 
 /*
- * Set regression targets' mean and std from the labels and standardise them in
- * place (the data set is consumed), initialise the parameters and train.
+ * Set regression targets' mean and std from the labels (the data set
+ * standardises them as batches are gathered), initialise the parameters and
+ * train.
  */
 void		mtl_train(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *cb,
 					  MtlTrainSummary *summary);

@@ -2,32 +2,28 @@
 
 #include <string.h>
 
+#include "dataset.h"
 #include "fit.h"
 #include "mem.h"
 
-MtlRowStore *
-mtl_update_rows(const MtlSchema *old, const MtlRowStore *store)
+void
+mtl_update_rows(const MtlSchema *old, MtlRowStore *store)
 {
-	MtlRowStore *out = mtl_rows_create(store->n_tasks);
+	MtlFieldDef *defs = mtl_alloc(sizeof(MtlFieldDef) * (old->n_fields + 1));
 	int		   *map = mtl_alloc(sizeof(int) * (store->n_fields + 1));
-	int64_t		e = 0;
 
 	for (int f = 0; f < old->n_fields; f++)
-		mtl_rows_field(out, old->fields[f].side, old->fields[f].kind, old->fields[f].name,
-					   strlen(old->fields[f].name));
+	{
+		defs[f].side = old->fields[f].side;
+		defs[f].kind = old->fields[f].kind;
+		defs[f].name = old->fields[f].name;
+	}
 	for (int f = 0; f < store->n_fields; f++)
 		map[f] = mtl_schema_find_field(old, store->fields[f].side, store->fields[f].kind,
 									   store->fields[f].name, strlen(store->fields[f].name));
-	for (int64_t r = 0; r < store->n_rows; r++)
-	{
-		mtl_rows_add(out, store->user_ids[r], store->item_ids[r], store->flags[r],
-					 store->labels + r * store->n_tasks);
-		for (; e < store->entry_end[r]; e++)
-			if (map[store->entry_field[e]] >= 0)
-				mtl_rows_add_entry(out, map[store->entry_field[e]], store->entry_value[e]);
-	}
+	mtl_rows_remap_fields(store, defs, old->n_fields, map);
 	mtl_free(map);
-	return out;
+	mtl_free(defs);
 }
 
 /* Embedding row old_row of old (every copy) into new_row of out; old_row < 0: zeros. */
@@ -245,12 +241,11 @@ mtl_update_copy_params(const MtlTrained *old, MtlTrained *out)
 }
 
 const char *
-mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *store,
+mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 			   int freeze_shared, const MtlTrainCallbacks *cb, double memory_limit,
 			   double *needed, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
-	MtlRowStore *rows;
 	MtlDataset	data;
 	MtlContinue cont;
 	const char *why = NULL;
@@ -262,42 +257,31 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *st
 	if (T > old->model.spec.n_tasks && old->model.layout.n_copies > 1)
 		return "a single_task model cannot take new tasks (each task has its own copy of the inputs)";
 	model->spec = *spec;
-	rows = mtl_update_rows(&old->schema, store);
-	mtl_schema_extend(&out->schema, &old->schema, rows);
+	mtl_rows_seal(store);
+	mtl_update_rows(&old->schema, store);
+	mtl_schema_extend(&out->schema, &old->schema, store);
 	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
 	if (why == NULL)
 		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why == NULL)
 	{
-		*needed = mtl_fit_memory_bytes(spec, rows, &out->schema, &model->layout) +
-			(double) mtl_rows_bytes(rows);
+		*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
 		if (memory_limit > 0 && *needed > memory_limit)
 			why = "memory";
 	}
 	if (why != NULL)
-	{
-		mtl_rows_free(rows);
 		return why;
-	}
 	mtl_model_init(model);
 	mtl_update_copy_params(old, out);
 
 	encode_start = mtl_now_seconds();
-	data.n_rows = rows->n_rows;
-	data.slots = mtl_alloc(sizeof(int32_t) * rows->n_rows * model->layout.n_slots + 1);
-	data.nums = mtl_alloc(sizeof(float) * rows->n_rows * out->schema.n_num + 1);
-	data.labels = mtl_alloc(sizeof(float) * rows->n_rows * T + 1);
-	mtl_schema_encode_rows(&out->schema, &model->layout, rows, data.slots, data.nums);
-	memcpy(data.labels, rows->labels, sizeof(float) * rows->n_rows * T);
+	mtl_dataset_build(&data, &out->schema, &model->layout, store);
 	cont.first_new_task = old->model.spec.n_tasks;
 	cont.train_from = freeze_shared ? model->layout.tower0 : 0;
 	out->summary.phase_seconds[MTL_PHASE_VOCABULARY] = encode_start - start;
 	out->summary.phase_seconds[MTL_PHASE_ENCODE_ROWS] = mtl_now_seconds() - encode_start;
 	mtl_train_continue(model, &data, cb, &out->summary, &cont);
 	out->summary.seconds = mtl_now_seconds() - start;
-	mtl_free(data.slots);
-	mtl_free(data.nums);
-	mtl_free(data.labels);
-	mtl_rows_free(rows);
+	mtl_dataset_free(&data);
 	return NULL;
 }

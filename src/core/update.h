@@ -25,12 +25,12 @@
  * tasks appended. Returns NULL, "memory" (with *needed set), or why the
  * update is impossible.
  */
-const char *mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *store,
+const char *mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 						   int freeze_shared, const MtlTrainCallbacks *cb, double memory_limit,
 						   double *needed, MtlTrained *out);
 
-/* The new rows with their fields renumbered as old's (unknown fields dropped). */
-MtlRowStore *mtl_update_rows(const MtlSchema *old, const MtlRowStore *store);
+/* Renumber the new rows' fields as old's, in place (unknown fields dropped). */
+void		mtl_update_rows(const MtlSchema *old, MtlRowStore *store);
 
 /* Copy every parameter old has into the laid-out model of out (whose other parameters are initialised). */
 void		mtl_update_copy_params(const MtlTrained *old, MtlTrained *out);

@@ -13,7 +13,7 @@
 	"expert_units, bottom_units, tower_units, scenario, epochs, batch_size, learning_rate, " \
 	"lr_decay, clip_norm, l2, dropout, id_dropout, loss_weighting, gradnorm_alpha, " \
 	"dwa_temperature, validation_fraction, patience, seed, threads, " \
-	"verbose, record_seconds, max_memory_mb"
+	"verbose, record_seconds, max_memory_mb, rows_memory_mb"
 
 /* A task's "given" names a task that may come later: resolved after parsing. */
 typedef struct ConfigState
@@ -57,6 +57,7 @@ SetDefaults(MtlSpec *s)
 	s->threads = 1;				/* small per-batch products: a second thread costs more than it gains */
 	s->verbose = 0;
 	s->max_memory_mb = 4096;
+	s->rows_memory_mb = 1024;
 }
 
 static const char *
@@ -392,6 +393,8 @@ ParseKey(ConfigState *state, const char *key, const JsonbValue *v)
 		s->threads = IntOrError(key, v, 0, 64);
 	else if (strcmp(key, "max_memory_mb") == 0)
 		s->max_memory_mb = RangeOrError(key, v, 0, 1e9, true);
+	else if (strcmp(key, "rows_memory_mb") == 0)
+		s->rows_memory_mb = RangeOrError(key, v, 0, 1e9, false);
 	else if (strcmp(key, "verbose") == 0)
 		s->verbose = BoolOrError(key, v);
 	else if (strcmp(key, "record_seconds") == 0)
@@ -515,7 +518,7 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 
 #define UPDATE_KEYS "add_tasks, freeze, epochs, batch_size, learning_rate, lr_decay, clip_norm, " \
 	"l2, dropout, id_dropout, gradnorm_alpha, dwa_temperature, validation_fraction, patience, " \
-	"seed, threads, verbose, record_seconds, max_memory_mb"
+	"seed, threads, verbose, record_seconds, max_memory_mb, rows_memory_mb"
 
 /* Whether key is one mtl_update may change (the training settings). */
 static bool
@@ -524,7 +527,7 @@ UpdateKey(const char *key)
 	static const char *const keys[] = {
 		"epochs", "batch_size", "learning_rate", "lr_decay", "clip_norm", "l2", "dropout",
 		"id_dropout", "gradnorm_alpha", "dwa_temperature", "validation_fraction", "patience",
-		"seed", "threads", "verbose", "record_seconds", "max_memory_mb"
+		"seed", "threads", "verbose", "record_seconds", "max_memory_mb", "rows_memory_mb"
 	};
 
 	for (int i = 0; i < (int) lengthof(keys); i++)
@@ -598,6 +601,7 @@ MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *fre
 	spec->verbose = defaults.verbose;
 	spec->record_seconds = defaults.record_seconds;
 	spec->max_memory_mb = defaults.max_memory_mb;
+	spec->rows_memory_mb = defaults.rows_memory_mb;
 	state->spec = spec;
 	WalkConfig(config, state, "{\"learning_rate\": 0.001, \"freeze\": \"shared\"}", ParseUpdateKey);
 	*freeze_shared = state->freeze_shared;

@@ -32,9 +32,14 @@ typedef struct TrainState
 	MtlRowStore *rows;
 } TrainState;
 TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config);
+MtlRowStore *MtlTrainRowStore(const MtlSpec *spec, MemoryContext context);
 void		MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls,
 						   int n_values, MemoryContext context);
 bytea	   *MtlTrainFinish(TrainState *state, const MtlTrained *old, bool freeze_shared);
+
+/* spill.c: a row store's chunks beyond budget bytes go to a BufFile living in context */
+void		MtlRowsSpillToTempFile(MtlRowStore *rows, size_t budget, MemoryContext context);
+uint64		MtlRowsSpilledBytes(const MtlRowStore *rows);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);

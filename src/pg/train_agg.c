@@ -60,6 +60,20 @@ CheckRowMemory(const TrainState *state)
 				 errhint("Raise config key max_memory_mb, or train on a sample of the rows.")));
 }
 
+/* An empty row store whose rows beyond rows_memory_mb spill to a temporary file. */
+MtlRowStore *
+MtlTrainRowStore(const MtlSpec *spec, MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	MtlRowStore *rows = mtl_rows_create(spec->n_tasks);
+	double		budget = spec->rows_memory_mb * 1048576.0;
+
+	/* 0: every full chunk spills (a budget of 0 bytes would mean no limit) */
+	MtlRowsSpillToTempFile(rows, budget >= 1.0 ? (size_t) budget : 1, context);
+	MemoryContextSwitchTo(old);
+	return rows;
+}
+
 TrainState *
 MtlTrainCreate(MemoryContext context, Jsonb *config)
 {
@@ -67,7 +81,7 @@ MtlTrainCreate(MemoryContext context, Jsonb *config)
 	TrainState *state = palloc0(sizeof(TrainState));
 
 	MtlParseConfig(config, &state->spec);
-	state->rows = mtl_rows_create(state->spec.n_tasks);
+	state->rows = MtlTrainRowStore(&state->spec, context);
 	MemoryContextSwitchTo(old);
 	return state;
 }
@@ -155,9 +169,12 @@ mtl_train_combine(PG_FUNCTION_ARGS)
 	{
 		a = palloc0(sizeof(TrainState));
 		a->spec = b->spec;
-		a->rows = mtl_rows_create(b->spec.n_tasks);
+		a->rows = MtlTrainRowStore(&b->spec, context);
 	}
 	why = mtl_rows_merge(a->rows, b->rows);
+	/* b's rows are a's now: free them rather than hold every row twice */
+	mtl_rows_free(b->rows);
+	b->rows = mtl_rows_create(b->spec.n_tasks);
 	MemoryContextSwitchTo(old);
 	if (why != NULL)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s", why)));
@@ -232,9 +249,9 @@ EpochCallback(void *arg, const MtlEpochReport *e)
 						e->val_seconds, rate)));
 }
 
-/* The verbose summary of where the time went. */
+/* The verbose summary of where the time went, and what the rows took. */
 static void
-ReportPhases(const MtlSpec *spec, const MtlTrainSummary *sum)
+ReportPhases(const MtlSpec *spec, const MtlTrainSummary *sum, const MtlRowStore *rows)
 {
 	StringInfoData s;
 
@@ -243,7 +260,12 @@ ReportPhases(const MtlSpec *spec, const MtlTrainSummary *sum)
 	initStringInfo(&s);
 	for (int p = 0; p < MTL_N_PHASES; p++)
 		appendStringInfo(&s, "%s%s %.3f s", p ? ", " : "", mtl_phase_names[p], sum->phase_seconds[p]);
-	ereport(INFO, (errmsg("mtl_train: %s", s.data)));
+	ereport(INFO,
+			(errmsg("mtl_train: %s", s.data),
+			 errdetail("%lld rows, %lld feature sets, %lld users, %lld items; %.1f MB in memory, %.1f MB in temporary files.",
+					   (long long) rows->n_rows, (long long) rows->n_sets,
+					   (long long) rows->ids[0].n, (long long) rows->ids[1].n,
+					   mtl_rows_bytes(rows) / 1048576.0, MtlRowsSpilledBytes(rows) / 1048576.0)));
 	pfree(s.data);
 }
 
@@ -324,7 +346,7 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 		ReportFitError(why, needed, &state->spec);
 	trained.summary.phase_seconds[MTL_PHASE_COLLECT] = collected;
 	len = EncodeModel(&trained, &bytes);
-	ReportPhases(&state->spec, &trained.summary);
+	ReportPhases(&state->spec, &trained.summary, state->rows);
 	MemoryContextSwitchTo(old);
 	if (len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,

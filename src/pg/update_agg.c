@@ -40,7 +40,7 @@ CreateState(FunctionCallInfo fcinfo, MemoryContext context, int config_arg)
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &state->old);
 	MtlParseUpdateConfig(PG_GETARG_JSONB_P(config_arg), &state->old.model.spec, &state->base.spec,
 						 &state->freeze_shared);
-	state->base.rows = mtl_rows_create(state->base.spec.n_tasks);
+	state->base.rows = MtlTrainRowStore(&state->base.spec, context);
 	MemoryContextSwitchTo(old);
 	return state;
 }

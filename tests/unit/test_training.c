@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "synthetic.h"
+#include "../../src/core/dataset.h"
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
 #include "../../src/core/evaluate.h"
@@ -26,13 +27,15 @@ HeldOutAuc(const MtlTrained *m, double *oracle_auc)
 	{
 		double		out[2];
 
+		const MtlRowRef *ref = mtl_rows_ref(test, r);
+
 		mtl_schema_row_from_ids(&m->schema, &m->model.layout,
-								mtl_schema_find_id(&m->schema, MTL_SIDE_USER, test->user_ids[r]),
-								mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, test->item_ids[r]),
+								mtl_schema_find_id(&m->schema, MTL_SIDE_USER, mtl_rows_user_id(test, ref)),
+								mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, mtl_rows_item_id(test, ref)),
 								p->slots, p->nums);
 		mtl_predictor_run(p, out);
 		score[r] = out[0];
-		label[r] = test->labels[r * 2];
+		label[r] = mtl_rows_labels(test, r)[0];
 	}
 	auc = mtl_auc(score, label, n);
 	*oracle_auc = mtl_auc(truth, label, n);
@@ -160,8 +163,8 @@ TestHoldoutMetrics(void)
 	int			n = 6000;
 	MtlRowStore *rows = synthetic_rows(n, 21, &truth);
 	const MtlLayout *L;
-	int32_t    *slots;
-	float	   *nums;
+	MtlDataset	data;
+	float		labels[2];
 	int64_t    *order = mtl_alloc(sizeof(int64_t) * n);
 	int64_t		n_val;
 	MtlRng		rng;
@@ -172,9 +175,7 @@ TestHoldoutMetrics(void)
 	spec.validation_fraction = 0.2f;
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
 	L = &m.model.layout;
-	slots = mtl_alloc(sizeof(int32_t) * n * L->n_slots);
-	nums = mtl_alloc(sizeof(float) * n * m.schema.n_num + 1);
-	mtl_schema_encode_rows(&m.schema, L, rows, slots, nums);
+	mtl_dataset_build(&data, &m.schema, L, rows);
 	for (int64_t i = 0; i < n; i++)
 		order[i] = i;
 	mtl_rng_seed(&rng, spec.seed ^ 0x5DEECE66DULL);
@@ -197,13 +198,13 @@ TestHoldoutMetrics(void)
 			int64_t		r = order[i];
 			double		out[2];
 
-			if (isnan(rows->labels[r * 2 + t]))
+			if (isnan(mtl_rows_labels(rows, r)[t]))
 				continue;
-			memcpy(p->slots, slots + r * L->n_slots, sizeof(int32_t) * L->n_slots);
-			memcpy(p->nums, nums + r * m.schema.n_num, sizeof(float) * m.schema.n_num);
+			mtl_dataset_expand(&data, mtl_rows_ref(rows, r), mtl_rows_labels(rows, r), p->slots,
+							   p->nums, labels);
 			mtl_predictor_run(p, out);
 			score[k] = out[t];
-			label[k++] = rows->labels[r * 2 + t];
+			label[k++] = mtl_rows_labels(rows, r)[t];
 		}
 		if (m.model.spec.tasks[t].type == MTL_TASK_REGRESSION)
 		{
@@ -228,8 +229,7 @@ TestHoldoutMetrics(void)
 		mtl_free(anon);
 	}
 	mtl_predictor_free(p);
-	mtl_free(slots);
-	mtl_free(nums);
+	mtl_dataset_free(&data);
 	mtl_free(order);
 	mtl_trained_free(&m);
 	mtl_rows_free(rows);

@@ -21,22 +21,26 @@ NewRows(int scenario, int n_tasks)
 	MtlRowStore *rows = scenario ? synthetic_rows_scenario(1500, 99, &truth)
 		: synthetic_rows(1500, 99, &truth);
 	MtlRowStore *out = mtl_rows_create(n_tasks);
-	int64_t		e = 0;
 
 	for (int f = 0; f < rows->n_fields; f++)
 		mtl_rows_field(out, rows->fields[f].side, rows->fields[f].kind, rows->fields[f].name,
 					   strlen(rows->fields[f].name));
 	for (int64_t r = 0; r < rows->n_rows; r++)
 	{
+		const MtlRowRef *ref = mtl_rows_ref(rows, r);
 		float		labels[MTL_MAX_TASKS];
 
 		for (int t = 0; t < n_tasks; t++)
-			labels[t] = t < rows->n_tasks ? rows->labels[r * rows->n_tasks + t] : (float) (r % 2);
-		mtl_rows_add(out, rows->user_ids[r] + (r % 3 == 0 ? 100000 : 0),
-					 rows->item_ids[r] + (r % 3 == 1 ? 100000 : 0), rows->flags[r], labels);
-		for (; e < rows->entry_end[r]; e++)
-			mtl_rows_add_entry(out, rows->entry_field[e], rows->entry_value[e]);
+			labels[t] = t < rows->n_tasks ? mtl_rows_labels(rows, r)[t] : (float) (r % 2);
+		mtl_rows_add(out, mtl_rows_user_id(rows, ref) + (r % 3 == 0 ? 100000 : 0),
+					 mtl_rows_item_id(rows, ref) + (r % 3 == 1 ? 100000 : 0),
+					 (ref->user ? MTL_HAS_USER : 0) | (ref->item ? MTL_HAS_ITEM : 0), labels);
+		for (int side = 0; side < MTL_N_SIDES; side++)
+			for (int64_t e = rows->set_end[ref->set[side] ? ref->set[side] - 1 : 0];
+				 ref->set[side] && e < rows->set_end[ref->set[side]]; e++)
+				mtl_rows_add_entry(out, rows->entry_field[e], rows->entry_value[e]);
 	}
+	mtl_rows_seal(out);
 	mtl_rows_free(rows);
 	mtl_free(truth);
 	return out;
@@ -44,18 +48,16 @@ NewRows(int scenario, int n_tasks)
 
 /* The updated model before any training: layout, init and copy only. */
 static void
-StartUpdate(const MtlTrained *old, const MtlSpec *spec, const MtlRowStore *store, MtlTrained *out)
+StartUpdate(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 {
-	MtlRowStore *rows = mtl_update_rows(&old->schema, store);
-
+	mtl_update_rows(&old->schema, store);
 	memset(out, 0, sizeof(*out));
 	out->model.spec = *spec;
-	mtl_schema_extend(&out->schema, &old->schema, rows);
+	mtl_schema_extend(&out->schema, &old->schema, store);
 	mtl_schema_shape(&out->schema, spec->scenario, &out->model.shape);
 	mtl_layout_build(&out->model.layout, &out->model.spec, &out->model.shape);
 	mtl_model_init(&out->model);
 	mtl_update_copy_params(old, out);
-	mtl_rows_free(rows);
 }
 
 /* Largest difference of the old tasks' outputs for old users and items, in every scenario. */

@@ -1,0 +1,156 @@
+#include "dataset.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "mem.h"
+
+/* Embedding row of each interned id of a side ([0]: none). */
+static int32_t *
+IdRows(const MtlSchema *schema, const MtlRowStore *store, int side, int64_t row0)
+{
+	const MtlIdIntern *ids = &store->ids[side];
+	int32_t    *rows = mtl_alloc(sizeof(int32_t) * (ids->n + 1));
+
+	rows[0] = -1;
+	for (int64_t i = 0; i < ids->n; i++)
+		rows[i + 1] = (int32_t) (row0 + mtl_schema_find_id(schema, side, ids->ids[i]));
+	return rows;
+}
+
+/* Which slots and columns each side's fields fill. */
+static void
+SideFields(MtlDataset *data, const MtlSchema *schema)
+{
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		data->side_cat[side] = mtl_alloc(sizeof(int) * (schema->n_fields + 1));
+		data->side_num[side] = mtl_alloc(sizeof(int) * (schema->n_fields + 1));
+	}
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_CAT)
+			data->side_cat[feat->side][data->side_n_cat[feat->side]++] = feat->index;
+		else
+			data->side_num[feat->side][data->side_n_num[feat->side]++] = feat->index;
+	}
+}
+
+/* Each set's values in its side's field order: embedding rows and standardised numbers. */
+static void
+EncodeSets(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
+		   const MtlRowStore *store)
+{
+	int64_t		n_cat = 0,
+				n_num = 0;
+
+	data->set_cat0 = mtl_alloc(sizeof(int64_t) * (store->n_sets + 2));
+	data->set_num0 = mtl_alloc(sizeof(int64_t) * (store->n_sets + 2));
+	for (int64_t set = 1; set <= store->n_sets; set++)
+	{
+		data->set_cat0[set] = n_cat;
+		data->set_num0[set] = n_num;
+		n_cat += data->side_n_cat[store->set_side[set]];
+		n_num += data->side_n_num[store->set_side[set]];
+	}
+	data->set_cat = mtl_alloc(sizeof(int32_t) * (n_cat + 1));
+	data->set_num = mtl_alloc(sizeof(float) * (n_num + 1));
+	for (int64_t set = 1; set <= store->n_sets; set++)
+	{
+		int			side = store->set_side[set];
+		int32_t    *cat = data->set_cat + data->set_cat0[set];
+		float	   *num = data->set_num + data->set_num0[set];
+
+		for (int k = 0; k < data->side_n_cat[side]; k++)
+			cat[k] = (int32_t) layout->cat_row0[data->side_cat[side][k]];
+		for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
+		{
+			int			f = store->entry_field[e];
+			const MtlFeature *feat = &schema->fields[f];
+
+			if (feat->kind == MTL_KIND_CAT)
+				cat[feat->side_index] = (int32_t) layout->cat_row0[feat->index] +
+					mtl_schema_cat_index(schema, f, store->entry_value[e]);
+			else
+				num[feat->side_index] = mtl_schema_standardise(schema, f,
+															   mtl_bits_number(store->entry_value[e]));
+		}
+	}
+}
+
+double
+mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store)
+{
+	return 4.0 * (store->ids[0].n + store->ids[1].n) +
+		(16.0 + 4.0 * (schema->n_cat + schema->n_num)) * store->n_sets;
+}
+
+void
+mtl_dataset_build(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
+				  const MtlRowStore *store)
+{
+	memset(data, 0, sizeof(*data));
+	data->store = store;
+	data->n_rows = store->n_rows;
+	data->n_slots = layout->n_slots;
+	data->n_cat = schema->n_cat;
+	data->n_num = schema->n_num;
+	data->n_tasks = store->n_tasks;
+	data->user_row = IdRows(schema, store, MTL_SIDE_USER, 0);
+	data->item_row = IdRows(schema, store, MTL_SIDE_ITEM, layout->item_row0);
+	data->missing = mtl_alloc(sizeof(int32_t) * (layout->n_slots + 1));
+	data->missing[0] = data->missing[1] = -1;
+	for (int c = 0; c < schema->n_cat; c++)
+		data->missing[2 + c] = (int32_t) layout->cat_row0[c];
+	SideFields(data, schema);
+	EncodeSets(data, schema, layout, store);
+	for (int t = 0; t < MTL_MAX_TASKS; t++)
+	{
+		data->label_mean[t] = 0.0f;
+		data->label_std[t] = 1.0f;
+	}
+}
+
+void
+mtl_dataset_free(MtlDataset *data)
+{
+	mtl_free(data->user_row);
+	mtl_free(data->item_row);
+	mtl_free(data->missing);
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		mtl_free(data->side_cat[side]);
+		mtl_free(data->side_num[side]);
+	}
+	mtl_free(data->set_cat0);
+	mtl_free(data->set_num0);
+	mtl_free(data->set_cat);
+	mtl_free(data->set_num);
+	memset(data, 0, sizeof(*data));
+}
+
+void
+mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
+				   int32_t *slots, float *nums, float *out_labels)
+{
+	memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
+	slots[0] = data->user_row[ref->user];
+	slots[1] = data->item_row[ref->item];
+	memset(nums, 0, sizeof(float) * data->n_num);
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		uint32_t	set = ref->set[side];
+
+		if (set == 0)
+			continue;
+		for (int k = 0; k < data->side_n_cat[side]; k++)
+			slots[2 + data->side_cat[side][k]] = data->set_cat[data->set_cat0[set] + k];
+		for (int k = 0; k < data->side_n_num[side]; k++)
+			nums[data->side_num[side][k]] = data->set_num[data->set_num0[set] + k];
+	}
+	for (int t = 0; t < data->n_tasks; t++)
+		out_labels[t] = isnan(labels[t]) ? labels[t] :
+			(labels[t] - data->label_mean[t]) / data->label_std[t];
+}

@@ -1,0 +1,53 @@
+/*
+ * The collected rows as training reads them.
+ *
+ * Rows stay as the store holds them (references to interned ids and feature
+ * sets, see rows.h); what is encoded is each id's embedding row and each
+ * feature set's local indices and standardised numbers, once. A batch is
+ * expanded from its rows' references into slots, numbers and labels
+ * (regression labels standardised) when it is gathered.
+ */
+#ifndef MTL_DATASET_H
+#define MTL_DATASET_H
+
+#include <stdint.h>
+
+#include "model.h"
+#include "rows.h"
+#include "schema.h"
+
+typedef struct MtlDataset
+{
+	const MtlRowStore *store;
+	int64_t		n_rows;
+	int			n_slots;
+	int			n_cat;
+	int			n_num;
+	int			n_tasks;
+	int32_t    *user_row;		/* [1 + users]: embedding row of an interned user; [0] = -1 */
+	int32_t    *item_row;		/* [1 + items] */
+	int32_t    *missing;		/* [n_slots]: slots of a row without ids or features */
+	int			side_n_cat[MTL_N_SIDES];
+	int			side_n_num[MTL_N_SIDES];
+	int		   *side_cat[MTL_N_SIDES];	/* the side's categorical slots (global cat index) */
+	int		   *side_num[MTL_N_SIDES];	/* the side's numeric columns */
+	int64_t    *set_cat0;		/* [1 + sets]: first of the set's values in set_cat */
+	int64_t    *set_num0;
+	int32_t    *set_cat;		/* embedding rows, side_n_cat per set */
+	float	   *set_num;		/* standardised numbers, side_n_num per set */
+	float		label_mean[MTL_MAX_TASKS];	/* regression labels: (y - mean) / std */
+	float		label_std[MTL_MAX_TASKS];
+} MtlDataset;
+
+/* Encode the store's ids and feature sets for the schema and layout. */
+void		mtl_dataset_build(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
+							  const MtlRowStore *store);
+void		mtl_dataset_free(MtlDataset *data);
+/* Bytes mtl_dataset_build will hold. */
+double		mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store);
+
+/* Expand one row into slots [n_slots], nums [n_num] and labels [n_tasks]. */
+void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
+							   int32_t *slots, float *nums, float *out_labels);
+
+#endif
