@@ -8,7 +8,7 @@ CORE_SRCS = $(wildcard src/core/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = config train fpmode predict info evaluate family recommend registry refresh update coldstart errors
+REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors
 REGRESS_OPTS = --load-extension=mtl
 
 OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-pthread

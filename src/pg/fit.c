@@ -176,6 +176,7 @@ mtl_fit_query(PG_FUNCTION_ARGS)
 
 		start = GetCurrentTimestamp();
 		model = MtlTrainFinish(state, NULL, false);
+		MtlRowsSpillClose(state->rows);
 		seconds = (GetCurrentTimestamp() - start) / 1e6;
 		MemoryContextSwitchTo(spi);
 	}

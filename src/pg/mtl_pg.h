@@ -40,6 +40,7 @@ bytea	   *MtlTrainFinish(TrainState *state, const MtlTrained *old, bool freeze_s
 /* spill.c: a row store's chunks beyond budget bytes go to a BufFile living in context */
 void		MtlRowsSpillToTempFile(MtlRowStore *rows, size_t budget, MemoryContext context);
 uint64		MtlRowsSpilledBytes(const MtlRowStore *rows);
+void		MtlRowsSpillClose(MtlRowStore *rows);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);

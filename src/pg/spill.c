@@ -19,13 +19,25 @@ typedef struct SpillFile
 	BufFile    *file;			/* created by the first write */
 	uint64		written;		/* bytes appended so far */
 	bool		at_end;			/* the file position is the end */
+	bool		closed;			/* closed by MtlRowsSpillClose: its chunks are gone */
 } SpillFile;
+
+static void
+CheckOpen(const SpillFile *spill)
+{
+	if (spill->closed)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the rows of this mtl aggregate were spilled to a temporary file that is closed"),
+				 errhint("Raise config key rows_memory_mb, or call the aggregate once per group.")));
+}
 
 static void
 SpillWrite(void *arg, const void *data, size_t len)
 {
 	SpillFile  *spill = arg;
 
+	CheckOpen(spill);
 	if (spill->file == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(spill->context);
@@ -50,6 +62,7 @@ SpillRead(void *arg, uint64_t offset, void *data, size_t len)
 {
 	SpillFile  *spill = arg;
 
+	CheckOpen(spill);
 	if (spill->file == NULL || offset % BLCKSZ != 0 || offset + len > spill->written)
 		elog(ERROR, "mtl spill file read out of range");
 	if (BufFileSeekBlock(spill->file, (long) (offset / BLCKSZ)) != 0)
@@ -74,6 +87,24 @@ MtlRowsSpillToTempFile(MtlRowStore *rows, size_t budget, MemoryContext context)
 	spill->hooks.read = SpillRead;
 	spill->context = context;
 	mtl_rows_set_spill(rows, &spill->hooks, budget);
+}
+
+/*
+ * Close the store's temporary file once its rows are no longer read (after
+ * training, after serialising a partial state): the file would otherwise stay
+ * open until the transaction ends and be reported as leaked. An error before
+ * that closes it through the resource owner.
+ */
+void
+MtlRowsSpillClose(MtlRowStore *rows)
+{
+	SpillFile  *spill = rows->spill ? rows->spill->arg : NULL;
+
+	if (spill == NULL || spill->file == NULL)
+		return;
+	BufFileClose(spill->file);
+	spill->file = NULL;
+	spill->closed = true;
 }
 
 /* Bytes the store has written to its temporary file. */

@@ -192,6 +192,7 @@ mtl_train_serialize(PG_FUNCTION_ARGS)
 	AggContextOrError(fcinfo);
 	mtl_put_bytes(&w, &state->spec, sizeof(MtlSpec));
 	mtl_rows_write(&w, state->rows);
+	MtlRowsSpillClose(state->rows);
 	if (w.len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -364,6 +365,7 @@ Datum
 mtl_train_final(PG_FUNCTION_ARGS)
 {
 	TrainState *state;
+	bytea	   *model;
 
 	AggContextOrError(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -371,5 +373,9 @@ mtl_train_final(PG_FUNCTION_ARGS)
 	state = (TrainState *) PG_GETARG_POINTER(0);
 	if (state->rows->n_rows == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(MtlTrainFinish(state, NULL, false));
+	model = MtlTrainFinish(state, NULL, false);
+	/* a plain aggregate is done with its rows; a window one may take more */
+	if (AggCheckCallContext(fcinfo, NULL) == AGG_CONTEXT_AGGREGATE)
+		MtlRowsSpillClose(state->rows);
+	PG_RETURN_BYTEA_P(model);
 }

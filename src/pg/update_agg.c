@@ -75,13 +75,19 @@ Datum
 mtl_update_final(PG_FUNCTION_ARGS)
 {
 	UpdateState *state;
+	int			call_context = AggCheckCallContext(fcinfo, NULL);
+	bytea	   *model;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (!call_context)
 		elog(ERROR, "mtl_update_final called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (UpdateState *) PG_GETARG_POINTER(0);
 	if (state->base.rows->n_rows == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(MtlTrainFinish(&state->base, &state->old, state->freeze_shared));
+	model = MtlTrainFinish(&state->base, &state->old, state->freeze_shared);
+	/* a plain aggregate is done with its rows; a window one may take more */
+	if (call_context == AGG_CONTEXT_AGGREGATE)
+		MtlRowsSpillClose(state->base.rows);
+	PG_RETURN_BYTEA_P(model);
 }
