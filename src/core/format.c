@@ -378,7 +378,10 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 			CheckIdFeatures(r, s, side);
 	}
 	if (!r->failed)
+	{
 		mtl_schema_index_fields(s);
+		mtl_schema_index_ids(s);
+	}
 }
 
 static void

@@ -278,6 +278,7 @@ mtl_schema_build(MtlSchema *schema, const MtlRowStore *store)
 	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
 	FillIdFeatures(schema, store);
 	mtl_schema_index_fields(schema);
+	mtl_schema_index_ids(schema);
 }
 
 void
@@ -298,6 +299,7 @@ mtl_schema_free(MtlSchema *schema)
 		mtl_free(schema->ids[side].ids);
 		mtl_free(schema->ids[side].cat);
 		mtl_free(schema->ids[side].num);
+		mtl_free(schema->ids[side].index);
 	}
 	memset(schema, 0, sizeof(*schema));
 }
@@ -326,12 +328,56 @@ mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 	return NULL;
 }
 
+static uint64_t
+IdHash(int64_t id)
+{
+	uint64_t	h = (uint64_t) id * 0x9E3779B97F4A7C15ULL;
+
+	return h ^ (h >> 32);
+}
+
+void
+mtl_schema_index_ids(MtlSchema *schema)
+{
+	for (int side = 0; side < 2; side++)
+	{
+		MtlIdTable *t = &schema->ids[side];
+		int64_t		cap = 16;
+
+		while (cap < 2 * t->n + 2)
+			cap *= 2;
+		mtl_free(t->index);
+		t->index = mtl_alloc(sizeof(MtlIdSlot) * cap);
+		t->index_cap = cap;
+		for (int64_t p = 0; p < t->n; p++)
+		{
+			int64_t		i = (int64_t) (IdHash(t->ids[p]) & (uint64_t) (cap - 1));
+
+			while (t->index[i].pos != 0)
+				i = (i + 1) & (cap - 1);
+			t->index[i].id = t->ids[p];
+			t->index[i].pos = p + 1;
+		}
+		t->index_n = t->n;
+	}
+}
+
 int64_t
 mtl_schema_find_id(const MtlSchema *schema, int side, int64_t id)
 {
 	const MtlIdTable *t = &schema->ids[side];
 	int64_t		lo = 0,
 				hi = t->n;
+
+	if (t->index != NULL && t->index_n == t->n)
+	{
+		int64_t		i = (int64_t) (IdHash(id) & (uint64_t) (t->index_cap - 1));
+
+		for (; t->index[i].pos != 0; i = (i + 1) & (t->index_cap - 1))
+			if (t->index[i].id == id)
+				return t->index[i].pos - 1;
+		return -1;
+	}
 
 	while (lo < hi)
 	{
@@ -626,4 +672,5 @@ mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *st
 		CopyOldIdFeatures(schema, old, side);
 	}
 	FillIdFeatures(schema, store);
+	mtl_schema_index_ids(schema);
 }

@@ -42,7 +42,21 @@ typedef struct MtlIdTable
 	int			n_num;			/* this side's numeric fields */
 	int32_t    *cat;			/* [n x n_cat] local indices */
 	float	   *num;			/* [n x n_num] standardised values */
+	/*
+	 * Hash index of the ids (mtl_schema_index_ids), valid while index_n == n:
+	 * each slot holds the id beside 1 + its position, so a lookup touches one
+	 * cache line.
+	 */
+	int64_t		index_n;
+	int64_t		index_cap;		/* a power of two */
+	struct MtlIdSlot *index;
 } MtlIdTable;
+
+typedef struct MtlIdSlot
+{
+	int64_t		id;
+	int64_t		pos;			/* 1 + position, 0: empty */
+} MtlIdSlot;
 
 typedef struct MtlSchema
 {
@@ -101,6 +115,13 @@ void		mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, in
 /* Write one feature value into a row (kind decides how value is read). */
 void		mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
 								   uint64_t value, int32_t *slots, float *nums);
+
+/*
+ * Hash indexes of the user and item ids (after the id tables are final), so
+ * that finding an id is one probe, not a binary search over a large catalog:
+ * 32 to 64 bytes per id.
+ */
+void		mtl_schema_index_ids(MtlSchema *schema);
 
 /* Build the field and value indexes (after building or decoding the fields). */
 void		mtl_schema_index_fields(MtlSchema *schema);
