@@ -63,6 +63,71 @@ DenseRowBlocked(float *restrict out, const float *restrict in, const float *rest
 		memcpy(out + 8 * j, &acc[j], sizeof(MtlVec8));
 }
 
+/*
+ * y = b + sum_j a[j] * x[j] + sum_k z[k] over n columns: many scaled rows
+ * summed in registers a tile of 32 columns at a time, so each output is
+ * stored once instead of once per row as repeated axpy calls would.
+ */
+MTL_KERNEL void
+mtl_sum_rows(float *restrict y, const float *restrict b, const float *restrict a,
+			 const float *const *x, int n_scaled, const float *const *z, int n_plain, int n)
+{
+	int			c = 0;
+
+	for (; c + 32 <= n; c += 32)
+	{
+		/* MtlVec8 is declared with 4-byte alignment: these are unaligned loads */
+		MtlVec8		acc0 = *(const MtlVec8 *) (b + c),
+					acc1 = *(const MtlVec8 *) (b + c + 8),
+					acc2 = *(const MtlVec8 *) (b + c + 16),
+					acc3 = *(const MtlVec8 *) (b + c + 24);
+
+		for (int j = 0; j < n_scaled; j++)
+		{
+			const float *r = x[j] + c;
+			float		aj = a[j];
+
+			acc0 += aj * *(const MtlVec8 *) r;
+			acc1 += aj * *(const MtlVec8 *) (r + 8);
+			acc2 += aj * *(const MtlVec8 *) (r + 16);
+			acc3 += aj * *(const MtlVec8 *) (r + 24);
+		}
+		for (int k = 0; k < n_plain; k++)
+		{
+			const float *r = z[k] + c;
+
+			acc0 += *(const MtlVec8 *) r;
+			acc1 += *(const MtlVec8 *) (r + 8);
+			acc2 += *(const MtlVec8 *) (r + 16);
+			acc3 += *(const MtlVec8 *) (r + 24);
+		}
+		*(MtlVec8 *) (y + c) = acc0;
+		*(MtlVec8 *) (y + c + 8) = acc1;
+		*(MtlVec8 *) (y + c + 16) = acc2;
+		*(MtlVec8 *) (y + c + 24) = acc3;
+	}
+	for (; c + 8 <= n; c += 8)
+	{
+		MtlVec8		acc = *(const MtlVec8 *) (b + c);
+
+		for (int j = 0; j < n_scaled; j++)
+			acc += a[j] * *(const MtlVec8 *) (x[j] + c);
+		for (int k = 0; k < n_plain; k++)
+			acc += *(const MtlVec8 *) (z[k] + c);
+		*(MtlVec8 *) (y + c) = acc;
+	}
+	for (; c < n; c++)
+	{
+		float		sum = b[c];
+
+		for (int j = 0; j < n_scaled; j++)
+			sum += a[j] * x[j][c];
+		for (int k = 0; k < n_plain; k++)
+			sum += z[k][c];
+		y[c] = sum;
+	}
+}
+
 /* out = b + in @ W for one row; wide outputs by rows of W, narrow by columns */
 MTL_KERNEL static void
 DenseRow(float *restrict out, const float *restrict in, const float *restrict W,

@@ -16,6 +16,10 @@ void		mtl_axpy(float *restrict y, float a, const float *restrict x, int n);
 
 /* y += x over n floats */
 void		mtl_add(float *restrict y, const float *restrict x, int n);
+/* y = b + sum_j a[j] * x[j] + sum_k z[k], all of n columns (one pass over y) */
+void		mtl_sum_rows(float *restrict y, const float *restrict b, const float *restrict a,
+						 const float *const *x, int n_scaled, const float *const *z, int n_plain,
+						 int n);
 
 /* out[B x n_out](ld_out) = in[B x n_in](ld_in) @ W[n_in x n_out] + b[n_out] */
 void		mtl_dense_forward(float *out, int ld_out, const float *in, int ld_in,

@@ -23,6 +23,9 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 		if (schema->fields[schema->num_field[f]].side == side)
 			c->num_cols[c->n_num++] = f;
 	c->sig_len = 1 + c->n_cat + c->n_num;
+	/* one input copy: rows are projected in one pass (ProjectFused), no cache */
+	if (trained->model.layout.n_copies == 1)
+		want = 0;
 	/* a row with a known id takes the entry of the id's position: no collisions while the ids fit */
 	fit = MTL_PREDICT_CACHE_BYTES / ((P + c->sig_len) * (int64_t) sizeof(float) + 1);
 	c->n_entries = want < fit ? want : fit;
@@ -82,6 +85,14 @@ mtl_predictor_create(const MtlTrained *trained)
 	p->sig = mtl_alloc(sizeof(uint32_t) * longest);
 	p->scratch = mtl_alloc(sizeof(float) * trained->model.layout.P);
 	RowProjectionsInit(p);
+	{
+		const MtlLayout *L = &trained->model.layout;
+		int			terms = 3 * L->E + trained->model.shape.n_cat * L->E + trained->model.shape.n_num + 1;
+
+		p->coef = mtl_alloc(sizeof(float) * terms);
+		p->coef_rows = mtl_alloc(sizeof(float *) * terms);
+		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 1));
+	}
 	return p;
 }
 
@@ -97,6 +108,9 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->scratch);
 	mtl_free(p->row_proj);
 	mtl_free(p->row_field);
+	mtl_free(p->coef);
+	mtl_free(p->coef_rows);
+	mtl_free(p->plain_rows);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -136,28 +150,36 @@ AddNumber(float *vec, const MtlModel *m, float value, int x)
 		mtl_axpy(vec, value, m->params + L->W_in + (size_t) (c * L->D + x) * L->P, L->P);
 }
 
-/* vec += categorical row's embedding @ its field's block of W_in, from the row cache */
-static void
-AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field)
+/* A categorical row's embedding @ its field's block of W_in, from the row cache (NULL: not cached). */
+static const float *
+RowProjection(const MtlPredictor *p, int32_t row, int field)
 {
 	const MtlModel *m = &p->trained->model;
 	const MtlLayout *L = &m->layout;
-	int			x0 = 3 * L->E + field * L->E;
 	float	   *proj;
 
 	if (p->row_proj == NULL || row < p->cat_row0)
-	{
-		AddEmbedding(vec, m, row, x0);
-		return;
-	}
+		return NULL;
 	proj = p->row_proj + (size_t) (row - p->cat_row0) * L->P;
 	if (p->row_field[row - p->cat_row0] != field + 1)
 	{
 		memset(proj, 0, sizeof(float) * L->P);
-		AddEmbedding(proj, m, row, x0);
+		AddEmbedding(proj, m, row, 3 * L->E + field * L->E);
 		p->row_field[row - p->cat_row0] = (int16_t) (field + 1);
 	}
-	mtl_add(vec, proj, L->P);
+	return proj;
+}
+
+/* vec += categorical row's embedding @ its field's block of W_in */
+static void
+AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field)
+{
+	const float *proj = RowProjection(p, row, field);
+
+	if (proj == NULL)
+		AddEmbedding(vec, &p->trained->model, row, 3 * p->trained->model.layout.E + field * p->trained->model.layout.E);
+	else
+		mtl_add(vec, proj, p->trained->model.layout.P);
 }
 
 /* The side's share of X @ W_in: its id embedding, categorical fields, numbers. */
@@ -233,6 +255,72 @@ CachedSideVector(MtlPredictor *p, int side)
 	return vec;
 }
 
+/* Add W_in's rows x0 .. x0+E scaled by emb to the fused list. */
+static int
+ListEmbedding(const MtlPredictor *p, int n, const float *emb, int x0)
+{
+	const MtlLayout *L = &p->trained->model.layout;
+	const float *W = p->trained->model.params + L->W_in;
+
+	for (int k = 0; k < L->E; k++)
+	{
+		p->coef[n] = emb[k];
+		p->coef_rows[n++] = W + (size_t) (x0 + k) * L->P;
+	}
+	return n;
+}
+
+/*
+ * work->proj = b_in + every input's share of X @ W_in in one pass: the id
+ * embeddings' and their product's rows of W_in scaled, each categorical
+ * value's cached projection, each number's row scaled. Nothing is kept per
+ * id, so the cost of a row does not depend on how many users and items the
+ * model knows (only on the cache misses of their embedding rows).
+ */
+static void
+ProjectFused(MtlPredictor *p)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	const float *u = p->slots[0] >= 0 ? m->params + (size_t) p->slots[0] * L->E : NULL;
+	const float *i = p->slots[1] >= 0 ? m->params + (size_t) p->slots[1] * L->E : NULL;
+	int			num0 = L->D - m->shape.n_num;
+	int			n = 0,
+				n_plain = 0;
+
+	if (u != NULL)
+		n = ListEmbedding(p, n, u, 0);
+	if (i != NULL)
+		n = ListEmbedding(p, n, i, L->E);
+	if (u != NULL && i != NULL)
+		for (int k = 0; k < L->E; k++)
+		{
+			p->coef[n] = u[k] * i[k];
+			p->coef_rows[n++] = m->params + L->W_in + (size_t) (2 * L->E + k) * L->P;
+		}
+	for (int f = 0; f < m->shape.n_cat; f++)
+	{
+		int32_t		row = p->slots[2 + f];
+		const float *proj;
+
+		if (row < 0)
+			continue;
+		proj = RowProjection(p, row, f);
+		if (proj != NULL)
+			p->plain_rows[n_plain++] = proj;
+		else
+			n = ListEmbedding(p, n, m->params + (size_t) row * L->E, 3 * L->E + f * L->E);
+	}
+	for (int col = 0; col < m->shape.n_num; col++)
+	{
+		p->coef[n] = p->nums[col];
+		p->coef_rows[n++] = m->params + L->W_in + (size_t) (num0 + col) * L->P;
+	}
+	mtl_sum_rows(p->work->proj[0], m->params + L->b_in, p->coef, p->coef_rows, n,
+				 p->plain_rows, n_plain, L->P);
+	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
+}
+
 /* work->proj = b_in + user side + item side + (user * item) @ W_in[product rows] */
 static void
 Project(MtlPredictor *p)
@@ -268,7 +356,10 @@ mtl_predictor_run(MtlPredictor *p, double *out)
 {
 	const MtlModel *model = &p->trained->model;
 
-	Project(p);
+	if (model->layout.n_copies == 1)
+		ProjectFused(p);
+	else
+		Project(p);
 	mtl_model_forward_projected(model, p->work, model->params, 1);
 	for (int t = 0; t < model->spec.n_tasks; t++)
 		out[t] = mtl_task_output(&model->spec.tasks[t], mtl_work_logit(p->work, t)[0]);

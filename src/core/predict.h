@@ -58,6 +58,10 @@ typedef struct MtlPredictor
 	int64_t		cat_row0;		/* first categorical embedding row */
 	float	   *row_proj;		/* [categorical rows x P] */
 	int16_t    *row_field;		/* field + 1 whose block filled the row; 0: not yet */
+	/* the terms of one row's projection (see ProjectFused) */
+	float	   *coef;
+	const float **coef_rows;
+	const float **plain_rows;
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
