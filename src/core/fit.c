@@ -10,7 +10,8 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 					 const MtlSchema *schema, const MtlLayout *layout)
 {
 	/* rows stay as collected; in memory, training keeps their order (8 bytes a row) */
-	double		rows = store->n_spilled > 0 ? 0.0 : (double) store->n_rows;
+	int			streamed = store->n_spilled > 0 || store->n_chunks > 64;	/* see train.c */
+	double		rows = streamed ? 0.0 : (double) store->n_rows;
 	double		per_row = 8.0;
 	/* params, grads, Adam's m and v, and the best epoch's copy when validating */
 	double		params = 4.0 * (spec->validation_fraction > 0 ? 5.0 : 4.0) * layout->n_params;
@@ -24,7 +25,7 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 		batch += 4.0 * spec->batch_size *
 			(2.0 * lv->P + 5.0 * lv->n_experts * layout->H + 4.0 * (spec->n_tasks + 1) * layout->H);
 	}
-	if (store->n_spilled > 0)	/* streamed: the chunks being visited, and their order */
+	if (streamed)				/* the chunks being visited, and their order */
 		batch += (double) mtl_rows_chunk_bytes(store) * MTL_STREAM_CHUNKS * 1.5;
 	return rows * per_row + mtl_dataset_bytes(schema, store) + params + batch +
 		8.0 * layout->emb_rows * layout->n_copies;

@@ -274,13 +274,18 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 /*
  * Where rows come from, batch by batch.
  *
- * In memory (nothing spilled): one seeded shuffle of all rows puts the
- * held-out rows at its tail, and each epoch shuffles the training rows.
- * Streamed (rows spilled to a file): a row is held out by a seeded hash of
- * its number; each epoch visits the chunks in a shuffled order, MTL_STREAM_CHUNKS
- * at a time, and shuffles the rows of those chunks before cutting batches,
- * so the file is read sequentially chunk by chunk.
+ * Up to MTL_SHUFFLE_ALL_CHUNKS chunks in memory: one seeded shuffle of all
+ * rows puts the held-out rows at its tail, and each epoch shuffles the
+ * training rows.
+ * More, or rows spilled to a file ("streamed"): a row is held out by a seeded
+ * hash of its number; each epoch visits the chunks in a shuffled order,
+ * MTL_STREAM_CHUNKS at a time, and shuffles the rows of those chunks before
+ * cutting batches. A spilled file is then read chunk by chunk, and rows in
+ * memory are gathered from a window of 16 chunks (7 MB with two tasks)
+ * instead of from anywhere in hundreds of MB: on 20M rows a whole shuffle
+ * cost a cache and TLB miss per row, about a fifth of the epoch.
  */
+#define MTL_SHUFFLE_ALL_CHUNKS 64
 #define PART_TRAIN 0
 #define PART_VALIDATION 1
 
@@ -323,7 +328,7 @@ SourceCreate(RowSource *src, const MtlDataset *data, const MtlSpec *spec, int ba
 
 	memset(src, 0, sizeof(*src));
 	src->data = data;
-	src->streamed = store->n_spilled > 0;
+	src->streamed = store->n_spilled > 0 || store->n_chunks > MTL_SHUFFLE_ALL_CHUNKS;
 	src->refs = mtl_alloc(sizeof(MtlRowRef *) * batch);
 	src->labels = mtl_alloc(sizeof(float *) * batch);
 	if (!src->streamed)
