@@ -23,11 +23,16 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 		if (schema->fields[schema->num_field[f]].side == side)
 			c->num_cols[c->n_num++] = f;
 	c->sig_len = 1 + c->n_cat + c->n_num;
-	/* one input copy: rows are projected in one pass (ProjectFused), no cache */
-	if (trained->model.layout.n_copies == 1)
-		want = 0;
 	/* a row with a known id takes the entry of the id's position: no collisions while the ids fit */
 	fit = MTL_PREDICT_CACHE_BYTES / ((P + c->sig_len) * (int64_t) sizeof(float) + 1);
+	/*
+	 * One input copy: a side whose ids do not all fit is projected term by
+	 * term with the rest of the row (ProjectFused), where a thrashing cache
+	 * would cost more than it saves; keep no cache for it.
+	 */
+	c->all_fit = want <= fit;
+	if (trained->model.layout.n_copies == 1 && !c->all_fit)
+		want = 0;
 	c->n_entries = want < fit ? want : fit;
 	if (c->n_entries < 1)
 		c->n_entries = 1;
@@ -91,7 +96,7 @@ mtl_predictor_create(const MtlTrained *trained)
 
 		p->coef = mtl_alloc(sizeof(float) * terms);
 		p->coef_rows = mtl_alloc(sizeof(float *) * terms);
-		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 1));
+		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 3));
 	}
 	return p;
 }
@@ -288,34 +293,45 @@ ProjectFused(MtlPredictor *p)
 	int			n = 0,
 				n_plain = 0;
 
-	if (u != NULL)
-		n = ListEmbedding(p, n, u, 0);
-	if (i != NULL)
-		n = ListEmbedding(p, n, i, L->E);
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		const MtlSideCache *c = &p->side[side];
+		const float *emb = side == 0 ? u : side == 1 ? i : NULL;
+
+		/* a known id of a side whose ids all fit: its memoised vector */
+		if (emb != NULL && c->all_fit)
+		{
+			p->plain_rows[n_plain++] = CachedSideVector(p, side);
+			continue;
+		}
+		if (emb != NULL)
+			n = ListEmbedding(p, n, emb, side * L->E);
+		for (int k = 0; k < c->n_cat; k++)
+		{
+			int			f = c->cat_slots[k];
+			int32_t		row = p->slots[2 + f];
+			const float *proj;
+
+			if (row < 0)
+				continue;
+			proj = RowProjection(p, row, f);
+			if (proj != NULL)
+				p->plain_rows[n_plain++] = proj;
+			else
+				n = ListEmbedding(p, n, m->params + (size_t) row * L->E, 3 * L->E + f * L->E);
+		}
+		for (int k = 0; k < c->n_num; k++)
+		{
+			p->coef[n] = p->nums[c->num_cols[k]];
+			p->coef_rows[n++] = m->params + L->W_in + (size_t) (num0 + c->num_cols[k]) * L->P;
+		}
+	}
 	if (u != NULL && i != NULL)
 		for (int k = 0; k < L->E; k++)
 		{
 			p->coef[n] = u[k] * i[k];
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (2 * L->E + k) * L->P;
 		}
-	for (int f = 0; f < m->shape.n_cat; f++)
-	{
-		int32_t		row = p->slots[2 + f];
-		const float *proj;
-
-		if (row < 0)
-			continue;
-		proj = RowProjection(p, row, f);
-		if (proj != NULL)
-			p->plain_rows[n_plain++] = proj;
-		else
-			n = ListEmbedding(p, n, m->params + (size_t) row * L->E, 3 * L->E + f * L->E);
-	}
-	for (int col = 0; col < m->shape.n_num; col++)
-	{
-		p->coef[n] = p->nums[col];
-		p->coef_rows[n++] = m->params + L->W_in + (size_t) (num0 + col) * L->P;
-	}
 	mtl_sum_rows(p->work->proj[0], m->params + L->b_in, p->coef, p->coef_rows, n,
 				 p->plain_rows, n_plain, L->P);
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);

@@ -33,6 +33,7 @@ typedef struct MtlSideCache
 	int			n_num;			/* ... and numeric columns */
 	int		   *num_cols;
 	int			sig_len;		/* inputs of a side: id slot, cat slots, num bits */
+	int			all_fit;		/* every id of the side has an entry of its own */
 	int64_t		row0;			/* first embedding row of this side's ids */
 	int64_t		n_entries;		/* by the id's position */
 	uint32_t   *sigs;			/* [n_entries x sig_len] inputs each entry holds */
