@@ -10,7 +10,7 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 					 const MtlSchema *schema, const MtlLayout *layout)
 {
 	/* rows stay as collected; in memory, training keeps their order (8 bytes a row) */
-	int			streamed = store->n_spilled > 0 || store->n_chunks > 64;	/* see train.c */
+	int			streamed = store->n_spilled > 0 || store->n_chunks > MTL_SHUFFLE_ALL_CHUNKS;
 	double		rows = streamed ? 0.0 : (double) store->n_rows;
 	double		per_row = 8.0;
 	/* params, grads, Adam's m and v, and the best epoch's copy when validating */

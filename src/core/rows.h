@@ -41,6 +41,7 @@
 #define MTL_MAX_FIELD_NAME 256
 #define MTL_CHUNK_ROWS 16384
 #define MTL_STREAM_CHUNKS 16		/* chunks shuffled together when rows stream from the spill file */
+#define MTL_SHUFFLE_ALL_CHUNKS 64	/* up to this many chunks in memory, training shuffles all rows */
 
 typedef struct MtlFieldDef
 {

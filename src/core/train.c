@@ -285,7 +285,6 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
  * instead of from anywhere in hundreds of MB: on 20M rows a whole shuffle
  * cost a cache and TLB miss per row, about a fifth of the epoch.
  */
-#define MTL_SHUFFLE_ALL_CHUNKS 64
 #define PART_TRAIN 0
 #define PART_VALIDATION 1
 
