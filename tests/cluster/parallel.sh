@@ -67,6 +67,23 @@ SQL
 [ "$scenarios" = 3 ] || { echo "FAIL: parallel context training knows '$scenarios' scenarios, not 3"; exit 1; }
 echo "parallel training with context: 3 scenarios"
 
+# rows spilled in the workers and the leader (rows_memory_mb 0): the workers
+# read their file back into the partial state, the leader's merged rows spill
+# again, training streams them; every row is trained on or held out
+spilled=$(run -f - <<SQL
+$force_parallel
+SET parallel_leader_participation = on;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1, "rows_memory_mb": 0}')
+	FROM shop.impressions \\gset sp_
+SELECT (mtl_info(:'sp_mtl_train') #>> '{training,rows}')::int
+	 + (mtl_info(:'sp_mtl_train') #>> '{training,validation_rows}')::int;
+SQL
+)
+[ "$spilled" = "$(run -c 'SELECT count(*) FROM shop.impressions')" ] ||
+	{ echo "FAIL: parallel training with spilled rows saw $spilled rows"; exit 1; }
+echo "parallel training with rows spilled to temporary files: $spilled rows"
+
 # verbose progress: one INFO line per epoch
 infos=$(run -c "SELECT length(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 3, \"validation_fraction\": 0, \"verbose\": true}'))
