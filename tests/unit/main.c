@@ -14,6 +14,7 @@ void		test_evaluate(void);
 void		test_weighting(void);
 void		test_update(void);
 void		test_fpmode(void);
+void		test_rows(void);
 
 int
 main(void)
@@ -27,6 +28,7 @@ main(void)
 	test_weighting();
 	test_update();
 	test_fpmode();
+	test_rows();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
