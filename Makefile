@@ -1,15 +1,16 @@
 # mtl: multi-task recommendation models inside PostgreSQL (PGXS)
-EXTENSION = mtl
-EXTVERSION = 0.1
+EXTENSION = mtl mtl_demo
+EXTVERSION = 0.2
 MODULE_big = mtl
-DATA = sql/mtl--0.1.sql
+# mtl--0.1.sql is the released 0.1, kept for upgrades from it
+DATA = sql/mtl--0.2.sql sql/mtl--0.1.sql sql/mtl--0.1--0.2.sql sql/mtl_demo--0.1.sql
 
 CORE_SRCS = $(wildcard src/core/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors
-REGRESS_OPTS = --load-extension=mtl
+REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy
+REGRESS_OPTS = --load-extension=mtl --load-extension=mtl_demo
 
 OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-pthread
 PG_CPPFLAGS = -I$(OPENBLAS_INC)

@@ -2,6 +2,7 @@
 \timing off
 DROP EXTENSION IF EXISTS mtl CASCADE;
 CREATE EXTENSION mtl;
+CREATE EXTENSION IF NOT EXISTS mtl_demo;
 \echo 'generating a shop: 3000 users, 800 items, 200000 impressions over 14 days'
 SET client_min_messages = warning;
 SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42);

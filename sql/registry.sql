@@ -114,8 +114,7 @@ CREATE POLICY reg_low_users ON reg_private FOR SELECT USING (user_id <= 50);
 CREATE ROLE mtl_regress_analyst;
 CREATE ROLE mtl_regress_outsider;
 GRANT SELECT ON reg_private TO mtl_regress_analyst;
-GRANT INSERT ON mtl_models, mtl_deployments TO mtl_regress_analyst, mtl_regress_outsider;
-GRANT USAGE ON SEQUENCE mtl_models_id_seq, mtl_deployments_id_seq TO mtl_regress_analyst, mtl_regress_outsider;
+GRANT mtl_trainer TO mtl_regress_analyst, mtl_regress_outsider;
 SET ROLE mtl_regress_analyst;
 SELECT mtl_fit('reg_rls', 'SELECT user_id, item_id, labels FROM reg_private', :'config') AS version;
 -- with row_security off the query is refused rather than run without the policy
@@ -133,8 +132,7 @@ SELECT mtl_fit('reg_rls', 'SELECT user_id, item_id, labels FROM reg_private', :'
 RESET ROLE;
 -- mtl_fit does not run with its owner's rights
 SELECT prosecdef FROM pg_proc WHERE proname = 'mtl_fit';
-REVOKE ALL ON mtl_models, mtl_deployments FROM mtl_regress_analyst, mtl_regress_outsider;
-REVOKE ALL ON SEQUENCE mtl_models_id_seq, mtl_deployments_id_seq FROM mtl_regress_analyst, mtl_regress_outsider;
+REVOKE mtl_trainer FROM mtl_regress_analyst, mtl_regress_outsider;
 DROP TABLE reg_private;
 DROP ROLE mtl_regress_analyst;
 DROP ROLE mtl_regress_outsider;

@@ -13,6 +13,13 @@
  * is unchanged. So a statement costs no query at all until someone deploys,
  * and the first statement after a deploy's commit looks the name up again.
  *
+ * The lookup runs as the owner of the registry tables, the way PostgreSQL's
+ * foreign-key checks run as the table owner: a role allowed to score by name
+ * (EXECUTE on mtl_predict(text, ...), granted to mtl_scorer) needs no read
+ * access to model bytes, configs or training queries, and no SQL-callable
+ * function hands the bytes out. The switch is undone on return, and by
+ * (sub)transaction abort on error.
+ *
  * The lookup reads the latest committed state in READ COMMITTED (a deploy
  * whose invalidation we accepted committed before it was sent, so it is
  * seen). Under REPEATABLE READ or in parallel mode it reads the transaction
@@ -32,6 +39,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
 
 PG_FUNCTION_INFO_V1(mtl_registry_changed);
 
@@ -100,6 +110,12 @@ mtl_registry_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The lookups run as the registry's owner, so nothing in them may resolve
+ * through the caller's search_path: tables and operators are qualified.
+ */
+#define EQ "OPERATOR(pg_catalog.=)"
+
+/*
  * Prepare the lookup queries against the registry in schema nsp (the
  * extension's: that of the calling function). The tables' ids are taken
  * again on every resolution, as a re-created extension has new ones.
@@ -125,8 +141,8 @@ PreparePlans(Oid nsp)
 	argtype = TEXTOID;
 	snprintf(sql, sizeof(sql),
 			 "SELECT m.id, m.xmin::text::int8 FROM %s.mtl_deployments d "
-			 "JOIN %s.mtl_models m ON m.name = d.name AND m.version = d.version "
-			 "WHERE d.name = $1 AND d.rolled_back_at IS NULL ORDER BY d.id DESC LIMIT 1",
+			 "JOIN %s.mtl_models m ON m.name " EQ " d.name AND m.version " EQ " d.version "
+			 "WHERE d.name " EQ " $1 AND d.rolled_back_at IS NULL ORDER BY d.id DESC LIMIT 1",
 			 schema, schema);
 	lookup_plan = SPI_prepare(sql, 1, &argtype);
 	if (lookup_plan == NULL)
@@ -134,7 +150,7 @@ PreparePlans(Oid nsp)
 	SPI_keepplan(lookup_plan);
 
 	argtype = INT8OID;
-	snprintf(sql, sizeof(sql), "SELECT model FROM %s.mtl_models WHERE id = $1 AND xmin::text::int8 = $2",
+	snprintf(sql, sizeof(sql), "SELECT model FROM %s.mtl_models WHERE id " EQ " $1 AND xmin::text::int8 " EQ " $2",
 			 schema);
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
@@ -165,6 +181,41 @@ static bool
 ReadsLatest(void)
 {
 	return !IsolationUsesXactSnapshot() && !IsInParallelMode();
+}
+
+/* The owner of mtl_models (PreparePlans found it). */
+static Oid
+RegistryOwner(void)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(registry_relids[0]));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the mtl registry table mtl_models is missing"),
+				 errhint("ALTER EXTENSION mtl UPDATE, or re-create the extension.")));
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* Connect SPI and act as the registry's owner until RegistryEnd. */
+static void
+RegistryBegin(Oid nsp, Oid *saved_user, int *saved_context)
+{
+	SPI_connect();
+	PreparePlans(nsp);
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(RegistryOwner(),
+						   *saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+RegistryEnd(Oid saved_user, int saved_context)
+{
+	SetUserIdAndSecContext(saved_user, saved_context);
+	SPI_finish();
 }
 
 /* Under SPI: the deployed version's id and row version; false when none is deployed. */
@@ -277,6 +328,8 @@ Resolve(const char *name, Oid nsp)
 	NamedModel *entry;
 	int64		id,
 				xmin;
+	Oid			saved_user;
+	int			saved_context;
 
 	EnsureSetUp();
 	AcceptInvalidationMessages();
@@ -284,8 +337,7 @@ Resolve(const char *name, Oid nsp)
 	if (entry != NULL && Trusted(entry))
 		return entry;
 
-	SPI_connect();
-	PreparePlans(nsp);
+	RegistryBegin(nsp, &saved_user, &saved_context);
 	/* a deploy committing during the lookup will bump the generation again */
 	{
 		uint64		generation = registry_generation;
@@ -299,7 +351,7 @@ Resolve(const char *name, Oid nsp)
 		entry->generation = generation;
 	}
 	entry->lxid = ReadsLatest() ? InvalidLocalTransactionId : MyProc->lxid;
-	SPI_finish();
+	RegistryEnd(saved_user, saved_context);
 	return entry;
 }
 
@@ -326,15 +378,16 @@ static NamedModel *
 Repin(FunctionCallInfo fcinfo, NamedSite *site, int i)
 {
 	NamedModel *entry = FindEntry(site->pins[i].name);
+	Oid			saved_user;
+	int			saved_context;
 
 	if (entry == NULL)
 		entry = NewEntry(site->pins[i].name);
 	elog(DEBUG1, "mtl: loading the pinned version of model \"%s\" again", site->pins[i].name);
-	SPI_connect();
-	PreparePlans(get_func_namespace(fcinfo->flinfo->fn_oid));
+	RegistryBegin(get_func_namespace(fcinfo->flinfo->fn_oid), &saved_user, &saved_context);
 	FetchModel(entry, site->pins[i].id, site->pins[i].xmin);
 	entry->generation = 0;		/* only pinned, not resolved */
-	SPI_finish();
+	RegistryEnd(saved_user, saved_context);
 	site->pins[i].model = entry;
 	return entry;
 }

@@ -31,7 +31,7 @@ scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
 scripts/cluster.sh start "$dir" "$port" >/dev/null
 export PGHOST=$dir PGPORT=$port PGUSER=postgres
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
-psql_q -c "CREATE EXTENSION IF NOT EXISTS mtl"
+psql_q -c "CREATE EXTENSION IF NOT EXISTS mtl" -c "CREATE EXTENSION IF NOT EXISTS mtl_demo"
 
 echo "== MMoE synthetic data: d = 100, 8000 training and 2000 test rows per (p, seed)"
 /usr/bin/python3 tests/bench/mmoe_synthetic.py "$work/syn.csv" --seeds 5

@@ -39,7 +39,7 @@ rm -rf "$dir"
 scripts/cluster.sh start "$dir" "$port" >/dev/null
 export PGHOST=$dir PGPORT=$port PGUSER=postgres
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
-psql_q -c "CREATE EXTENSION mtl" -c "CREATE TABLE models (name text PRIMARY KEY, model bytea)"
+psql_q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "CREATE TABLE models (name text PRIMARY KEY, model bytea)"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
 

@@ -32,6 +32,7 @@ pgbench=/usr/lib/postgresql/15/bin/pgbench
 
 run <<'SQL'
 CREATE EXTENSION mtl;
+CREATE EXTENSION IF NOT EXISTS mtl_demo;
 SET client_min_messages = warning;
 SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42);
 SELECT mtl_fit('shop', $$SELECT i.user_id, i.item_id,

@@ -4,6 +4,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS mtl CASCADE;
 CREATE EXTENSION mtl;
+CREATE EXTENSION IF NOT EXISTS mtl_demo;
 SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => :impressions, seed => 0.42);
 SELECT setseed(0.5);
 DROP TABLE IF EXISTS pairs, pairs_features, models;

@@ -20,6 +20,7 @@ run() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d $db "$@"; }
 
 run <<'SQL'
 CREATE EXTENSION mtl;
+CREATE EXTENSION IF NOT EXISTS mtl_demo;
 SET client_min_messages = warning;
 SELECT mtl_demo_shop('shop', 300, 100, 15000, 0.3);
 \set query 'SELECT user_id, item_id, ARRAY[clicked]::float8[] FROM shop.impressions'

@@ -7,7 +7,7 @@ db=mtl_parallel_test
 psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 trap 'psql -X -q -c "DROP DATABASE IF EXISTS $db"' EXIT
 run() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d $db "$@"; }
-run -c "CREATE EXTENSION mtl" -c "SELECT mtl_demo_shop('shop', 1000, 300, 60000, 0.3)"
+run -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SELECT mtl_demo_shop('shop', 1000, 300, 60000, 0.3)"
 
 train_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked, purchased]::float8[],
 	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}, {\"name\": \"ctcvr\", \"type\": \"binary\"}], \"epochs\": 4}')

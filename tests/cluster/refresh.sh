@@ -20,6 +20,7 @@ pgbench=$(pg_config --bindir 2> /dev/null)/pgbench
 
 run <<SQL
 CREATE EXTENSION mtl;
+CREATE EXTENSION IF NOT EXISTS mtl_demo;
 SET client_min_messages = warning;
 SELECT mtl_demo_shop('shop', 3000, 800, 60000, 0.3);
 SELECT mtl_fit('shop', 'SELECT user_id, item_id, ARRAY[clicked, CASE WHEN clicked = 1 THEN purchased END]::float8[] FROM shop.impressions',
