@@ -7,6 +7,170 @@
 
 DROP FUNCTION mtl_demo_shop(text, int, int, int, float8);
 
+-- Data-parallel training in rounds: aggregates with bytea states that a
+-- parallel query runs in its workers and Citus pushes down to its shards
+-- (see src/core/round.h), and a driver that stores the result like mtl_fit.
+
+CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_round_init_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION mtl_round_init_final(bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE mtl_round_init(user_id bigint, item_id bigint, labels float8[], config jsonb) (
+	SFUNC = mtl_round_init_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
+	FINALFUNC = mtl_round_init_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_round_init(user_id bigint, item_id bigint, labels float8[],
+								user_features jsonb, item_features jsonb, config jsonb) (
+	SFUNC = mtl_round_init_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
+	FINALFUNC = mtl_round_init_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_round_init(user_id bigint, item_id bigint, labels float8[],
+								user_features jsonb, item_features jsonb, context jsonb, config jsonb) (
+	SFUNC = mtl_round_init_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
+	FINALFUNC = mtl_round_init_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_round_init(bigint, bigint, float8[], jsonb) IS
+'the first pass of training in rounds: vocabularies, statistics and initial parameters of a model (arguments as mtl_train)';
+COMMENT ON AGGREGATE mtl_round_init(bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'the first pass of training in rounds, with user and item features';
+COMMENT ON AGGREGATE mtl_round_init(bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'the first pass of training in rounds, with features and context';
+
+CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_train_round_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION mtl_train_round_final(bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, labels float8[], options jsonb) (
+	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
+	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, labels float8[],
+								 user_features jsonb, item_features jsonb, options jsonb) (
+	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
+	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, labels float8[],
+								 user_features jsonb, item_features jsonb, context jsonb, options jsonb) (
+	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
+	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb) IS
+'one round of data-parallel training from model: each share trains on its rows, shares are averaged; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
+COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'one round of data-parallel training, with user and item features';
+COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'one round of data-parallel training, with features and context';
+
+CREATE FUNCTION mtl_round_apply(model bytea, round bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_apply_model' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_apply(bytea, bytea) IS
+'the model after a round: the round''s averaged parameters in place of model''s';
+CREATE FUNCTION mtl_round_info(round bytea)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_info(bytea) IS
+'a round''s rows, mean training loss, held-out rows and the start model''s mean held-out loss, embedding rows updated, bytes';
+CREATE FUNCTION mtl_round_takes(model bytea, options jsonb, user_id bigint, item_id bigint)
+RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_takes(bytea, jsonb, bigint, bigint) IS
+'whether mtl_train_round with this model and options uses the row (to train or to measure): a filter that spares the rows a round skips';
+CREATE FUNCTION mtl_query_columns(query text)
+RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mtl_query_columns(text) IS
+'the number of columns (3, 5 or 6) of a training query, checked as mtl_fit checks them, without running it';
+
+CREATE FUNCTION mtl_fit_parallel(name text, query text, config jsonb)
+RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.25);
+	-- mtl_train's default epochs (src/pg/config.c), as rounds of fraction of the rows
+	max_rounds int := coalesce((config->>'max_rounds')::int,
+							   ceil(coalesce((config->>'epochs')::float8, 30) / fraction)::int);
+	base jsonb := config - 'round_fraction' - 'max_rounds';
+	cols int;
+	args text;
+	source text;
+	model bytea;
+	best bytea;
+	result bytea;
+	info jsonb;
+	lr float8;
+	lr_decay float8;
+	patience int;
+	best_loss float8 := 'Infinity';
+	since int := 0;
+	val float8;
+	started timestamptz := clock_timestamp();
+	t0 timestamptz;
+BEGIN
+	IF name IS NULL OR query IS NULL OR config IS NULL THEN
+		RAISE EXCEPTION 'name, query and config must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name = '' THEN
+		RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT fraction > 0 OR fraction > 1 OR max_rounds < 1 OR max_rounds > 1023 THEN
+		RAISE EXCEPTION 'round_fraction must be in (0, 1] and max_rounds from 1 to 1023'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	query := regexp_replace(query, '[;[:space:]]+$', '');
+	cols := @extschema@.mtl_query_columns(query);
+	args := 'q.c1::bigint, q.c2::bigint, q.c3' || CASE WHEN cols >= 5 THEN ', q.c4, q.c5' ELSE '' END
+			|| CASE WHEN cols = 6 THEN ', q.c6' ELSE '' END;
+	source := format(' FROM (%s) AS q(%s)', query,
+					 CASE cols WHEN 3 THEN 'c1, c2, c3' WHEN 5 THEN 'c1, c2, c3, c4, c5'
+							   ELSE 'c1, c2, c3, c4, c5, c6' END);
+	t0 := clock_timestamp();
+	EXECUTE format('SELECT @extschema@.mtl_round_init(%s, $1)', args) || source INTO model USING base;
+	IF model IS NULL THEN
+		RAISE EXCEPTION 'mtl_fit_parallel query returned no rows' USING ERRCODE = 'no_data_found';
+	END IF;
+	info := @extschema@.mtl_info(model);
+	lr := (info->'training'->>'learning_rate')::float8;
+	lr_decay := (info->'training'->>'lr_decay')::float8;
+	patience := (info->'training'->>'patience')::int;
+	RAISE INFO 'mtl_fit_parallel: vocabularies of % users, % items from % rows, % s',
+		info->>'users', info->>'items', info->'training'->>'rows',
+		round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+	-- round max_rounds + 1 trains nothing: it measures the last model
+	FOR r IN 1 .. max_rounds + 1 LOOP
+		t0 := clock_timestamp();
+		EXECUTE format('SELECT @extschema@.mtl_train_round($1, %s, $2)', args) || source
+			|| ' WHERE @extschema@.mtl_round_takes($1, $2, q.c1::bigint, q.c2::bigint)' INTO result
+			USING model, jsonb_build_object('round', r,
+				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
+				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END);
+		info := @extschema@.mtl_round_info(result);
+		-- a round measures its start model: round r - 1's result
+		val := (info->>'validation_loss')::float8;
+		IF r > 1 AND (val IS NULL OR val < best_loss) THEN
+			best := model;
+			best_loss := coalesce(val, best_loss);
+			since := 0;
+		ELSIF r > 1 THEN
+			since := since + 1;
+		END IF;
+		EXIT WHEN r > max_rounds OR (patience > 0 AND since >= patience);
+		RAISE INFO 'mtl_fit_parallel: round %/%, loss %, validation loss of round %: %, % s',
+			r, max_rounds, round((info->>'loss')::numeric, 6), r - 1,
+			coalesce(round(val::numeric, 6)::text, '-'),
+			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2);
+		model := @extschema@.mtl_round_apply(model, result);
+	END LOOP;
+	RETURN @extschema@.mtl_registry_add(name, coalesce(best, model), config, query,
+									   extract(epoch FROM clock_timestamp() - started));
+END
+$fn$;
+COMMENT ON FUNCTION mtl_fit_parallel(text, text, jsonb) IS
+'train in data-parallel rounds (parallel query workers, Citus shards) on the rows of query and store the model of the best round as the next version of name; config as mtl_fit plus round_fraction and max_rounds';
+
 -- Privileges. Nothing of the registry is granted to PUBLIC: a model's bytes
 -- hold every training id with the features stored for it, and the registry
 -- keeps each training query. Two roles, in the style of PostgreSQL's
@@ -47,7 +211,8 @@ REVOKE EXECUTE ON FUNCTION
 	mtl_deploy(text, int),
 	mtl_rollback(text),
 	mtl_deployed_version(text),
-	mtl_model(text, int)
+	mtl_model(text, int),
+	mtl_fit_parallel(text, text, jsonb)
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
@@ -68,5 +233,6 @@ GRANT EXECUTE ON FUNCTION
 	mtl_deploy(text, int),
 	mtl_rollback(text),
 	mtl_deployed_version(text),
-	mtl_model(text, int)
+	mtl_model(text, int),
+	mtl_fit_parallel(text, text, jsonb)
 TO mtl_trainer;

@@ -64,3 +64,33 @@ mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 	out->summary.seconds = mtl_now_seconds() - start;
 	return NULL;
 }
+
+const char *
+mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *labels,
+			 double memory_limit, double *needed, MtlTrained *out)
+{
+	MtlModel   *model = &out->model;
+	const char *why;
+	double		start = mtl_now_seconds();
+
+	mtl_rows_seal(store);
+	memset(out, 0, sizeof(*out));
+	model->spec = *spec;
+	mtl_schema_build(&out->schema, store);
+	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
+	if (why != NULL)
+		return why;
+	why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
+	if (why != NULL)
+		return why;
+	/* a round holds params, the start's copy, grads, m and v, and the merge's counts */
+	*needed = 4.0 * 5.0 * model->layout.n_params + 8.0 * model->layout.emb_rows;
+	if (memory_limit > 0 && *needed > memory_limit)
+		return "memory";
+	mtl_model_init(model);
+	mtl_label_stats_apply(model, labels, 0);
+	out->summary.rows = store->n_rows;
+	out->summary.phase_seconds[MTL_PHASE_VOCABULARY] = mtl_now_seconds() - start;
+	out->summary.seconds = mtl_now_seconds() - start;
+	return NULL;
+}

@@ -24,4 +24,14 @@ double		mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 const char *mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 					double memory_limit, double *needed, MtlTrained *out);
 
+/*
+ * The starting model of data-parallel training (round.h): schema from a
+ * counting store, layout, parameters initialised from spec.seed, and the
+ * label statistics applied. The summary says 0 epochs. Returns NULL or why
+ * the architecture is impossible ("memory" as for mtl_fit, counting what a
+ * round holds: parameters, their copy, gradients, Adam's moments).
+ */
+const char *mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *labels,
+						 double memory_limit, double *needed, MtlTrained *out);
+
 #endif

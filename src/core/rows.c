@@ -19,6 +19,15 @@ mtl_rows_create(int n_tasks)
 	return store;
 }
 
+MtlRowStore *
+mtl_rows_create_counting(int n_tasks)
+{
+	MtlRowStore *store = mtl_rows_create(n_tasks);
+
+	store->no_rows = 1;
+	return store;
+}
+
 static void
 FreeIntern(MtlIdIntern *t)
 {
@@ -268,6 +277,19 @@ SpillChunks(MtlRowStore *s)
 	}
 }
 
+/* A row's sets count it, and its ids remember their latest features. */
+static void
+CountRow(MtlRowStore *s, const MtlRowRef *ref)
+{
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		if (ref->set[side] != 0)
+			s->set_rows[ref->set[side]]++;
+	if (ref->user != 0 && ref->set[MTL_SIDE_USER] != 0)
+		s->ids[MTL_SIDE_USER].last_set[ref->user - 1] = ref->set[MTL_SIDE_USER];
+	if (ref->item != 0 && ref->set[MTL_SIDE_ITEM] != 0)
+		s->ids[MTL_SIDE_ITEM].last_set[ref->item - 1] = ref->set[MTL_SIDE_ITEM];
+}
+
 /* A slot for one more row: its reference and labels. */
 static void
 AppendRow(MtlRowStore *s, const MtlRowRef *ref, const float *labels)
@@ -276,6 +298,13 @@ AppendRow(MtlRowStore *s, const MtlRowRef *ref, const float *labels)
 	int64_t		c = s->n_rows / MTL_CHUNK_ROWS;
 	uint8_t    *row;
 
+	if (s->no_rows)
+	{
+		s->open_ref = *ref;
+		s->n_rows++;
+		CountRow(s, ref);
+		return;
+	}
 	if (k == 0)
 	{
 		if (s->n_chunks == s->cap_chunks)
@@ -291,13 +320,7 @@ AppendRow(MtlRowStore *s, const MtlRowRef *ref, const float *labels)
 	memcpy(row, ref, sizeof(MtlRowRef));
 	memcpy(row + sizeof(MtlRowRef), labels, sizeof(float) * s->n_tasks);
 	s->n_rows++;
-	for (int side = 0; side < MTL_N_SIDES; side++)
-		if (ref->set[side] != 0)
-			s->set_rows[ref->set[side]]++;
-	if (ref->user != 0 && ref->set[MTL_SIDE_USER] != 0)
-		s->ids[MTL_SIDE_USER].last_set[ref->user - 1] = ref->set[MTL_SIDE_USER];
-	if (ref->item != 0 && ref->set[MTL_SIDE_ITEM] != 0)
-		s->ids[MTL_SIDE_ITEM].last_set[ref->item - 1] = ref->set[MTL_SIDE_ITEM];
+	CountRow(s, ref);
 }
 
 static MtlRowRef *
@@ -305,6 +328,8 @@ LastRef(MtlRowStore *s)
 {
 	int64_t		r = s->n_rows - 1;
 
+	if (s->no_rows)
+		return &s->open_ref;
 	return (MtlRowRef *) (s->chunks[r / MTL_CHUNK_ROWS] + mtl_rows_stride(s) * (r % MTL_CHUNK_ROWS));
 }
 
@@ -414,6 +439,20 @@ mtl_rows_item_id(const MtlRowStore *s, const MtlRowRef *ref)
 
 /* ---- merging and remapping ---- */
 
+/* A counting store's rows into dst: their counts, and the ids' latest features. */
+static void
+MergeCounts(MtlRowStore *dst, const MtlRowStore *src, const uint32_t *set_map,
+			uint32_t *const *id_map)
+{
+	for (int64_t set = 1; set <= src->n_sets; set++)
+		dst->set_rows[set_map[set]] += src->set_rows[set];
+	for (int side = 0; side < 2; side++)
+		for (int64_t p = 0; p < src->ids[side].n; p++)
+			if (src->ids[side].last_set[p] != 0)
+				dst->ids[side].last_set[id_map[side][p + 1] - 1] = set_map[src->ids[side].last_set[p]];
+	dst->n_rows += src->n_rows;
+}
+
 const char *
 mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src)
 {
@@ -450,6 +489,8 @@ mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src)
 		for (int64_t p = 0; p < src->ids[side].n; p++)
 			id_map[side][p + 1] = InternId(&dst->ids[side], src->ids[side].ids[p]);
 	}
+	if (src->no_rows)
+		MergeCounts(dst, src, set_map, id_map);
 	for (int64_t c = 0; c < src->n_chunks; c++)
 	{
 		const uint8_t *rows;
@@ -549,7 +590,10 @@ mtl_rows_write(MtlWriter *w, MtlRowStore *s)
 	mtl_put_bytes(w, s->set_side + 1, s->n_sets);
 	mtl_put_bytes(w, s->entry_field, sizeof(uint32_t) * s->n_entries);
 	mtl_put_bytes(w, s->entry_value, sizeof(uint64_t) * s->n_entries);
+	mtl_put_u8(w, (uint8_t) s->no_rows);
 	mtl_put_u64(w, (uint64_t) s->n_rows);
+	if (s->no_rows)
+		mtl_put_bytes(w, s->set_rows + 1, sizeof(int64_t) * s->n_sets);
 	for (int64_t c = 0; c < s->n_chunks; c++)
 	{
 		const uint8_t *rows;
@@ -560,7 +604,10 @@ mtl_rows_write(MtlWriter *w, MtlRowStore *s)
 	mtl_free(buffer);
 }
 
-/* Copy n raw host-order elements; the state never leaves this server. */
+/*
+ * Copy n raw host-order elements: states travel between servers of one byte
+ * order (a parallel query's workers, or Citus nodes, all little-endian).
+ */
 static int
 GetRaw(MtlReader *r, void *to, uint64_t n, size_t size)
 {
@@ -695,6 +742,27 @@ ReadRows(MtlReader *r, MtlRowStore *s)
 	r->pos += stride * n_rows;
 }
 
+/* A counting store's row count and rows per set. */
+static void
+ReadCounts(MtlReader *r, MtlRowStore *s)
+{
+	uint64_t	n_rows = mtl_get_u64(r);
+
+	if (r->failed || n_rows > (UINT64_C(1) << 62) ||
+		!GetRaw(r, s->set_rows + 1, (uint64_t) s->n_sets, sizeof(int64_t)))
+	{
+		mtl_reader_fail(r, "invalid row counts");
+		return;
+	}
+	s->n_rows = (int64_t) n_rows;
+	for (int64_t set = 1; set <= s->n_sets; set++)
+		if (s->set_rows[set] < 0 || (uint64_t) s->set_rows[set] > n_rows)
+		{
+			mtl_reader_fail(r, "invalid row counts");
+			return;
+		}
+}
+
 MtlRowStore *
 mtl_rows_read(MtlReader *r)
 {
@@ -722,7 +790,16 @@ mtl_rows_read(MtlReader *r)
 				break;
 			}
 	if (!r->failed)
-		ReadRows(r, s);
+		s->no_rows = mtl_get_u8(r);
+	if (!r->failed && s->no_rows > 1)
+		mtl_reader_fail(r, "invalid training state");
+	if (!r->failed)
+	{
+		if (s->no_rows)
+			ReadCounts(r, s);
+		else
+			ReadRows(r, s);
+	}
 	if (r->failed)
 	{
 		mtl_rows_free(s);

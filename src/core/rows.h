@@ -105,6 +105,9 @@ typedef struct MtlRowStore
 	int64_t		n_spilled;
 	size_t		memory_budget;	/* bytes of chunks kept in memory; 0: no limit */
 	const MtlSpillHooks *spill; /* NULL: never spill */
+	/* counting only (mtl_rows_create_counting): rows are counted, not kept */
+	int			no_rows;
+	MtlRowRef	open_ref;		/* the row being added when no_rows */
 	/* the row being added: entries wait here until the next row seals it */
 	int			row_open;
 	int64_t		n_pending;
@@ -114,6 +117,12 @@ typedef struct MtlRowStore
 } MtlRowStore;
 
 MtlRowStore *mtl_rows_create(int n_tasks);
+/*
+ * A store that keeps ids, feature sets and how many rows used each, but not
+ * the rows: what vocabularies and statistics need (the first pass of
+ * data-parallel training). It has no chunks.
+ */
+MtlRowStore *mtl_rows_create_counting(int n_tasks);
 void		mtl_rows_free(MtlRowStore *store);
 
 /* Let full chunks beyond budget bytes go to the spill file. */

@@ -127,6 +127,61 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 	return total;
 }
 
+void
+mtl_label_stats_add(MtlLabelStats *st, const MtlSpec *spec, const float *y)
+{
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		int			given_holds = 1;
+
+		for (int at = spec->tasks[t].given; at >= 0; at = spec->tasks[at].given)
+			given_holds &= y[at] == 1.0f;
+		if (isnan(y[t]) || !given_holds)
+			continue;
+		st->sum[t] += y[t];
+		st->sum2[t] += (double) y[t] * y[t];
+		st->count[t]++;
+	}
+}
+
+void
+mtl_label_stats_merge(MtlLabelStats *a, const MtlLabelStats *b)
+{
+	for (int t = 0; t < MTL_MAX_TASKS; t++)
+	{
+		a->count[t] += b->count[t];
+		a->sum[t] += b->sum[t];
+		a->sum2[t] += b->sum2[t];
+	}
+}
+
+void
+mtl_label_stats_apply(MtlModel *model, const MtlLabelStats *st, int first_new)
+{
+	MtlSpec    *spec = &model->spec;
+
+	for (int t = first_new; t < spec->n_tasks; t++)
+	{
+		MtlTask    *task = &spec->tasks[t];
+		int64_t		n = st->count[t];
+
+		task->target_mean = 0.0f;
+		task->target_std = 1.0f;
+		if (task->type == MTL_TASK_REGRESSION && n > 0)
+		{
+			double		mean = st->sum[t] / n;
+			double		std = sqrt(fmax(st->sum2[t] / n - mean * mean, 0.0));
+
+			task->target_mean = (float) mean;
+			task->target_std = std > 1e-6 ? (float) std : 1.0f;
+		}
+		/* a binary label's sum is its positives */
+		if (task->type == MTL_TASK_BINARY && st->sum[t] > 0 && st->sum[t] < n)
+			model->params[model->layout.tower_b[t][spec->n_tower_layers]] =
+				(float) log(st->sum[t] / (n - st->sum[t]));
+	}
+}
+
 /*
  * One pass over every row's labels: regression targets' mean and std (new
  * tasks; old ones keep what they were trained with, as a continued model's
@@ -137,62 +192,26 @@ static void
 LabelStatistics(MtlModel *model, MtlDataset *data, int first_new)
 {
 	const MtlRowStore *store = data->store;
-	MtlSpec    *spec = &model->spec;
-	int			T = spec->n_tasks;
-	double		sum[MTL_MAX_TASKS] = {0},
-				sum2[MTL_MAX_TASKS] = {0},
-				pos[MTL_MAX_TASKS] = {0};
-	int64_t		count[MTL_MAX_TASKS] = {0};
+	MtlLabelStats st;
 	void	   *buffer = mtl_alloc(mtl_rows_chunk_bytes(store));
 
+	memset(&st, 0, sizeof(st));
 	for (int64_t c = 0; c < store->n_chunks; c++)
 	{
 		const uint8_t *rows;
 		int			n = mtl_rows_chunk(store, c, buffer, &rows);
 
 		for (int k = 0; k < n; k++)
-			for (int t = first_new; t < T; t++)
-			{
-				const float *y = mtl_chunk_labels(store, rows, k);
-				int			given_holds = 1;
-
-				for (int at = spec->tasks[t].given; at >= 0; at = spec->tasks[at].given)
-					given_holds &= y[at] == 1.0f;
-				if (isnan(y[t]) || !given_holds)
-					continue;
-				sum[t] += y[t];
-				sum2[t] += (double) y[t] * y[t];
-				pos[t] += y[t];
-				count[t]++;
-			}
+			mtl_label_stats_add(&st, &model->spec, mtl_chunk_labels(store, rows, k));
 	}
 	mtl_free(buffer);
-	for (int t = 0; t < T; t++)
-	{
-		MtlTask    *task = &spec->tasks[t];
-
-		if (t >= first_new)
+	mtl_label_stats_apply(model, &st, first_new);
+	for (int t = 0; t < model->spec.n_tasks; t++)
+		if (model->spec.tasks[t].type == MTL_TASK_REGRESSION)
 		{
-			task->target_mean = 0.0f;
-			task->target_std = 1.0f;
+			data->label_mean[t] = model->spec.tasks[t].target_mean;
+			data->label_std[t] = model->spec.tasks[t].target_std;
 		}
-		if (t >= first_new && task->type == MTL_TASK_REGRESSION && count[t] > 0)
-		{
-			double		mean = sum[t] / count[t];
-			double		std = sqrt(fmax(sum2[t] / count[t] - mean * mean, 0.0));
-
-			task->target_mean = (float) mean;
-			task->target_std = std > 1e-6 ? (float) std : 1.0f;
-		}
-		if (t >= first_new && task->type == MTL_TASK_BINARY && pos[t] > 0 && pos[t] < count[t])
-			model->params[model->layout.tower_b[t][spec->n_tower_layers]] =
-				(float) log(pos[t] / (count[t] - pos[t]));
-		if (task->type == MTL_TASK_REGRESSION)
-		{
-			data->label_mean[t] = task->target_mean;
-			data->label_std[t] = task->target_std;
-		}
-	}
 }
 
 typedef struct BatchBuffers
@@ -215,6 +234,27 @@ CompareKeys(const void *a, const void *b)
 				y = *(const int64_t *) b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The batch in the scratch buffers into buf, ordered by scenario. */
+static void
+ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
+{
+	int			S = model->layout.n_slots;
+	int			n_num = model->shape.n_num;
+	int			T = model->spec.n_tasks;
+
+	for (int r = 0; r < B; r++)
+		buf->sort[r] = ((int64_t) mtl_model_row_scenario(model, buf->scratch_slots + (size_t) r * S) << 32) | r;
+	qsort(buf->sort, B, sizeof(int64_t), CompareKeys);
+	for (int r = 0; r < B; r++)
+	{
+		int			from = (int) (buf->sort[r] & 0xFFFFFFFF);
+
+		memcpy(buf->slots + (size_t) r * S, buf->scratch_slots + (size_t) from * S, sizeof(int32_t) * S);
+		memcpy(buf->nums + (size_t) r * n_num, buf->scratch_nums + (size_t) from * n_num, sizeof(float) * n_num);
+		memcpy(buf->labels + (size_t) r * T, buf->scratch_labels + (size_t) from * T, sizeof(float) * T);
+	}
 }
 
 #define GATHER_AHEAD 8
@@ -256,19 +296,8 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 				s[1] = -1;
 		}
 	}
-	if (!sorted)
-		return;
-	for (int r = 0; r < B; r++)
-		buf->sort[r] = ((int64_t) mtl_model_row_scenario(model, slots + (size_t) r * S) << 32) | r;
-	qsort(buf->sort, B, sizeof(int64_t), CompareKeys);
-	for (int r = 0; r < B; r++)
-	{
-		int			from = (int) (buf->sort[r] & 0xFFFFFFFF);
-
-		memcpy(buf->slots + (size_t) r * S, slots + (size_t) from * S, sizeof(int32_t) * S);
-		memcpy(buf->nums + (size_t) r * n_num, nums + (size_t) from * n_num, sizeof(float) * n_num);
-		memcpy(buf->labels + (size_t) r * T, lab + (size_t) from * T, sizeof(float) * T);
-	}
+	if (sorted)
+		ScenarioSort(model, buf, B);
 }
 
 /*
@@ -907,4 +936,91 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	mtl_adam_free(&adam);
 	mtl_free(pass.grads);
 	mtl_work_free(pass.work, model);
+}
+
+/*
+ * A stepper: the optimizer and buffers of a training loop, for callers that
+ * bring their own batches (a round of data-parallel training, round.h).
+ */
+struct MtlStepper
+{
+	MtlModel   *model;
+	MtlWork    *work;
+	MtlAdam		adam;
+	float	   *grads;
+	BatchBuffers buf;
+	MtlWeighting wt;
+	MtlRng		rng;
+	int			max_batch;
+};
+
+MtlStepper *
+mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed)
+{
+	MtlStepper *s = mtl_alloc(sizeof(MtlStepper));
+
+	s->model = model;
+	s->max_batch = max_batch;
+	s->work = mtl_work_create(model, max_batch);
+	s->grads = mtl_alloc(sizeof(float) * model->layout.n_params);
+	mtl_adam_init(&s->adam, model->layout.n_params, model->spec.learning_rate, model->spec.l2);
+	BuffersCreate(&s->buf, model, max_batch);
+	mtl_weighting_init(&s->wt, model->spec.n_tasks);
+	mtl_rng_seed(&s->rng, seed);
+	s->work->dropout_state = seed ^ 0x9E3779B97F4A7C15ULL;
+	return s;
+}
+
+void
+mtl_stepper_set_lr(MtlStepper *s, float lr)
+{
+	s->adam.lr = lr;
+}
+
+double
+mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums, const float *labels, int B)
+{
+	const MtlModel *model = s->model;
+	int			S = model->layout.n_slots;
+	int			n_num = model->shape.n_num;
+	int			T = model->spec.n_tasks;
+	double		drop = model->spec.id_dropout;
+
+	memcpy(s->buf.scratch_slots, slots, sizeof(int32_t) * S * B);
+	memcpy(s->buf.scratch_nums, nums, sizeof(float) * n_num * B);
+	memcpy(s->buf.scratch_labels, labels, sizeof(float) * T * B);
+	if (drop > 0.0)
+		for (int r = 0; r < B; r++)
+		{
+			if (mtl_rng_uniform(&s->rng) < drop)
+				s->buf.scratch_slots[(size_t) r * S] = -1;
+			if (mtl_rng_uniform(&s->rng) < drop)
+				s->buf.scratch_slots[(size_t) r * S + 1] = -1;
+		}
+	ScenarioSort(model, &s->buf, B);
+	TrainStep(s->model, s->work, &s->adam, s->grads, &s->buf, B, &s->wt);
+	return FixedLoss(&model->spec, s->wt.loss);
+}
+
+double
+mtl_batch_fixed_loss(const MtlModel *model, MtlWork *work, const float *params,
+					 const int32_t *slots, const float *nums, const float *labels, int B)
+{
+	double		task_loss[MTL_MAX_TASKS];
+	MtlLossOptions opt = {NULL, task_loss, NULL, NULL};
+
+	mtl_batch_loss(model, work, params, NULL, slots, nums, labels, B, &opt);
+	return FixedLoss(&model->spec, task_loss);
+}
+
+void
+mtl_stepper_free(MtlStepper *s)
+{
+	if (s == NULL)
+		return;
+	BuffersFree(&s->buf);
+	mtl_adam_free(&s->adam);
+	mtl_free(s->grads);
+	mtl_work_free(s->work, s->model);
+	mtl_free(s);
 }

@@ -161,4 +161,38 @@ double		mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params
 						   float *grads, const int32_t *slots, const float *nums,
 						   const float *labels, int B, MtlLossOptions *options);
 
+/*
+ * Label statistics of rows: per task the count, sum and sum of squares of
+ * its labels on the rows where its parents hold (for a binary task the sum
+ * is its positives). Applying them sets regression targets' mean and std and
+ * binary output biases at the base rate's log-odds, for tasks from first_new.
+ */
+typedef struct MtlLabelStats
+{
+	int64_t		count[MTL_MAX_TASKS];
+	double		sum[MTL_MAX_TASKS];
+	double		sum2[MTL_MAX_TASKS];
+} MtlLabelStats;
+void		mtl_label_stats_add(MtlLabelStats *st, const MtlSpec *spec, const float *labels);
+void		mtl_label_stats_merge(MtlLabelStats *a, const MtlLabelStats *b);
+void		mtl_label_stats_apply(MtlModel *model, const MtlLabelStats *st, int first_new);
+
+/*
+ * A stepper: Adam, dropout, id dropout and loss weighting of the training
+ * loop for callers that bring their own batches of expanded rows (slots,
+ * nums, labels with regression labels standardised), as a round of
+ * data-parallel training does. mtl_stepper_step trains one batch of B <=
+ * max_batch rows and returns its fixed-weight loss.
+ */
+typedef struct MtlStepper MtlStepper;
+MtlStepper *mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed);
+void		mtl_stepper_set_lr(MtlStepper *s, float lr);
+double		mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums,
+							 const float *labels, int B);
+void		mtl_stepper_free(MtlStepper *s);
+
+/* The fixed-weight loss of a batch (no gradient, no dropout). */
+double		mtl_batch_fixed_loss(const MtlModel *model, MtlWork *work, const float *params,
+								 const int32_t *slots, const float *nums, const float *labels, int B);
+
 #endif

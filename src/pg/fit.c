@@ -20,6 +20,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(mtl_fit_query);
+PG_FUNCTION_INFO_V1(mtl_query_columns);
 
 #define FETCH_ROWS 10000
 
@@ -72,13 +73,12 @@ IdDatum(Datum value, Oid type)
 	return value;
 }
 
-/* Collect every row of the query into state; returns the number of rows. */
-static int64
-CollectRows(const char *query, TrainState *state, MemoryContext rows_context)
+/* Under SPI: a cursor on the query, whose columns are checked. */
+static Portal
+OpenQuery(const char *query)
 {
 	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
 	Portal		portal;
-	int64		total = 0;
 
 	if (plan == NULL)
 		ereport(ERROR,
@@ -90,6 +90,16 @@ CollectRows(const char *query, TrainState *state, MemoryContext rows_context)
 				 errmsg("mtl_fit query must be one statement that returns rows, such as a SELECT")));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	CheckColumns(portal->tupDesc);
+	return portal;
+}
+
+/* Collect every row of the query into state; returns the number of rows. */
+static int64
+CollectRows(const char *query, TrainState *state, MemoryContext rows_context)
+{
+	Portal		portal = OpenQuery(query);
+	int64		total = 0;
+
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
@@ -186,4 +196,25 @@ mtl_fit_query(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextDelete(rows_context);
 	PG_RETURN_INT32(version);
+}
+
+/*
+ * mtl_query_columns(query) -> int: how many columns a training query has (3,
+ * 5 or 6), checked as mtl_fit checks them, without running it.
+ */
+Datum
+mtl_query_columns(PG_FUNCTION_ARGS)
+{
+	Portal		portal;
+	int			n;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("query must not be NULL")));
+	SPI_connect();
+	portal = OpenQuery(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	n = portal->tupDesc->natts;
+	SPI_cursor_close(portal);
+	SPI_finish();
+	PG_RETURN_INT32(n);
 }

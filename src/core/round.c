@@ -1,0 +1,531 @@
+#include "round.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "mem.h"
+#include "rng.h"
+
+#define ROUND_MAGIC 0x52544C4DU	/* "MTLR" little-endian */
+
+static size_t
+EmbFloats(const MtlLayout *L)
+{
+	return (size_t) (L->emb_rows * L->n_copies) * L->E;
+}
+
+int
+mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
+			   int64_t user_id, int has_item, int64_t item_id)
+{
+	int64_t		key[2] = {has_user ? user_id : INT64_MIN, has_item ? item_id : INT64_MIN};
+	uint64_t	h = mtl_hash64(key, sizeof(key), spec->seed ^ 0x726F756E64ULL);
+	double		u = (double) (h >> 11) * (1.0 / 9007199254740992.0);
+	double		val = spec->validation_fraction;
+	int64_t		slices,
+				slice;
+
+	if (u < val)
+		return MTL_ROUND_VALIDATION;
+	if (opt->row_fraction <= 0.0)
+		return MTL_ROUND_SKIP;
+	/* the rest of [val, 1) in slices of row_fraction of it */
+	slices = (int64_t) ceil(1.0 / opt->row_fraction - 1e-9);
+	slice = (int64_t) ((u - val) / (1.0 - val) * slices);
+	if (slice >= slices)
+		slice = slices - 1;
+	return slice == (int64_t) ((opt->round - 1) % slices) ? MTL_ROUND_TRAIN : MTL_ROUND_SKIP;
+}
+
+MtlRound *
+mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *opt)
+{
+	MtlRound   *r = mtl_alloc(sizeof(MtlRound));
+	const MtlLayout *L = &start->model.layout;
+	int			S = L->n_slots;
+	int			n_num = start->model.shape.n_num;
+	int			T = start->model.spec.n_tasks;
+
+	r->start = start;
+	r->start_key = key;
+	r->opt = *opt;
+	r->model = start->model;
+	r->model.params = mtl_alloc(sizeof(float) * L->n_params);
+	memcpy(r->model.params, start->model.params, sizeof(float) * L->n_params);
+	r->batch = start->model.spec.batch_size;
+	r->window = r->batch * MTL_ROUND_WINDOW_BATCHES;
+	r->stepper = mtl_stepper_create(&r->model, r->batch,
+									start->model.spec.seed ^ (0xA5A5A5A5ULL * (uint64_t) opt->round));
+	mtl_stepper_set_lr(r->stepper, opt->learning_rate);
+	r->val_work = mtl_work_create(&start->model, r->batch);
+	r->train_slots = mtl_alloc(sizeof(int32_t) * r->window * S);
+	r->train_nums = mtl_alloc(sizeof(float) * (r->window * n_num + 1));
+	r->train_labels = mtl_alloc(sizeof(float) * r->window * T);
+	r->order = mtl_alloc(sizeof(int32_t) * r->window);
+	r->step_slots = mtl_alloc(sizeof(int32_t) * r->batch * S);
+	r->step_nums = mtl_alloc(sizeof(float) * (r->batch * n_num + 1));
+	r->step_labels = mtl_alloc(sizeof(float) * r->batch * T);
+	r->val_slots = mtl_alloc(sizeof(int32_t) * r->batch * S);
+	r->val_nums = mtl_alloc(sizeof(float) * (r->batch * n_num + 1));
+	r->val_labels = mtl_alloc(sizeof(float) * r->batch * T);
+	r->counts = mtl_alloc(sizeof(float) * (L->emb_rows + 1));
+	r->shuffle = start->model.spec.seed ^ (0x5DEECE66DULL * (uint64_t) opt->round);
+	return r;
+}
+
+void
+mtl_round_free(MtlRound *r)
+{
+	if (r == NULL)
+		return;
+	mtl_stepper_free(r->stepper);
+	mtl_work_free(r->val_work, &r->start->model);
+	mtl_free(r->model.params);
+	mtl_free(r->train_slots);
+	mtl_free(r->train_nums);
+	mtl_free(r->train_labels);
+	mtl_free(r->order);
+	mtl_free(r->step_slots);
+	mtl_free(r->step_nums);
+	mtl_free(r->step_labels);
+	mtl_free(r->val_slots);
+	mtl_free(r->val_nums);
+	mtl_free(r->val_labels);
+	mtl_free(r->counts);
+	mtl_free(r);
+}
+
+void
+mtl_round_row(MtlRound *r, int part, int32_t **slots, float **nums, float **labels)
+{
+	int			S = r->model.layout.n_slots;
+	int			n_num = r->model.shape.n_num;
+	int			T = r->model.spec.n_tasks;
+	int			k = part == MTL_ROUND_TRAIN ? r->n_train : r->n_val;
+
+	*slots = (part == MTL_ROUND_TRAIN ? r->train_slots : r->val_slots) + (size_t) k * S;
+	*nums = (part == MTL_ROUND_TRAIN ? r->train_nums : r->val_nums) + (size_t) k * n_num;
+	*labels = (part == MTL_ROUND_TRAIN ? r->train_labels : r->val_labels) + (size_t) k * T;
+}
+
+/* Regression labels as training learns them: standardised. */
+static void
+Standardise(const MtlModel *model, float *labels, int n)
+{
+	int			T = model->spec.n_tasks;
+
+	for (int t = 0; t < T; t++)
+	{
+		const MtlTask *task = &model->spec.tasks[t];
+
+		if (task->type != MTL_TASK_REGRESSION)
+			continue;
+		for (int k = 0; k < n; k++)
+		{
+			float	   *y = labels + (size_t) k * T + t;
+
+			if (!isnan(*y))
+				*y = (*y - task->target_mean) / task->target_std;
+		}
+	}
+}
+
+static void
+MeasureWaiting(MtlRound *r)
+{
+	const MtlModel *start = &r->start->model;
+
+	if (r->n_val == 0)
+		return;
+	Standardise(start, r->val_labels, r->n_val);
+	r->stats.val_loss += r->n_val *
+		mtl_batch_fixed_loss(start, r->val_work, start->params, r->val_slots, r->val_nums,
+							 r->val_labels, r->n_val);
+	r->stats.val_rows += r->n_val;
+	r->n_val = 0;
+}
+
+/* Train the window's rows in a seeded shuffled order, in batches. */
+static void
+TrainWaiting(MtlRound *r)
+{
+	const MtlLayout *L = &r->model.layout;
+	int			S = L->n_slots;
+	int			n_num = r->model.shape.n_num;
+	int			T = r->model.spec.n_tasks;
+	MtlRng		rng;
+	int			n = r->n_train;
+
+	if (n == 0)
+		return;
+	mtl_rng_seed(&rng, r->shuffle);
+	r->shuffle = mtl_rng_next(&rng);
+	for (int k = 0; k < n; k++)
+		r->order[k] = k;
+	for (int k = n - 1; k > 0; k--)
+	{
+		int			j = (int) mtl_rng_below(&rng, (uint64_t) k + 1);
+		int32_t		tmp = r->order[k];
+
+		r->order[k] = r->order[j];
+		r->order[j] = tmp;
+	}
+	Standardise(&r->model, r->train_labels, n);
+	for (int b0 = 0; b0 < n; b0 += r->batch)
+	{
+		int			B = n - b0 < r->batch ? n - b0 : r->batch;
+
+		for (int k = 0; k < B; k++)
+		{
+			int			from = r->order[b0 + k];
+			const int32_t *slots = r->train_slots + (size_t) from * S;
+
+			memcpy(r->step_slots + (size_t) k * S, slots, sizeof(int32_t) * S);
+			memcpy(r->step_nums + (size_t) k * n_num, r->train_nums + (size_t) from * n_num,
+				   sizeof(float) * n_num);
+			memcpy(r->step_labels + (size_t) k * T, r->train_labels + (size_t) from * T,
+				   sizeof(float) * T);
+			for (int s = 0; s < S; s++)
+				if (slots[s] >= 0 && slots[s] < L->emb_rows)
+					r->counts[slots[s]] += 1.0f;
+		}
+		r->stats.loss += B * mtl_stepper_step(r->stepper, r->step_slots, r->step_nums,
+											  r->step_labels, B);
+		r->stats.rows += B;
+	}
+	r->n_train = 0;
+}
+
+void
+mtl_round_commit(MtlRound *r, int part)
+{
+	if (part == MTL_ROUND_TRAIN)
+	{
+		if (++r->n_train == r->window)
+			TrainWaiting(r);
+	}
+	else if (part == MTL_ROUND_VALIDATION)
+	{
+		if (++r->n_val == r->batch)
+			MeasureWaiting(r);
+	}
+}
+
+void
+mtl_round_flush(MtlRound *r)
+{
+	TrainWaiting(r);
+	MeasureWaiting(r);
+}
+
+static void
+WriteHeader(MtlWriter *w, uint64_t key, int round, int E, int copies, int64_t emb_rows,
+			uint64_t n_params, const MtlRoundStats *st, int has_dense)
+{
+	mtl_put_u32(w, ROUND_MAGIC);
+	mtl_put_u32(w, MTL_ROUND_FORMAT);
+	mtl_put_u64(w, key);
+	mtl_put_u32(w, (uint32_t) round);
+	mtl_put_u32(w, (uint32_t) E);
+	mtl_put_u32(w, (uint32_t) copies);
+	mtl_put_u64(w, (uint64_t) emb_rows);
+	mtl_put_u64(w, n_params);
+	mtl_put_u64(w, (uint64_t) st->rows);
+	mtl_put_f64(w, st->loss);
+	mtl_put_u64(w, (uint64_t) st->val_rows);
+	mtl_put_f64(w, st->val_loss);
+	mtl_put_u8(w, (uint8_t) has_dense);
+}
+
+/* The embedding rows with a count, each as its row of every copy. */
+static void
+WriteTouched(MtlWriter *w, const float *params, const float *counts, int64_t emb_rows, int E,
+			 int copies)
+{
+	int64_t		n = 0;
+
+	for (int64_t k = 0; k < emb_rows; k++)
+		n += counts[k] > 0.0f;
+	mtl_put_u64(w, (uint64_t) n);
+	for (int64_t k = 0; k < emb_rows; k++)
+	{
+		if (counts[k] <= 0.0f)
+			continue;
+		mtl_put_u64(w, (uint64_t) k);
+		mtl_put_f32(w, counts[k]);
+		for (int c = 0; c < copies; c++)
+			mtl_put_f32_array(w, params + (size_t) (k + c * emb_rows) * E, E);
+	}
+}
+
+static void
+WriteTrailer(MtlWriter *w)
+{
+	mtl_put_u32(w, mtl_crc32c(0, w->data, w->len));
+}
+
+void
+mtl_round_write(MtlWriter *w, const MtlRound *r)
+{
+	const MtlLayout *L = &r->model.layout;
+	size_t		dense0 = EmbFloats(L);
+	int			has_dense = r->stats.rows > 0;
+
+	WriteHeader(w, r->start_key, r->opt.round, L->E, L->n_copies, L->emb_rows, L->n_params,
+				&r->stats, has_dense);
+	if (has_dense)
+		mtl_put_f32_array(w, r->model.params + dense0, L->n_params - dense0);
+	WriteTouched(w, r->model.params, r->counts, L->emb_rows, L->E, L->n_copies);
+	WriteTrailer(w);
+}
+
+void
+mtl_round_sum_write(MtlWriter *w, const MtlRoundSum *sum)
+{
+	size_t		dense0 = (size_t) (sum->emb_rows * sum->copies) * sum->E;
+
+	WriteHeader(w, sum->start_key, sum->round, sum->E, sum->copies, sum->emb_rows,
+				sum->n_params, &sum->stats, sum->has_dense);
+	if (sum->has_dense)
+		mtl_put_f32_array(w, sum->params + dense0, sum->n_params - dense0);
+	WriteTouched(w, sum->params, sum->counts, sum->emb_rows, sum->E, sum->copies);
+	WriteTrailer(w);
+}
+
+static int
+AllFinite(const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+/* The header's sizes, checked against each other and against what remains. */
+static int
+ReadHeader(MtlReader *r, MtlRoundSum *sum)
+{
+	uint64_t	rows,
+				val_rows;
+
+	if (mtl_get_u32(r) != ROUND_MAGIC)
+		mtl_reader_fail(r, "not an mtl round state (bad magic)");
+	if (!r->failed && mtl_get_u32(r) != MTL_ROUND_FORMAT)
+		mtl_reader_fail(r, "unknown round state version");
+	sum->start_key = mtl_get_u64(r);
+	sum->round = (int) mtl_get_u32(r);
+	sum->E = (int) mtl_get_u32(r);
+	sum->copies = (int) mtl_get_u32(r);
+	sum->emb_rows = (int64_t) mtl_get_u64(r);
+	sum->n_params = mtl_get_u64(r);
+	rows = mtl_get_u64(r);
+	sum->stats.loss = mtl_get_f64(r);
+	val_rows = mtl_get_u64(r);
+	sum->stats.val_loss = mtl_get_f64(r);
+	sum->has_dense = mtl_get_u8(r);
+	if (r->failed)
+		return 0;
+	if (sum->round < 1 || sum->E < 1 || sum->E > 4096 || sum->copies < 1 ||
+		sum->copies > MTL_MAX_TASKS || sum->emb_rows < 0 || sum->emb_rows > (INT64_C(1) << 32) ||
+		sum->has_dense > 1 || rows > (UINT64_C(1) << 62) || val_rows > (UINT64_C(1) << 62) ||
+		!isfinite(sum->stats.loss) || !isfinite(sum->stats.val_loss))
+	{
+		mtl_reader_fail(r, "round state has impossible sizes");
+		return 0;
+	}
+	/* parameters: at least the embeddings, at most what a 1 GB value could carry */
+	if ((uint64_t) (sum->emb_rows * sum->copies) * (uint64_t) sum->E > sum->n_params ||
+		sum->n_params > (UINT64_C(1) << 28))
+	{
+		mtl_reader_fail(r, "round state has impossible sizes");
+		return 0;
+	}
+	sum->stats.rows = (int64_t) rows;
+	sum->stats.val_rows = (int64_t) val_rows;
+	return 1;
+}
+
+MtlRoundSum *
+mtl_round_sum_read(MtlReader *r)
+{
+	MtlRoundSum *sum = mtl_alloc(sizeof(MtlRoundSum));
+	size_t		dense0;
+	uint64_t	n_touched;
+	int64_t		last = -1;
+
+	/* the trailer first: a damaged state fails before any size is believed */
+	if (r->len - r->pos < 4 ||
+		mtl_crc32c(0, r->data + r->pos, r->len - r->pos - 4) !=
+		(uint32_t) (r->data[r->len - 4] | (r->data[r->len - 3] << 8) |
+					(r->data[r->len - 2] << 16) | ((uint32_t) r->data[r->len - 1] << 24)))
+	{
+		mtl_reader_fail(r, "round state is damaged (checksum mismatch)");
+		mtl_free(sum);
+		return NULL;
+	}
+	r->len -= 4;
+	if (!ReadHeader(r, sum))
+		goto fail;
+	dense0 = (size_t) (sum->emb_rows * sum->copies) * sum->E;
+	/* check the arrays' sizes against the bytes left before allocating them */
+	if (sum->has_dense && !mtl_reader_has(r, 4 * (sum->n_params - dense0)))
+		goto fail;
+	sum->params = mtl_alloc(sizeof(float) * (sum->n_params + 1));
+	sum->counts = mtl_alloc(sizeof(float) * (sum->emb_rows + 1));
+	if (sum->has_dense)
+	{
+		memcpy(sum->params + dense0, r->data + r->pos, 4 * (sum->n_params - dense0));
+		r->pos += 4 * (sum->n_params - dense0);
+		if (!AllFinite(sum->params + dense0, sum->n_params - dense0))
+			mtl_reader_fail(r, "round state holds a parameter that is not finite");
+	}
+	n_touched = mtl_get_u64(r);
+	if (!r->failed && n_touched > (uint64_t) sum->emb_rows)
+		mtl_reader_fail(r, "round state lists more embedding rows than the model has");
+	for (uint64_t i = 0; i < n_touched && !r->failed; i++)
+	{
+		int64_t		k = (int64_t) mtl_get_u64(r);
+		float		count = mtl_get_f32(r);
+
+		if (r->failed)
+			break;
+		if (k <= last || k >= sum->emb_rows || !(count > 0.0f) || !isfinite(count))
+		{
+			mtl_reader_fail(r, "round state has a bad embedding row entry");
+			break;
+		}
+		if (!mtl_reader_has(r, (size_t) 4 * sum->E * sum->copies))
+			break;
+		for (int c = 0; c < sum->copies; c++)
+		{
+			float	   *dst = sum->params + (size_t) (k + c * sum->emb_rows) * sum->E;
+
+			memcpy(dst, r->data + r->pos, (size_t) 4 * sum->E);
+			r->pos += (size_t) 4 * sum->E;
+			if (!AllFinite(dst, sum->E))
+				mtl_reader_fail(r, "round state holds a parameter that is not finite");
+		}
+		sum->counts[k] = count;
+		last = k;
+	}
+	if (!r->failed && r->pos != r->len)
+		mtl_reader_fail(r, "round state has trailing bytes");
+	if (!r->failed)
+		return sum;
+fail:
+	mtl_round_sum_free(sum);
+	return NULL;
+}
+
+void
+mtl_round_sum_free(MtlRoundSum *sum)
+{
+	if (sum == NULL)
+		return;
+	mtl_free(sum->params);
+	mtl_free(sum->counts);
+	mtl_free(sum);
+}
+
+/* a += w_b / (w_a + w_b) * (b - a) over n floats */
+static void
+Blend(float *a, const float *b, size_t n, double w_a, double w_b)
+{
+	float		f = (float) (w_b / (w_a + w_b));
+
+	for (size_t i = 0; i < n; i++)
+		a[i] += f * (b[i] - a[i]);
+}
+
+const char *
+mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
+{
+	size_t		dense0 = (size_t) (sum->emb_rows * sum->copies) * sum->E;
+
+	if (o->start_key != sum->start_key)
+		return "the round states start from different models";
+	if (o->round != sum->round)
+		return "the round states belong to different rounds";
+	if (o->E != sum->E || o->copies != sum->copies || o->emb_rows != sum->emb_rows ||
+		o->n_params != sum->n_params)
+		return "the round states have different shapes";
+	if (o->has_dense)
+	{
+		if (!sum->has_dense)
+			memcpy(sum->params + dense0, o->params + dense0, sizeof(float) * (sum->n_params - dense0));
+		else
+			Blend(sum->params + dense0, o->params + dense0, sum->n_params - dense0,
+				  (double) sum->stats.rows, (double) o->stats.rows);
+		sum->has_dense = 1;
+	}
+	for (int64_t k = 0; k < sum->emb_rows; k++)
+	{
+		if (o->counts[k] <= 0.0f)
+			continue;
+		for (int c = 0; c < sum->copies; c++)
+		{
+			size_t		at = (size_t) (k + c * sum->emb_rows) * sum->E;
+
+			if (sum->counts[k] <= 0.0f)
+				memcpy(sum->params + at, o->params + at, sizeof(float) * sum->E);
+			else
+				Blend(sum->params + at, o->params + at, sum->E, sum->counts[k], o->counts[k]);
+		}
+		sum->counts[k] += o->counts[k];
+	}
+	sum->stats.rows += o->stats.rows;
+	sum->stats.loss += o->stats.loss;
+	sum->stats.val_rows += o->stats.val_rows;
+	sum->stats.val_loss += o->stats.val_loss;
+	return NULL;
+}
+
+size_t
+mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
+				uint8_t **bytes, const char **why)
+{
+	const MtlLayout *L = &start->model.layout;
+	size_t		dense0 = EmbFloats(L);
+	MtlTrained	out = *start;
+	MtlTrainSummary *s = &out.summary;
+	int			r = sum->round;
+	size_t		len;
+
+	*why = NULL;
+	if (sum->start_key != key)
+		*why = "the round state was trained from another model";
+	else if ((uint64_t) L->n_params != sum->n_params || L->E != sum->E ||
+			 L->n_copies != sum->copies || L->emb_rows != sum->emb_rows)
+		*why = "the round state does not fit the model";
+	else if (r > MTL_MAX_EPOCHS)
+		*why = "too many rounds";
+	if (*why != NULL)
+		return 0;
+	out.model.params = mtl_alloc(sizeof(float) * L->n_params);
+	memcpy(out.model.params, start->model.params, sizeof(float) * L->n_params);
+	if (sum->has_dense)
+		memcpy(out.model.params + dense0, sum->params + dense0, sizeof(float) * L->n_dense);
+	for (int64_t k = 0; k < L->emb_rows; k++)
+		if (sum->counts[k] > 0.0f)
+			for (int c = 0; c < L->n_copies; c++)
+			{
+				size_t		at = (size_t) (k + c * L->emb_rows) * L->E;
+
+				memcpy(out.model.params + at, sum->params + at, sizeof(float) * L->E);
+			}
+	for (int e = r - 1; e < MTL_MAX_EPOCHS; e++)
+	{
+		s->epoch_loss[e] = 0.0;
+		s->validation_loss[e] = NAN;
+	}
+	s->epochs = r;
+	s->epoch_loss[r - 1] = sum->stats.rows > 0 ? sum->stats.loss / sum->stats.rows : NAN;
+	if (r >= 2)
+		s->validation_loss[r - 2] = sum->stats.val_rows > 0 ? sum->stats.val_loss / sum->stats.val_rows : NAN;
+	s->rows = sum->stats.rows;
+	s->validation_rows = sum->stats.val_rows;
+	s->best_epoch = 0;
+	len = mtl_encode(&out, bytes);
+	mtl_free(out.model.params);
+	return len;
+}

@@ -1,0 +1,155 @@
+/*
+ * Data-parallel training in rounds: local SGD with model averaging, the same
+ * scheme as federated averaging (FedAvg, McMahan et al., AISTATS 2017) and
+ * MADlib's model-averaging IGD on Greenplum. Raw rows never leave the node
+ * that holds them: what travels is a share's parameters.
+ *
+ * A round starts from a model whose schema (vocabularies, statistics) is
+ * fixed. Every share (a parallel worker, a Citus shard) continues that model
+ * on its own rows, in mini-batches, through the same kernels and optimizer as
+ * mtl_train, with fresh Adam moments: nothing of the optimizer travels. Rows
+ * are taken in arrival order, shuffled within a window of
+ * MTL_ROUND_WINDOW_BATCHES batches.
+ *
+ * Which rows train: a seeded hash of (user id, item id) holds a
+ * validation_fraction of the pairs out for good, and splits the rest into
+ * slices of row_fraction; round r trains slice (r - 1) mod slices, so every
+ * training row is used once every 1 / row_fraction rounds. Every share
+ * agrees on this without talking to the others. The held-out rows measure
+ * the round's start model (the previous round's result).
+ *
+ * Merging two shares: dense parameters are averaged weighted by the rows
+ * each trained; an embedding row by the number of rows that used it in each
+ * share, so a row only one share touched keeps that share's value instead of
+ * being pulled toward stale copies.
+ *
+ * A share's flat form (the aggregate's partial state) holds the dense
+ * parameters, the embedding rows it touched with their counts, and counters:
+ *   "MTLR", u32 version, u64 start model key, u32 round, u32 E, u32 copies,
+ *   u64 embedding rows (one copy), u64 parameters, u64 rows, f64 loss,
+ *   u64 validation rows, f64 validation loss, u8 has dense,
+ *   [dense parameters], u64 touched rows, per row: u64 row, f32 count,
+ *   copies x E floats; then u32 CRC-32C of everything before.
+ * Reading checks every count, index and value (finite) against the sizes.
+ */
+#ifndef MTL_ROUND_H
+#define MTL_ROUND_H
+
+#include <stdint.h>
+
+#include "bytes.h"
+#include "format.h"
+#include "train.h"
+
+#define MTL_ROUND_FORMAT 1
+#define MTL_ROUND_WINDOW_BATCHES 8
+
+typedef struct MtlRoundOptions
+{
+	int			round;			/* 1-based; also seeds shuffling and dropout */
+	float		learning_rate;
+	double		row_fraction;	/* share of training rows per round, (0, 1]; 0: measure only */
+} MtlRoundOptions;
+
+typedef struct MtlRoundStats
+{
+	int64_t		rows;			/* rows trained */
+	double		loss;			/* fixed-weight training loss summed over them */
+	int64_t		val_rows;		/* held-out rows measured */
+	double		val_loss;		/* the start model's loss summed over them */
+} MtlRoundStats;
+
+/* What a row is to a round. */
+#define MTL_ROUND_SKIP 0
+#define MTL_ROUND_TRAIN 1
+#define MTL_ROUND_VALIDATION 2
+
+/* One share in training. */
+typedef struct MtlRound
+{
+	const MtlTrained *start;	/* not owned; outlives the round */
+	uint64_t	start_key;
+	MtlRoundOptions opt;
+	MtlModel	model;			/* start's spec, shape and layout; params of its own */
+	MtlStepper *stepper;
+	MtlWork    *val_work;
+	int			batch;
+	int			window;			/* rows gathered before a shuffle */
+	int			n_train;		/* rows waiting in the window */
+	int32_t    *train_slots;
+	float	   *train_nums;
+	float	   *train_labels;
+	int32_t    *order;
+	int32_t    *step_slots;
+	float	   *step_nums;
+	float	   *step_labels;
+	int			n_val;
+	int32_t    *val_slots;
+	float	   *val_nums;
+	float	   *val_labels;
+	float	   *counts;			/* [emb_rows] rows that used each embedding row (copy 0) */
+	uint64_t	shuffle;
+	MtlRoundStats stats;
+} MtlRound;
+
+/* Start a share of round opt->round from start (whose identity is key). */
+MtlRound   *mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *opt);
+void		mtl_round_free(MtlRound *r);
+
+/* What the row of these ids is to rounds of this model's seed and options. */
+int			mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
+						   int64_t user_id, int has_item, int64_t item_id);
+
+/*
+ * The buffers for the next row of a part (TRAIN or VALIDATION): the caller
+ * fills slots [n_slots], nums [n_num] and labels [n_tasks] (missing NaN,
+ * regression in label units) and then calls mtl_round_commit.
+ */
+void		mtl_round_row(MtlRound *r, int part, int32_t **slots, float **nums, float **labels);
+void		mtl_round_commit(MtlRound *r, int part);
+
+/* Train and measure every row still waiting. */
+void		mtl_round_flush(MtlRound *r);
+
+/* A merge of shares: averaged parameters and counts, over the whole model. */
+typedef struct MtlRoundSum
+{
+	uint64_t	start_key;
+	int			round;
+	int			E;
+	int			copies;
+	int64_t		emb_rows;
+	uint64_t	n_params;
+	int			has_dense;
+	float	   *params;			/* [n_params]; meaningful for dense when has_dense, */
+	float	   *counts;			/* for embedding row k when counts[k] > 0 */
+	MtlRoundStats stats;
+} MtlRoundSum;
+
+/* Flat form of a share (after mtl_round_flush) or of a sum. */
+void		mtl_round_write(MtlWriter *w, const MtlRound *r);
+void		mtl_round_sum_write(MtlWriter *w, const MtlRoundSum *sum);
+
+/*
+ * Read a flat form into a new sum; NULL with r->failed set when the bytes are
+ * not a valid share (truncated, damaged, lying counts, non-finite values).
+ */
+MtlRoundSum *mtl_round_sum_read(MtlReader *r);
+
+/* Merge a share's flat form into sum; NULL or why not (another round or model). */
+const char *mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *other);
+
+void		mtl_round_sum_free(MtlRoundSum *sum);
+
+/*
+ * The round's result as model bytes (*bytes allocated, length returned):
+ * start's parameters with the merged ones in place (embedding rows no share
+ * used keep start's), and the round in the training summary (epochs =
+ * round, epoch_loss of the round; the validation loss measured in round r
+ * belongs to round r - 1's model). 0 with *why set when the sum does not fit
+ * start.
+ */
+size_t		mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
+							uint8_t **bytes, const char **why);
+
+#endif
