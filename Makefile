@@ -9,7 +9,7 @@ CORE_SRCS = $(wildcard src/core/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy
+REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy rounds
 REGRESS_OPTS = --load-extension=mtl --load-extension=mtl_demo
 
 OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-pthread

@@ -429,11 +429,11 @@ COMMENT ON FUNCTION mtl_update_final(internal) IS 'final function of mtl_update:
 -- (see src/core/round.h), and a driver that stores the result like mtl_fit.
 
 CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_round_init_step(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_round_init_combine(bytea, bytea)
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
 CREATE FUNCTION mtl_round_init_final(bytea)
@@ -458,11 +458,11 @@ COMMENT ON AGGREGATE mtl_round_init(bigint, bigint, float8[], jsonb, jsonb, json
 'the first pass of training in rounds, with features and context';
 
 CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_train_round_step(bytea, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
 CREATE FUNCTION mtl_train_round_combine(bytea, bytea)
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
 CREATE FUNCTION mtl_train_round_final(bytea)
@@ -486,6 +486,28 @@ COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jso
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
 'one round of data-parallel training, with features and context';
 
+CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[])
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[],
+								 user_features jsonb, item_features jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[],
+								 user_features jsonb, item_features jsonb, context jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[]) IS
+'a training row encoded against model''s vocabularies, as mtl_train_round(model, encoded, options) reads it: rounds over a table of them neither join nor parse jsonb again';
+COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[], jsonb, jsonb) IS
+'a training row with features, encoded against model''s vocabularies';
+COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'a training row with features and context, encoded against model''s vocabularies';
+CREATE FUNCTION mtl_train_round_encoded_step(bytea, bytea, bytea, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
+CREATE AGGREGATE mtl_train_round(model bytea, encoded bytea, options jsonb) (
+	SFUNC = mtl_train_round_encoded_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
+	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_train_round(bytea, bytea, jsonb) IS
+'one round of data-parallel training over rows encoded by mtl_round_encode';
+
 CREATE FUNCTION mtl_round_apply(model bytea, round bytea)
 RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_apply_model' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_apply(bytea, bytea) IS
@@ -507,13 +529,18 @@ CREATE FUNCTION mtl_fit_parallel(name text, query text, config jsonb)
 RETURNS int LANGUAGE plpgsql AS $fn$
 DECLARE
 	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.25);
-	-- mtl_train's default epochs (src/pg/config.c), as rounds of fraction of the rows
-	max_rounds int := coalesce((config->>'max_rounds')::int,
-							   ceil(coalesce((config->>'epochs')::float8, 30) / fraction)::int);
-	base jsonb := config - 'round_fraction' - 'max_rounds';
+	max_rounds int;
+	-- progress per round unless the config says "verbose": false
+	verbose boolean := coalesce((config->>'verbose')::boolean, true);
+	-- Citus: the query runs on the shards every round; one server: rows encoded once
+	cache boolean := coalesce((config->>'cache_rows')::boolean,
+							  NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus'));
+	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose';
 	cols int;
 	args text;
 	source text;
+	rows_table text;
+	round_sql text;
 	model bytea;
 	best bytea;
 	result bytea;
@@ -533,7 +560,12 @@ BEGIN
 	IF name = '' THEN
 		RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF NOT fraction > 0 OR fraction > 1 OR max_rounds < 1 OR max_rounds > 1023 THEN
+	-- mtl_train's default epochs (src/pg/config.c), as rounds of fraction of the rows
+	IF fraction > 0 THEN
+		max_rounds := coalesce((config->>'max_rounds')::int,
+							   ceil(coalesce((config->>'epochs')::float8, 30) / fraction)::int);
+	END IF;
+	IF NOT fraction > 0 OR fraction > 1 OR NOT max_rounds BETWEEN 1 AND 1023 THEN
 		RAISE EXCEPTION 'round_fraction must be in (0, 1] and max_rounds from 1 to 1023'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -552,15 +584,43 @@ BEGIN
 	info := @extschema@.mtl_info(model);
 	lr := (info->'training'->>'learning_rate')::float8;
 	lr_decay := (info->'training'->>'lr_decay')::float8;
-	patience := (info->'training'->>'patience')::int;
-	RAISE INFO 'mtl_fit_parallel: vocabularies of % users, % items from % rows, % s',
-		info->>'users', info->>'items', info->'training'->>'rows',
-		round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+	-- patience counts epochs: rounds of the same rows
+	patience := ceil((info->'training'->>'patience')::int / fraction)::int;
+	IF verbose THEN
+		RAISE INFO 'mtl_fit_parallel: vocabularies of % users, % items from % rows, % s',
+			info->>'users', info->>'items', info->'training'->>'rows',
+			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+	END IF;
+	round_sql := format('SELECT @extschema@.mtl_train_round($1, %s, $2)', args) || source
+		|| ' WHERE @extschema@.mtl_round_takes($1, $2, q.c1::bigint, q.c2::bigint)';
+	IF cache THEN
+		-- the rows encoded once into a table of this transaction, owned by the caller
+		-- and dropped at the end (or with the transaction on error); parallel query
+		-- cannot read a temporary table, so it is an unlogged one
+		t0 := clock_timestamp();
+		rows_table := format('%I.%I', current_schema(), 'mtl_round_rows_' || pg_backend_pid() || '_'
+							 || (extract(epoch FROM started) * 1000)::bigint);
+		BEGIN
+			EXECUTE format('CREATE UNLOGGED TABLE %s_model AS SELECT $1::bytea AS model', rows_table) USING model;
+		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter THEN
+			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
+				coalesce(current_schema(), '(none)');
+			cache := false;
+		END;
+	END IF;
+	IF cache THEN
+		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode('
+					   '(SELECT m.model FROM %s_model m), %s) AS r', rows_table, rows_table, args) || source;
+		round_sql := format('SELECT @extschema@.mtl_train_round($1, r, $2) FROM %s', rows_table);
+		IF verbose THEN
+			RAISE INFO 'mtl_fit_parallel: rows encoded in % s',
+				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+		END IF;
+	END IF;
 	-- round max_rounds + 1 trains nothing: it measures the last model
 	FOR r IN 1 .. max_rounds + 1 LOOP
 		t0 := clock_timestamp();
-		EXECUTE format('SELECT @extschema@.mtl_train_round($1, %s, $2)', args) || source
-			|| ' WHERE @extschema@.mtl_round_takes($1, $2, q.c1::bigint, q.c2::bigint)' INTO result
+		EXECUTE round_sql INTO result
 			USING model, jsonb_build_object('round', r,
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END);
@@ -575,18 +635,23 @@ BEGIN
 			since := since + 1;
 		END IF;
 		EXIT WHEN r > max_rounds OR (patience > 0 AND since >= patience);
-		RAISE INFO 'mtl_fit_parallel: round %/%, loss %, validation loss of round %: %, % s',
-			r, max_rounds, round((info->>'loss')::numeric, 6), r - 1,
-			coalesce(round(val::numeric, 6)::text, '-'),
-			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2);
+		IF verbose THEN
+			RAISE INFO 'mtl_fit_parallel: round %/%, loss %, validation loss of round %: %, % s',
+				r, max_rounds, round((info->>'loss')::numeric, 6), r - 1,
+				coalesce(round(val::numeric, 6)::text, '-'),
+				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2);
+		END IF;
 		model := @extschema@.mtl_round_apply(model, result);
 	END LOOP;
+	IF cache THEN
+		EXECUTE format('DROP TABLE %s, %s_model', rows_table, rows_table);
+	END IF;
 	RETURN @extschema@.mtl_registry_add(name, coalesce(best, model), config, query,
 									   extract(epoch FROM clock_timestamp() - started));
 END
 $fn$;
 COMMENT ON FUNCTION mtl_fit_parallel(text, text, jsonb) IS
-'train in data-parallel rounds (parallel query workers, Citus shards) on the rows of query and store the model of the best round as the next version of name; config as mtl_fit plus round_fraction and max_rounds';
+'train in data-parallel rounds (parallel query workers, Citus shards) on the rows of query and store the model of the best round as the next version of name; config as mtl_fit plus round_fraction, max_rounds and cache_rows';
 
 -- Privileges. Nothing of the registry is granted to PUBLIC: a model's bytes
 -- hold every training id with the features stored for it, and the registry

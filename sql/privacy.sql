@@ -29,8 +29,11 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mtl') AND a.grantee = 0
   AND (p.proargtypes[0] = 'text'::regtype OR p.prosecdef)
 ORDER BY 1::text;
--- nothing the extension installs creates or drops schemas or deletes rows
-SELECT p.proname FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+-- nothing the extension installs creates or drops schemas or deletes rows; only
+-- mtl_fit_parallel drops a table: the one it created under a fresh name in the same call
+SELECT p.proname, p.prosrc ~* '\mdrop\s+table\M' AS drops_table,
+	   p.prosrc ~* '\m(drop\s+schema|truncate|delete|create\s+schema)\M' AS drops_more
+FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mtl')
   AND p.prosrc ~* '\m(drop|truncate|delete|create\s+schema)\M';
 

@@ -14,13 +14,18 @@ EmbFloats(const MtlLayout *L)
 	return (size_t) (L->emb_rows * L->n_copies) * L->E;
 }
 
-int
-mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
-			   int64_t user_id, int has_item, int64_t item_id)
+double
+mtl_round_position(const MtlSpec *spec, int has_user, int64_t user_id, int has_item, int64_t item_id)
 {
 	int64_t		key[2] = {has_user ? user_id : INT64_MIN, has_item ? item_id : INT64_MIN};
 	uint64_t	h = mtl_hash64(key, sizeof(key), spec->seed ^ 0x726F756E64ULL);
-	double		u = (double) (h >> 11) * (1.0 / 9007199254740992.0);
+
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int
+mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u)
+{
 	double		val = spec->validation_fraction;
 	int64_t		slices,
 				slice;
@@ -35,6 +40,13 @@ mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
 	if (slice >= slices)
 		slice = slices - 1;
 	return slice == (int64_t) ((opt->round - 1) % slices) ? MTL_ROUND_TRAIN : MTL_ROUND_SKIP;
+}
+
+int
+mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
+			   int64_t user_id, int has_item, int64_t item_id)
+{
+	return mtl_round_part_at(spec, opt, mtl_round_position(spec, has_user, user_id, has_item, item_id));
 }
 
 MtlRound *

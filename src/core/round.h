@@ -99,6 +99,10 @@ void		mtl_round_free(MtlRound *r);
 /* What the row of these ids is to rounds of this model's seed and options. */
 int			mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_user,
 						   int64_t user_id, int has_item, int64_t item_id);
+/* The same in two steps: the row's place in [0, 1) (seeded hash of its ids), and its part. */
+double		mtl_round_position(const MtlSpec *spec, int has_user, int64_t user_id, int has_item,
+							   int64_t item_id);
+int			mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u);
 
 /*
  * The buffers for the next row of a part (TRAIN or VALIDATION): the caller

@@ -39,6 +39,8 @@ PG_FUNCTION_INFO_V1(mtl_train_round_final);
 PG_FUNCTION_INFO_V1(mtl_round_apply_model);
 PG_FUNCTION_INFO_V1(mtl_round_info);
 PG_FUNCTION_INFO_V1(mtl_round_takes);
+PG_FUNCTION_INFO_V1(mtl_round_encode);
+PG_FUNCTION_INFO_V1(mtl_train_round_encoded_step);
 
 #define INIT_MAGIC 0x494C544DU	/* "MTLI" */
 #define INIT_FORMAT 1
@@ -409,46 +411,61 @@ CheckSameModel(RoundState *s, FunctionCallInfo fcinfo)
 	s->model_ptr = p;
 }
 
-/* Encode the row of this call into the round's buffers, and let it train. */
+/*
+ * Encode the row of this call (user_id at argument user_arg, then item_id,
+ * labels and n_data - 3 feature objects) against model m.
+ */
 static void
-RoundAddRow(RoundState *s, FunctionCallInfo fcinfo, int n_data, int part)
+EncodeRow(const MtlTrained *m, FunctionCallInfo fcinfo, int user_arg, int n_data,
+		  int32 (*hints)[MTL_MAX_FIELDS], int32 *slots, float *nums, float *labels)
 {
-	const MtlTrained *m = &s->start;
 	int64		user_pos = -1,
 				item_pos = -1;
-	int32	   *slots;
-	float	   *nums,
-			   *labels;
 
-	mtl_round_row(s->round, part, &slots, &nums, &labels);
-	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(4), &m->model.spec, labels);
-	if (!PG_ARGISNULL(2))
-		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(2));
-	if (!PG_ARGISNULL(3))
-		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(3));
+	if (PG_ARGISNULL(user_arg + 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("labels must not be NULL"),
+				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
+	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(user_arg + 2), &m->model.spec, labels);
+	if (!PG_ARGISNULL(user_arg))
+		user_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_USER, PG_GETARG_INT64(user_arg));
+	if (!PG_ARGISNULL(user_arg + 1))
+		item_pos = mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, PG_GETARG_INT64(user_arg + 1));
 	mtl_schema_row_from_ids(&m->schema, &m->model.layout, user_pos, item_pos, slots, nums);
 	for (int side = 0; side < 3 && 3 + side < n_data; side++)
-		if (!PG_ARGISNULL(5 + side))
-			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(5 + side),
+		if (!PG_ARGISNULL(user_arg + 3 + side))
+			MtlSetRowFeatures(m, PG_GETARG_JSONB_P(user_arg + 3 + side),
 							  side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
-							  slots, nums, s->hints[side]);
+							  slots, nums, hints ? hints[side] : NULL);
+}
+
+/* The waiting row of part is complete: it may fill a window that then trains. */
+static void
+CommitRow(RoundState *s, int part)
+{
 	MtlComputeBegin(1);
 	mtl_round_commit(s->round, part);
 	MtlComputeEnd();
+	MtlExpandedStateChanged(&s->base);
 }
 
-/*
- * mtl_train_round_step(state, model, user_id, item_id, labels [, uf, if [, ctx]], options)
- */
-Datum
-mtl_train_round_step(PG_FUNCTION_ARGS)
+static double
+RowPosition(const MtlSpec *spec, FunctionCallInfo fcinfo, int user_arg)
 {
-	MemoryContext context = AggContext(fcinfo, "mtl_train_round_step");
-	int			options_arg = PG_NARGS() - 1;
-	int			n_data = options_arg - 2;	/* user, item, labels [, uf, if [, ctx]] */
+	return mtl_round_position(spec, !PG_ARGISNULL(user_arg),
+							  PG_ARGISNULL(user_arg) ? 0 : PG_GETARG_INT64(user_arg),
+							  !PG_ARGISNULL(user_arg + 1),
+							  PG_ARGISNULL(user_arg + 1) ? 0 : PG_GETARG_INT64(user_arg + 1));
+}
+
+/* The state of a transition call: created from the model and options on the first row. */
+static RoundState *
+RoundStateForRow(FunctionCallInfo fcinfo, int options_arg)
+{
+	MemoryContext context = AggContext(fcinfo, "mtl_train_round");
 	RoundState *s = PG_ARGISNULL(0) ? NULL :
 		(RoundState *) MtlExpandedStateOf(PG_GETARG_DATUM(0), RoundWrite);
-	int			part;
 
 	CHECK_FOR_INTERRUPTS();
 	if (!PG_ARGISNULL(0) && (s == NULL || s->round == NULL))
@@ -460,11 +477,6 @@ mtl_train_round_step(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model and options of mtl_train_round must not be NULL")));
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL"),
-				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
 	if (s == NULL)
 	{
 		s = RoundCreate(context, PG_GETARG_BYTEA_PP(1), PG_GETARG_JSONB_P(options_arg));
@@ -472,16 +484,127 @@ mtl_train_round_step(PG_FUNCTION_ARGS)
 	}
 	else
 		CheckSameModel(s, fcinfo);
-	part = mtl_round_part(&s->start.model.spec, &s->round->opt, !PG_ARGISNULL(2),
-						  PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), !PG_ARGISNULL(3),
-						  PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3));
+	return s;
+}
+
+/*
+ * mtl_train_round_step(state, model, user_id, item_id, labels [, uf, if [, ctx]], options)
+ */
+Datum
+mtl_train_round_step(PG_FUNCTION_ARGS)
+{
+	int			options_arg = PG_NARGS() - 1;
+	RoundState *s = RoundStateForRow(fcinfo, options_arg);
+	int			part = mtl_round_part_at(&s->start.model.spec, &s->round->opt,
+										 RowPosition(&s->start.model.spec, fcinfo, 2));
+
+	if (part != MTL_ROUND_SKIP)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
+		int32	   *slots;
+		float	   *nums,
+				   *labels;
+
+		mtl_round_row(s->round, part, &slots, &nums, &labels);
+		EncodeRow(&s->start, fcinfo, 2, options_arg - 2, s->hints, slots, nums, labels);
+		CommitRow(s, part);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
+}
+
+/* Bytes of an encoded row of model m: position, slots, numbers, labels. */
+static size_t
+EncodedRowBytes(const MtlTrained *m)
+{
+	return sizeof(double) + sizeof(int32) * m->model.layout.n_slots +
+		sizeof(float) * (m->model.shape.n_num + m->model.spec.n_tasks);
+}
+
+/*
+ * mtl_round_encode(model, user_id, item_id, labels [, uf, if [, ctx]]) ->
+ * bytea: the row as mtl_train_round reads it, encoded once against model's
+ * vocabularies, so that rounds over a table of encoded rows neither join nor
+ * parse jsonb again.
+ */
+Datum
+mtl_round_encode(PG_FUNCTION_ARGS)
+{
+	const MtlTrained *m;
+	size_t		len;
+	bytea	   *out;
+	char	   *p;
+	double		u;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
+	m = MtlCacheModel(MtlModelForCall(fcinfo, 0));
+	len = EncodedRowBytes(m);
+	out = palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	p = VARDATA(out);
+	u = RowPosition(&m->model.spec, fcinfo, 1);
+	memcpy(p, &u, sizeof(double));
+	p += sizeof(double);
+	EncodeRow(m, fcinfo, 1, PG_NARGS() - 1, NULL, (int32 *) p,
+			  (float *) (p + sizeof(int32) * m->model.layout.n_slots),
+			  (float *) (p + sizeof(int32) * m->model.layout.n_slots + sizeof(float) * m->model.shape.n_num));
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* Read an encoded row into the round's buffers, checking every value. */
+static void
+DecodeRow(RoundState *s, const char *p, int part)
+{
+	const MtlTrained *m = &s->start;
+	int			S = m->model.layout.n_slots;
+	int			n_num = m->model.shape.n_num;
+	int			T = m->model.spec.n_tasks;
+	int32	   *slots;
+	float	   *nums,
+			   *labels;
+
+	mtl_round_row(s->round, part, &slots, &nums, &labels);
+	memcpy(slots, p, sizeof(int32) * S);
+	memcpy(nums, p + sizeof(int32) * S, sizeof(float) * n_num);
+	memcpy(labels, p + sizeof(int32) * S + sizeof(float) * n_num, sizeof(float) * T);
+	for (int k = 0; k < S; k++)
+		if (slots[k] < -1 || slots[k] >= m->model.layout.emb_rows)
+			ReportBadState("encoded row", "an embedding row out of range (encoded for another model?)");
+	for (int k = 0; k < n_num; k++)
+		if (!isfinite(nums[k]))
+			ReportBadState("encoded row", "a number that is not finite");
+	for (int k = 0; k < T; k++)
+		if (isinf(labels[k]))
+			ReportBadState("encoded row", "an infinite label");
+}
+
+/* mtl_train_round_encoded_step(state, model, encoded row, options) */
+Datum
+mtl_train_round_encoded_step(PG_FUNCTION_ARGS)
+{
+	RoundState *s = RoundStateForRow(fcinfo, 3);
+	bytea	   *row;
+	double		u;
+	int			part;
+
+	if (PG_ARGISNULL(2))
+		PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
+	row = PG_GETARG_BYTEA_PP(2);
+	if (VARSIZE_ANY_EXHDR(row) != EncodedRowBytes(&s->start))
+		ReportBadState("encoded row", "wrong length (encoded for another model?)");
+	memcpy(&u, VARDATA_ANY(row), sizeof(double));
+	if (!(u >= 0.0 && u < 1.0))
+		ReportBadState("encoded row", "a position outside [0, 1)");
+	part = mtl_round_part_at(&s->start.model.spec, &s->round->opt, u);
 	if (part != MTL_ROUND_SKIP)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
 
-		RoundAddRow(s, fcinfo, n_data, part);
+		DecodeRow(s, VARDATA_ANY(row) + sizeof(double), part);
+		CommitRow(s, part);
 		MemoryContextSwitchTo(old);
-		MtlExpandedStateChanged(&s->base);
 	}
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 }

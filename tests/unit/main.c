@@ -15,6 +15,7 @@ void		test_weighting(void);
 void		test_update(void);
 void		test_fpmode(void);
 void		test_rows(void);
+void		test_round(void);
 
 int
 main(void)
@@ -29,6 +30,7 @@ main(void)
 	test_update();
 	test_fpmode();
 	test_rows();
+	test_round();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
