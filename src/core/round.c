@@ -358,7 +358,7 @@ ReadHeader(MtlReader *r, MtlRoundSum *sum)
 }
 
 MtlRoundSum *
-mtl_round_sum_read(MtlReader *r)
+mtl_round_sum_read(MtlReader *r, int check_crc)
 {
 	MtlRoundSum *sum = mtl_alloc(sizeof(MtlRoundSum));
 	size_t		dense0;
@@ -367,9 +367,9 @@ mtl_round_sum_read(MtlReader *r)
 
 	/* the trailer first: a damaged state fails before any size is believed */
 	if (r->len - r->pos < 4 ||
-		mtl_crc32c(0, r->data + r->pos, r->len - r->pos - 4) !=
+		(check_crc && mtl_crc32c(0, r->data + r->pos, r->len - r->pos - 4) !=
 		(uint32_t) (r->data[r->len - 4] | (r->data[r->len - 3] << 8) |
-					(r->data[r->len - 2] << 16) | ((uint32_t) r->data[r->len - 1] << 24)))
+					(r->data[r->len - 2] << 16) | ((uint32_t) r->data[r->len - 1] << 24))))
 	{
 		mtl_reader_fail(r, "round state is damaged (checksum mismatch)");
 		mtl_free(sum);

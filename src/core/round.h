@@ -137,8 +137,9 @@ void		mtl_round_sum_write(MtlWriter *w, const MtlRoundSum *sum);
 /*
  * Read a flat form into a new sum; NULL with r->failed set when the bytes are
  * not a valid share (truncated, damaged, lying counts, non-finite values).
+ * check_crc = 0 only for fuzzing the parser behind the checksum.
  */
-MtlRoundSum *mtl_round_sum_read(MtlReader *r);
+MtlRoundSum *mtl_round_sum_read(MtlReader *r, int check_crc);
 
 /* Merge a share's flat form into sum; NULL or why not (another round or model). */
 const char *mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *other);

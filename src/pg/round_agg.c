@@ -613,7 +613,7 @@ static MtlRoundSum *
 ReadSumOrError(bytea *flat)
 {
 	MtlReader	r = {(const uint8 *) VARDATA_ANY(flat), VARSIZE_ANY_EXHDR(flat), 0, NULL};
-	MtlRoundSum *sum = mtl_round_sum_read(&r);
+	MtlRoundSum *sum = mtl_round_sum_read(&r, 1);
 
 	if (sum == NULL)
 		ReportBadState("mtl_train_round", r.failed);

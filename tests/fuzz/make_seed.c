@@ -1,14 +1,66 @@
 /*
  * Writes a small valid model to the fuzzer's seed corpus: a PLE with two
  * levels, scenario towers and uncertainty weighting, so that the seed holds
- * every section the format has.
+ * every section the format has. With a second path, seeds of the state
+ * fuzzer there: a row store, a counting store and a round state, each after
+ * the byte that picks its decoder (see fuzz_state.c).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
+#include "../../src/core/round.h"
 #include "../unit/synthetic.h"
+
+static int
+WriteSeed(const char *dir, const char *name, uint8_t pick, const MtlWriter *w)
+{
+	char		path[4096];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL || fwrite(&pick, 1, 1, f) != 1 || fwrite(w->data, 1, w->len, f) != w->len)
+		return 1;
+	fclose(f);
+	return 0;
+}
+
+static int
+StateSeeds(const char *dir, const MtlTrained *m, MtlRowStore *rows)
+{
+	MtlWriter	w = {0};
+	MtlRoundOptions opt = {1, 0.01f, 1.0};
+	MtlRound   *round = mtl_round_create(m, 7, &opt);
+	MtlRowStore *counting = mtl_rows_create_counting(rows->n_tasks);
+	int			bad = 0;
+
+	mtl_rows_write(&w, rows);
+	bad |= WriteSeed(dir, "seed_rows", 0, &w);
+	w.len = 0;
+	mtl_rows_merge(counting, rows);
+	mtl_rows_write(&w, counting);
+	bad |= WriteSeed(dir, "seed_counting", 0, &w);
+	for (int64_t k = 0; k < 40 && k < rows->n_rows; k++)
+	{
+		int32_t    *slots;
+		float	   *nums,
+				   *labels;
+
+		mtl_round_row(round, MTL_ROUND_TRAIN, &slots, &nums, &labels);
+		mtl_schema_row_from_ids(&m->schema, &m->model.layout, k % m->schema.ids[0].n,
+								k % m->schema.ids[1].n, slots, nums);
+		memcpy(labels, mtl_rows_labels(rows, k), sizeof(float) * rows->n_tasks);
+		mtl_round_commit(round, MTL_ROUND_TRAIN);
+	}
+	mtl_round_flush(round);
+	w.len = 0;
+	mtl_round_write(&w, round);
+	bad |= WriteSeed(dir, "seed_round", 1, &w);
+	bad |= WriteSeed(dir, "seed_round_nocrc", 2, &w);
+	return bad;
+}
 
 int
 main(int argc, char **argv)
@@ -22,7 +74,7 @@ main(int argc, char **argv)
 	size_t		n;
 	FILE	   *f;
 
-	if (argc != 2)
+	if (argc != 2 && argc != 3)
 		return 2;
 	synthetic_spec(&spec, MTL_MODEL_PLE);
 	strcpy(spec.scenario, "scenario");
@@ -40,5 +92,5 @@ main(int argc, char **argv)
 	if (f == NULL || fwrite(bytes, 1, n, f) != n)
 		return 1;
 	fclose(f);
-	return 0;
+	return argc == 3 ? StateSeeds(argv[2], &m, rows) : 0;
 }
