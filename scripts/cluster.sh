@@ -3,6 +3,7 @@
 # user when invoked as root (the server refuses to run as root).
 #   scripts/cluster.sh start DIR PORT   initdb into DIR/data if needed, start on PORT, socket in DIR
 #   scripts/cluster.sh stop DIR
+# MTL_PG_OPTS adds server options (e.g. "-c shared_preload_libraries=citus").
 # It listens on its socket in DIR and on loopback TCP (pgbench tests); initdb's
 # trust authentication means any local user can connect: throwaway data only.
 set -euo pipefail
@@ -24,7 +25,7 @@ start)
 			{ cat "$dir/initdb.log"; exit 1; }
 	fi
 	as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_parallel_workers_per_gather=2" \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_parallel_workers_per_gather=2 ${MTL_PG_OPTS:-}" \
 		>/dev/null || { cat "$dir/server.log"; exit 1; }
 	;;
 stop)

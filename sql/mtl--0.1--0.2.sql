@@ -114,7 +114,7 @@ DECLARE
 	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.25);
 	max_rounds int;
 	-- progress per round unless the config says "verbose": false
-	verbose boolean := coalesce((config->>'verbose')::boolean, true);
+	progress boolean := coalesce((config->>'verbose')::boolean, true);
 	-- Citus: the query runs on the shards every round; one server: rows encoded once
 	cache boolean := coalesce((config->>'cache_rows')::boolean,
 							  NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus'));
@@ -131,6 +131,8 @@ DECLARE
 	lr float8;
 	lr_decay float8;
 	patience int;
+	batch int;
+	share_batch int;
 	best_loss float8 := 'Infinity';
 	since int := 0;
 	val float8;
@@ -167,9 +169,11 @@ BEGIN
 	info := @extschema@.mtl_info(model);
 	lr := (info->'training'->>'learning_rate')::float8;
 	lr_decay := (info->'training'->>'lr_decay')::float8;
+	batch := (info->'training'->>'batch_size')::int;
+	share_batch := batch;
 	-- patience counts epochs: rounds of the same rows
 	patience := ceil((info->'training'->>'patience')::int / fraction)::int;
-	IF verbose THEN
+	IF progress THEN
 		RAISE INFO 'mtl_fit_parallel: vocabularies of % users, % items from % rows, % s',
 			info->>'users', info->>'items', info->'training'->>'rows',
 			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
@@ -195,7 +199,7 @@ BEGIN
 		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode('
 					   '(SELECT m.model FROM %s_model m), %s) AS r', rows_table, rows_table, args) || source;
 		round_sql := format('SELECT @extschema@.mtl_train_round($1, r, $2) FROM %s', rows_table);
-		IF verbose THEN
+		IF progress THEN
 			RAISE INFO 'mtl_fit_parallel: rows encoded in % s',
 				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 		END IF;
@@ -206,8 +210,18 @@ BEGIN
 		EXECUTE round_sql INTO result
 			USING model, jsonb_build_object('round', r,
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
-				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END);
+				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
+				'batch_size', share_batch);
 		info := @extschema@.mtl_round_info(result);
+		-- K shares of b rows a step move the average about as far as steps of K b rows
+		IF (info->>'shares')::int > 1 THEN
+			share_batch := greatest(32, ceil(batch::float8 / (info->>'shares')::int)::int);
+			IF r = 1 AND (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch THEN
+				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many small shares learn less than one node does',
+					info->>'shares', round((info->>'rows')::numeric / (info->>'shares')::int)
+					USING HINT = 'Distribute the training table over fewer, larger shards (e.g. one per worker), or raise round_fraction.';
+			END IF;
+		END IF;
 		-- a round measures its start model: round r - 1's result
 		val := (info->>'validation_loss')::float8;
 		IF r > 1 AND (val IS NULL OR val < best_loss) THEN
@@ -218,7 +232,7 @@ BEGIN
 			since := since + 1;
 		END IF;
 		EXIT WHEN r > max_rounds OR (patience > 0 AND since >= patience);
-		IF verbose THEN
+		IF progress THEN
 			RAISE INFO 'mtl_fit_parallel: round %/%, loss %, validation loss of round %: %, % s',
 				r, max_rounds, round((info->>'loss')::numeric, 6), r - 1,
 				coalesce(round(val::numeric, 6)::text, '-'),

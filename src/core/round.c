@@ -64,7 +64,7 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	r->model = start->model;
 	r->model.params = mtl_alloc(sizeof(float) * L->n_params);
 	memcpy(r->model.params, start->model.params, sizeof(float) * L->n_params);
-	r->batch = start->model.spec.batch_size;
+	r->batch = opt->batch_size > 0 ? opt->batch_size : start->model.spec.batch_size;
 	r->window = r->batch * MTL_ROUND_WINDOW_BATCHES;
 	r->stepper = mtl_stepper_create(&r->model, r->batch,
 									start->model.spec.seed ^ (0xA5A5A5A5ULL * (uint64_t) opt->round));
@@ -246,6 +246,7 @@ WriteHeader(MtlWriter *w, uint64_t key, int round, int E, int copies, int64_t em
 	mtl_put_f64(w, st->loss);
 	mtl_put_u64(w, (uint64_t) st->val_rows);
 	mtl_put_f64(w, st->val_loss);
+	mtl_put_u64(w, (uint64_t) st->shares);
 	mtl_put_u8(w, (uint8_t) has_dense);
 }
 
@@ -283,12 +284,19 @@ mtl_round_write(MtlWriter *w, const MtlRound *r)
 	size_t		dense0 = EmbFloats(L);
 	int			has_dense = r->stats.rows > 0;
 
+	MtlRoundStats st = r->stats;
+	float	   *change = mtl_alloc(sizeof(float) * L->n_params);
+
+	for (size_t i = 0; i < (size_t) L->n_params; i++)
+		change[i] = r->model.params[i] - r->start->model.params[i];
+	st.shares = st.rows > 0;
 	WriteHeader(w, r->start_key, r->opt.round, L->E, L->n_copies, L->emb_rows, L->n_params,
-				&r->stats, has_dense);
+				&st, has_dense);
 	if (has_dense)
-		mtl_put_f32_array(w, r->model.params + dense0, L->n_params - dense0);
-	WriteTouched(w, r->model.params, r->counts, L->emb_rows, L->E, L->n_copies);
+		mtl_put_f32_array(w, change + dense0, L->n_params - dense0);
+	WriteTouched(w, change, r->counts, L->emb_rows, L->E, L->n_copies);
 	WriteTrailer(w);
+	mtl_free(change);
 }
 
 void
@@ -334,12 +342,14 @@ ReadHeader(MtlReader *r, MtlRoundSum *sum)
 	sum->stats.loss = mtl_get_f64(r);
 	val_rows = mtl_get_u64(r);
 	sum->stats.val_loss = mtl_get_f64(r);
+	sum->stats.shares = (int64_t) mtl_get_u64(r);
 	sum->has_dense = mtl_get_u8(r);
 	if (r->failed)
 		return 0;
 	if (sum->round < 1 || sum->E < 1 || sum->E > 4096 || sum->copies < 1 ||
 		sum->copies > MTL_MAX_TASKS || sum->emb_rows < 0 || sum->emb_rows > (INT64_C(1) << 32) ||
-		sum->has_dense > 1 || rows > (UINT64_C(1) << 62) || val_rows > (UINT64_C(1) << 62) ||
+		sum->has_dense > 1 || sum->stats.shares < 0 || sum->stats.shares > (INT64_C(1) << 40) ||
+		rows > (UINT64_C(1) << 62) || val_rows > (UINT64_C(1) << 62) ||
 		!isfinite(sum->stats.loss) || !isfinite(sum->stats.val_loss))
 	{
 		mtl_reader_fail(r, "round state has impossible sizes");
@@ -449,6 +459,13 @@ Blend(float *a, const float *b, size_t n, double w_a, double w_b)
 		a[i] += f * (b[i] - a[i]);
 }
 
+static void
+Add(float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] += b[i];
+}
+
 const char *
 mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 {
@@ -489,6 +506,7 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 	sum->stats.loss += o->stats.loss;
 	sum->stats.val_rows += o->stats.val_rows;
 	sum->stats.val_loss += o->stats.val_loss;
+	sum->stats.shares += o->stats.shares;
 	return NULL;
 }
 
@@ -516,14 +534,14 @@ mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
 	out.model.params = mtl_alloc(sizeof(float) * L->n_params);
 	memcpy(out.model.params, start->model.params, sizeof(float) * L->n_params);
 	if (sum->has_dense)
-		memcpy(out.model.params + dense0, sum->params + dense0, sizeof(float) * L->n_dense);
+		Add(out.model.params + dense0, sum->params + dense0, L->n_dense);
 	for (int64_t k = 0; k < L->emb_rows; k++)
 		if (sum->counts[k] > 0.0f)
 			for (int c = 0; c < L->n_copies; c++)
 			{
 				size_t		at = (size_t) (k + c * L->emb_rows) * L->E;
 
-				memcpy(out.model.params + at, sum->params + at, sizeof(float) * L->E);
+				Add(out.model.params + at, sum->params + at, L->E);
 			}
 	for (int e = r - 1; e < MTL_MAX_EPOCHS; e++)
 	{

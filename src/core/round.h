@@ -11,6 +11,11 @@
  * are taken in arrival order, shuffled within a window of
  * MTL_ROUND_WINDOW_BATCHES batches.
  *
+ * A share steps every batch_size rows (the model's, or the round's option):
+ * averaging K shares that each took S steps of b rows moves the model about
+ * as far as S steps of K b rows would, so a driver that knows K (the shares
+ * of the last round) keeps K b near the model's batch size.
+ *
  * Which rows train: a seeded hash of (user id, item id) holds a
  * validation_fraction of the pairs out for good, and splits the rest into
  * slices of row_fraction; round r trains slice (r - 1) mod slices, so every
@@ -18,16 +23,24 @@
  * agrees on this without talking to the others. The held-out rows measure
  * the round's start model (the previous round's result).
  *
- * Merging two shares: dense parameters are averaged weighted by the rows
- * each trained; an embedding row by the number of rows that used it in each
- * share, so a row only one share touched keeps that share's value instead of
- * being pulled toward stale copies.
+ * Merging two shares: the changes of dense parameters are averaged weighted
+ * by the rows each share trained; an embedding row's by the number of rows
+ * that used it in each share, so a row only one share touched keeps that
+ * share's change instead of being pulled toward stale copies.
+ *
+ * What averaging costs: K shares that each take S steps move the model about
+ * as far as S steps, and each share's Adam sees only its own rows. Many small
+ * shares (a Citus table of 32 shards of a few thousand rows each) learn
+ * measurably less than one node; shares of tens of thousands of rows (one
+ * shard per worker, or a parallel query's workers) match it closely. See the
+ * README's "Scaling out" for the figures.
  *
  * A share's flat form (the aggregate's partial state) holds the dense
- * parameters, the embedding rows it touched with their counts, and counters:
+ * parameters' changes, the embedding rows it touched with their counts and
+ * changes, and counters:
  *   "MTLR", u32 version, u64 start model key, u32 round, u32 E, u32 copies,
  *   u64 embedding rows (one copy), u64 parameters, u64 rows, f64 loss,
- *   u64 validation rows, f64 validation loss, u8 has dense,
+ *   u64 validation rows, f64 validation loss, u64 shares, u8 has dense,
  *   [dense parameters], u64 touched rows, per row: u64 row, f32 count,
  *   copies x E floats; then u32 CRC-32C of everything before.
  * Reading checks every count, index and value (finite) against the sizes.
@@ -49,6 +62,7 @@ typedef struct MtlRoundOptions
 	int			round;			/* 1-based; also seeds shuffling and dropout */
 	float		learning_rate;
 	double		row_fraction;	/* share of training rows per round, (0, 1]; 0: measure only */
+	int			batch_size;		/* rows per step of a share; 0: the model's */
 } MtlRoundOptions;
 
 typedef struct MtlRoundStats
@@ -57,6 +71,7 @@ typedef struct MtlRoundStats
 	double		loss;			/* fixed-weight training loss summed over them */
 	int64_t		val_rows;		/* held-out rows measured */
 	double		val_loss;		/* the start model's loss summed over them */
+	int64_t		shares;			/* shares merged that trained rows */
 } MtlRoundStats;
 
 /* What a row is to a round. */
@@ -115,7 +130,7 @@ void		mtl_round_commit(MtlRound *r, int part);
 /* Train and measure every row still waiting. */
 void		mtl_round_flush(MtlRound *r);
 
-/* A merge of shares: averaged parameters and counts, over the whole model. */
+/* A merge of shares: their averaged changes and counts, over the whole model. */
 typedef struct MtlRoundSum
 {
 	uint64_t	start_key;
@@ -125,7 +140,7 @@ typedef struct MtlRoundSum
 	int64_t		emb_rows;
 	uint64_t	n_params;
 	int			has_dense;
-	float	   *params;			/* [n_params]; meaningful for dense when has_dense, */
+	float	   *params;			/* [n_params] changes; meaningful for dense when has_dense, */
 	float	   *counts;			/* for embedding row k when counts[k] > 0 */
 	MtlRoundStats stats;
 } MtlRoundSum;
@@ -148,8 +163,8 @@ void		mtl_round_sum_free(MtlRoundSum *sum);
 
 /*
  * The round's result as model bytes (*bytes allocated, length returned):
- * start's parameters with the merged ones in place (embedding rows no share
- * used keep start's), and the round in the training summary (epochs =
+ * start's parameters plus the merged changes (embedding rows no share used
+ * keep start's), and the round in the training summary (epochs =
  * round, epoch_loss of the round; the validation loss measured in round r
  * belongs to round r - 1's model). 0 with *why set when the sum does not fit
  * start.

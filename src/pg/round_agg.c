@@ -344,6 +344,7 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 	opt->round = 0;
 	opt->learning_rate = spec->learning_rate;
 	opt->row_fraction = 1.0;
+	opt->batch_size = 0;
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *key;
@@ -360,18 +361,20 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 			opt->learning_rate = x;
 		else if (strcmp(key, "row_fraction") == 0 && x >= 0 && x <= 1)
 			opt->row_fraction = x;
+		else if (strcmp(key, "batch_size") == 0 && x >= 1 && x <= 65536 && x == floorf(x))
+			opt->batch_size = (int) x;
 		else if (strcmp(key, "round") == 0 || strcmp(key, "learning_rate") == 0 ||
-				 strcmp(key, "row_fraction") == 0)
+				 strcmp(key, "row_fraction") == 0 || strcmp(key, "batch_size") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("round option \"%s\" is out of range", key),
-					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1.",
+					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1; batch_size: an integer from 1 to 65536.",
 							   MTL_MAX_EPOCHS)));
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown round option \"%s\"", key),
-					 errhint("The options are round, learning_rate and row_fraction.")));
+					 errhint("The options are round, learning_rate, row_fraction and batch_size.")));
 	}
 	if (opt->round == 0)
 		ereport(ERROR,
@@ -707,8 +710,9 @@ mtl_round_info(PG_FUNCTION_ARGS)
 		touched += sum->counts[k] > 0;
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"round\": %d, \"rows\": " INT64_FORMAT ", \"validation_rows\": " INT64_FORMAT
-					 ", \"embedding_rows_updated\": " INT64_FORMAT ", \"bytes\": %zu",
-					 sum->round, sum->stats.rows, sum->stats.val_rows, touched,
+					 ", \"shares\": " INT64_FORMAT ", \"embedding_rows_updated\": " INT64_FORMAT
+					 ", \"bytes\": %zu",
+					 sum->round, sum->stats.rows, sum->stats.val_rows, sum->stats.shares, touched,
 					 (size_t) VARSIZE_ANY_EXHDR(flat));
 	if (sum->stats.rows > 0)
 		appendStringInfo(&s, ", \"loss\": %.9g", sum->stats.loss / sum->stats.rows);

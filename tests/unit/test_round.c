@@ -124,7 +124,7 @@ static void
 TestParts(void)
 {
 	MtlSpec		spec = {0};
-	MtlRoundOptions opt = {1, 0.01f, 0.25};
+	MtlRoundOptions opt = {1, 0.01f, 0.25, 0};
 	int64_t		n = 40000,
 				val = 0,
 				bad = 0;
@@ -174,6 +174,7 @@ WriteShare(MtlWriter *w, const float *params, const float *counts, int64_t rows)
 	s.counts = (float *) counts;
 	s.stats.rows = rows;
 	s.stats.loss = 0.5 * rows;
+	s.stats.shares = 1;
 	memset(w, 0, sizeof(*w));
 	mtl_round_sum_write(w, &s);
 }
@@ -183,7 +184,7 @@ ReadBack(const MtlWriter *w)
 {
 	MtlReader	r = {w->data, w->len, 0, NULL};
 
-	return mtl_round_sum_read(&r);
+	return mtl_round_sum_read(&r, 1);
 }
 
 static void
@@ -213,7 +214,8 @@ TestMerge(void)
 	CHECK(a->counts[0] == 4 && a->counts[1] == 2 && a->counts[2] == 0, "counts add up");
 	CHECK(fabsf(a->params[6] - 32.5f) < 1e-5 && fabsf(a->params[7] - 42.5f) < 1e-5,
 		  "dense parameters: averaged by rows (%g, %g)", a->params[6], a->params[7]);
-	CHECK(a->stats.rows == 400 && fabs(a->stats.loss - 200) < 1e-9, "rows and losses add up");
+	CHECK(a->stats.rows == 400 && fabs(a->stats.loss - 200) < 1e-9 && a->stats.shares == 2,
+		  "rows, losses and shares add up");
 	b->round = 4;
 	CHECK(mtl_round_sum_merge(a, b) != NULL, "shares of different rounds do not merge");
 	b->round = 3;
@@ -279,8 +281,8 @@ OneRound(const MtlTrained *start, const MtlRowStore *store, const MtlRoundOption
 static void
 TestLearns(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 1.0};
-	MtlRoundOptions measure = {2, 0.01f, 0.0};
+	MtlRoundOptions opt = {1, 0.01f, 1.0, 0};
+	MtlRoundOptions measure = {2, 0.01f, 0.0, 0};
 	MtlRoundStats first,
 				again,
 				after,
@@ -315,7 +317,7 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 0.5};
+	MtlRoundOptions opt = {1, 0.01f, 0.5, 0};
 	MtlRound   *round = RunShare(start, store, &opt);
 	MtlWriter	w = {0};
 	int			truncated = 1,
@@ -325,7 +327,7 @@ TestDamage(const MtlTrained *start, const MtlRowStore *store)
 	for (size_t len = 0; len < w.len; len += 1 + len / 8)
 	{
 		MtlReader	r = {w.data, len, 0, NULL};
-		MtlRoundSum *s = mtl_round_sum_read(&r);
+		MtlRoundSum *s = mtl_round_sum_read(&r, 1);
 
 		truncated &= s == NULL && r.failed != NULL;
 		mtl_round_sum_free(s);
@@ -336,7 +338,7 @@ TestDamage(const MtlTrained *start, const MtlRowStore *store)
 		MtlRoundSum *s;
 
 		w.data[at] ^= 0x5A;
-		s = mtl_round_sum_read(&r);
+		s = mtl_round_sum_read(&r, 1);
 		damaged &= s == NULL && r.failed != NULL;
 		mtl_round_sum_free(s);
 		w.data[at] ^= 0x5A;
