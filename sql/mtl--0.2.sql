@@ -540,7 +540,12 @@ DECLARE
 	args text;
 	source text;
 	rows_table text;
+	model_table text;
 	round_sql text;
+	model_arg text := '$1';
+	slices int;
+	validate boolean;
+	leader text := current_setting('parallel_leader_participation');
 	model bytea;
 	best bytea;
 	result bytea;
@@ -588,8 +593,9 @@ BEGIN
 	lr_decay := (info->'training'->>'lr_decay')::float8;
 	batch := (info->'training'->>'batch_size')::int;
 	share_batch := batch;
-	-- patience counts epochs: rounds of the same rows
-	patience := ceil((info->'training'->>'patience')::int / fraction)::int;
+	-- held-out rows are measured at the end of each epoch (every slices rounds)
+	slices := ceil(1 / fraction - 1e-9)::int;
+	patience := (info->'training'->>'patience')::int;
 	IF progress THEN
 		RAISE INFO 'mtl_fit_parallel: vocabularies of % users, % items from % rows, % s',
 			info->>'users', info->>'items', info->'training'->>'rows',
@@ -602,10 +608,13 @@ BEGIN
 		-- and dropped at the end (or with the transaction on error); parallel query
 		-- cannot read a temporary table, so it is an unlogged one
 		t0 := clock_timestamp();
-		rows_table := format('%I.%I', current_schema(), 'mtl_round_rows_' || pg_backend_pid() || '_'
-							 || (extract(epoch FROM started) * 1000)::bigint);
+		rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
+		model_table := format('%I.%I', current_schema(), rows_table || '_model');
+		rows_table := format('%I.%I', current_schema(), rows_table);
 		BEGIN
-			EXECUTE format('CREATE UNLOGGED TABLE %s_model AS SELECT $1::bytea AS model', rows_table) USING model;
+			-- the model reaches parallel workers as a parameter from this table, not as
+			-- a constant in the plan they parse
+			EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT $1::bytea AS model', model_table) USING model;
 		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter THEN
 			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
 				coalesce(current_schema(), '(none)');
@@ -613,9 +622,12 @@ BEGIN
 		END;
 	END IF;
 	IF cache THEN
-		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode('
-					   '(SELECT m.model FROM %s_model m), %s) AS r', rows_table, rows_table, args) || source;
-		round_sql := format('SELECT @extschema@.mtl_train_round($1, r, $2) FROM %s', rows_table);
+		model_arg := format('(SELECT m.model FROM %s m)', model_table);
+		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode(%s, %s) AS r',
+					   rows_table, model_arg, args) || source;
+		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s', model_arg, rows_table);
+		-- the workers train; the leader only gathers their shares
+		PERFORM set_config('parallel_leader_participation', 'off', true);
 		IF progress THEN
 			RAISE INFO 'mtl_fit_parallel: rows encoded in % s',
 				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
@@ -624,11 +636,15 @@ BEGIN
 	-- round max_rounds + 1 trains nothing: it measures the last model
 	FOR r IN 1 .. max_rounds + 1 LOOP
 		t0 := clock_timestamp();
+		validate := (r - 1) % slices = 0 OR r > max_rounds;
+		IF model_table IS NOT NULL AND r > 1 THEN
+			EXECUTE format('UPDATE %s SET model = $1', model_table) USING model;
+		END IF;
 		EXECUTE round_sql INTO result
 			USING model, jsonb_build_object('round', r,
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
-				'batch_size', share_batch);
+				'batch_size', share_batch, 'validate', validate);
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of K b rows
 		IF (info->>'shares')::int > 1 THEN
@@ -639,13 +655,13 @@ BEGIN
 					USING HINT = 'Distribute the training table over fewer, larger shards (e.g. one per worker), or raise round_fraction.';
 			END IF;
 		END IF;
-		-- a round measures its start model: round r - 1's result
-		val := (info->>'validation_loss')::float8;
-		IF r > 1 AND (val IS NULL OR val < best_loss) THEN
+		-- a round that validates measures its start model, round r - 1's result
+		val := CASE WHEN validate THEN (info->>'validation_loss')::float8 END;
+		IF r > 1 AND validate AND (val IS NULL OR val < best_loss) THEN
 			best := model;
 			best_loss := coalesce(val, best_loss);
 			since := 0;
-		ELSIF r > 1 THEN
+		ELSIF r > 1 AND validate THEN
 			since := since + 1;
 		END IF;
 		EXIT WHEN r > max_rounds OR (patience > 0 AND since >= patience);
@@ -658,7 +674,8 @@ BEGIN
 		model := @extschema@.mtl_round_apply(model, result);
 	END LOOP;
 	IF cache THEN
-		EXECUTE format('DROP TABLE %s, %s_model', rows_table, rows_table);
+		EXECUTE format('DROP TABLE %s, %s', rows_table, model_table);
+		PERFORM set_config('parallel_leader_participation', leader, true);
 	END IF;
 	RETURN @extschema@.mtl_registry_add(name, coalesce(best, model), config, query,
 									   extract(epoch FROM clock_timestamp() - started));

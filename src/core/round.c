@@ -31,7 +31,7 @@ mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u)
 				slice;
 
 	if (u < val)
-		return MTL_ROUND_VALIDATION;
+		return opt->skip_validation ? MTL_ROUND_SKIP : MTL_ROUND_VALIDATION;
 	if (opt->row_fraction <= 0.0)
 		return MTL_ROUND_SKIP;
 	/* the rest of [val, 1) in slices of row_fraction of it */

@@ -63,6 +63,7 @@ typedef struct MtlRoundOptions
 	float		learning_rate;
 	double		row_fraction;	/* share of training rows per round, (0, 1]; 0: measure only */
 	int			batch_size;		/* rows per step of a share; 0: the model's */
+	int			skip_validation;	/* held-out rows sit this round out (not measured) */
 } MtlRoundOptions;
 
 typedef struct MtlRoundStats

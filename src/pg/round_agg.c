@@ -345,6 +345,7 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 	opt->learning_rate = spec->learning_rate;
 	opt->row_fraction = 1.0;
 	opt->batch_size = 0;
+	opt->skip_validation = 0;
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *key;
@@ -354,6 +355,11 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
 		key = pnstrdup(k.val.string.val, k.val.string.len);
+		if (strcmp(key, "validate") == 0 && v.type == jbvBool)
+		{
+			opt->skip_validation = !v.val.boolean;
+			continue;
+		}
 		x = OptionNumber(&v, key);
 		if (strcmp(key, "round") == 0 && x >= 1 && x <= MTL_MAX_EPOCHS && x == floorf(x))
 			opt->round = (int) x;
@@ -363,18 +369,21 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 			opt->row_fraction = x;
 		else if (strcmp(key, "batch_size") == 0 && x >= 1 && x <= 65536 && x == floorf(x))
 			opt->batch_size = (int) x;
+		else if (strcmp(key, "validate") == 0 && (x == 0 || x == 1))
+			opt->skip_validation = x == 0;
 		else if (strcmp(key, "round") == 0 || strcmp(key, "learning_rate") == 0 ||
-				 strcmp(key, "row_fraction") == 0 || strcmp(key, "batch_size") == 0)
+				 strcmp(key, "row_fraction") == 0 || strcmp(key, "batch_size") == 0 ||
+				 strcmp(key, "validate") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("round option \"%s\" is out of range", key),
-					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1; batch_size: an integer from 1 to 65536.",
+					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1; batch_size: an integer from 1 to 65536; validate: 0 or 1.",
 							   MTL_MAX_EPOCHS)));
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown round option \"%s\"", key),
-					 errhint("The options are round, learning_rate, row_fraction and batch_size.")));
+					 errhint("The options are round, learning_rate, row_fraction, batch_size and validate.")));
 	}
 	if (opt->round == 0)
 		ereport(ERROR,

@@ -124,7 +124,7 @@ static void
 TestParts(void)
 {
 	MtlSpec		spec = {0};
-	MtlRoundOptions opt = {1, 0.01f, 0.25, 0};
+	MtlRoundOptions opt = {1, 0.01f, 0.25, 0, 0};
 	int64_t		n = 40000,
 				val = 0,
 				bad = 0;
@@ -281,8 +281,8 @@ OneRound(const MtlTrained *start, const MtlRowStore *store, const MtlRoundOption
 static void
 TestLearns(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 1.0, 0};
-	MtlRoundOptions measure = {2, 0.01f, 0.0, 0};
+	MtlRoundOptions opt = {1, 0.01f, 1.0, 0, 0};
+	MtlRoundOptions measure = {2, 0.01f, 0.0, 0, 0};
 	MtlRoundStats first,
 				again,
 				after,
@@ -317,7 +317,7 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 0.5, 0};
+	MtlRoundOptions opt = {1, 0.01f, 0.5, 0, 0};
 	MtlRound   *round = RunShare(start, store, &opt);
 	MtlWriter	w = {0};
 	int			truncated = 1,
