@@ -35,7 +35,7 @@ query="SELECT i.user_id, i.item_id, ARRAY[i.clicked, CASE WHEN i.clicked = 1 THE
 	FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id) WHERE i.day <= 12"
 q -c "CREATE TABLE models (name text, model bytea)"
 start=$(date +%s.%N)
-q -v c="$config" <<< "INSERT INTO models SELECT 'serial', mtl_train(q.*, :'c') FROM ($query) q(u, i, l, uf, itf, ctx)"
+q -v c="$config" <<< "INSERT INTO models SELECT 'serial', mtl_train(q.u, q.i, q.l, q.uf, q.itf, q.ctx, :'c') FROM ($query) q(u, i, l, uf, itf, ctx)"
 serial=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 start=$(date +%s.%N)
 q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f'))" |
