@@ -237,10 +237,13 @@ InternSet(MtlRowStore *s, int side, const uint32_t *field, const uint64_t *value
 		s->set_side = mtl_realloc(s->set_side, s->cap_sets + 1);
 		s->set_rows = mtl_realloc(s->set_rows, sizeof(int64_t) * (s->cap_sets + 1));
 	}
-	ReserveEntries(s, n);
-	memcpy(s->entry_field + s->n_entries, field, sizeof(uint32_t) * n);
-	memcpy(s->entry_value + s->n_entries, value, sizeof(uint64_t) * n);
-	s->n_entries += n;
+	if (n > 0)
+	{
+		ReserveEntries(s, n);
+		memcpy(s->entry_field + s->n_entries, field, sizeof(uint32_t) * n);
+		memcpy(s->entry_value + s->n_entries, value, sizeof(uint64_t) * n);
+		s->n_entries += n;
+	}
 	s->n_sets++;
 	s->set_end[s->n_sets] = s->n_entries;
 	s->set_side[s->n_sets] = (uint8_t) side;
@@ -683,7 +686,8 @@ ReadSets(MtlReader *r, MtlRowStore *s)
 		return;
 	for (uint64_t set = 1; set <= n_sets; set++)
 	{
-		if (s->set_end[set] < s->set_end[set - 1] || s->set_end[set] > (int64_t) n_entries ||
+		/* a set has at least one entry: an empty side is set 0 */
+		if (s->set_end[set] <= s->set_end[set - 1] || s->set_end[set] > (int64_t) n_entries ||
 			s->set_side[set] >= MTL_N_SIDES)
 		{
 			mtl_reader_fail(r, "invalid feature sets");
@@ -697,7 +701,8 @@ ReadSets(MtlReader *r, MtlRowStore *s)
 				return;
 			}
 	}
-	if (n_sets > 0 && s->set_end[n_sets] != (int64_t) n_entries)
+	/* every entry belongs to a set (and so was checked above) */
+	if (s->set_end[n_sets] != (int64_t) n_entries)
 		mtl_reader_fail(r, "invalid feature sets");
 }
 
