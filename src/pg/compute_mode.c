@@ -22,6 +22,18 @@ static MtlFpMode caller_fp;
 static int	caller_threads = -1;	/* OpenBLAS threads to restore, -1: unchanged */
 static bool callbacks_registered = false;
 
+/*
+ * At load: OpenBLAS to one thread. The pthread build starts a pool of one
+ * thread per core in every backend that loads mtl, and scoring's small
+ * products gain nothing from it; training raises the count for itself
+ * (config key threads) and restores it.
+ */
+void
+MtlComputeInit(void)
+{
+	openblas_set_num_threads(1);
+}
+
 static void
 RestoreCaller(void)
 {

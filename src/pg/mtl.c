@@ -41,6 +41,7 @@ _PG_init(void)
 	static const MtlAllocator allocator = {PgAllocZero, PgResize, PgRelease};
 
 	mtl_set_allocator(&allocator);
+	MtlComputeInit();
 	DefineCustomIntVariable("mtl.evaluate_max_memory_mb",
 							"Memory one mtl_evaluate aggregate may hold for its scored rows.",
 							"About 25 bytes per labelled row and task; an error beyond it.",

@@ -79,6 +79,7 @@ PredictCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);
  * compute_mode.c: flush denormals (and set OpenBLAS threads > 0) while the core
  * computes; the caller's state returns at the outermost end or on abort
  */
+void		MtlComputeInit(void);
 void		MtlComputeBegin(int threads);
 void		MtlComputeEnd(void);
 
