@@ -349,7 +349,7 @@ ReadHeader(MtlReader *r, MtlRoundSum *sum)
 	if (sum->round < 1 || sum->E < 1 || sum->E > 4096 || sum->copies < 1 ||
 		sum->copies > MTL_MAX_TASKS || sum->emb_rows < 0 || sum->emb_rows > (INT64_C(1) << 32) ||
 		sum->has_dense > 1 || sum->stats.shares < 0 || sum->stats.shares > (INT64_C(1) << 40) ||
-		rows > (UINT64_C(1) << 62) || val_rows > (UINT64_C(1) << 62) ||
+		rows > (UINT64_C(1) << 48) || val_rows > (UINT64_C(1) << 48) ||
 		!isfinite(sum->stats.loss) || !isfinite(sum->stats.val_loss))
 	{
 		mtl_reader_fail(r, "round state has impossible sizes");
