@@ -16,8 +16,8 @@ for target in decode state; do
 		-o fuzz_$target fuzz_$target.c $core -lopenblas -lm
 done
 # inputs that once failed, kept so that they never fail again
-OPENBLAS_NUM_THREADS=1 ./fuzz_state regressions/state-* 2>&1 | grep -q "Executed" ||
-	{ echo "a past fuzzing failure is back"; exit 1; }
+OPENBLAS_NUM_THREADS=1 ./fuzz_state regressions/state-* >regressions.log 2>&1 ||
+	{ cat regressions.log; echo "a past fuzzing failure is back"; exit 1; }
 echo "model decoder:"
 OPENBLAS_NUM_THREADS=1 ./fuzz_decode -max_total_time="$seconds" -max_len=65536 \
 	-print_final_stats=1 corpus 2>&1 | tail -4
