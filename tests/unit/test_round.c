@@ -117,6 +117,7 @@ TestCounting(const MtlRowStore *store, const MtlSpec *spec, MtlTrained *start)
 	mtl_rows_free(b);
 	mtl_rows_free(c);
 	mtl_schema_free(&full);
+	mtl_trained_free(&merged);
 }
 
 /* Validation and slices: every row in exactly one slice per cycle of rounds. */
@@ -205,7 +206,13 @@ TestMerge(void)
 	b = ReadBack(&wb);
 	CHECK(a != NULL && b != NULL, "hand-made shares read back");
 	if (a == NULL || b == NULL)
+	{
+		mtl_round_sum_free(a);
+		mtl_round_sum_free(b);
+		mtl_free(wa.data);
+		mtl_free(wb.data);
 		return;
+	}
 	CHECK(mtl_round_sum_merge(a, b) == NULL, "shares of one round merge");
 	/* row 0: (1 * 1 + 3 * 5) / 4 = 4; row 1: only a; dense: (100 * 10 + 300 * 40) / 400 = 32.5 */
 	CHECK(fabsf(a->params[0] - 4.0f) < 1e-6 && fabsf(a->params[1] - 4.0f) < 1e-6,
@@ -302,6 +309,7 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 		  after.val_loss / after.val_rows < first.val_loss / first.val_rows - 0.01,
 		  "a round lowers the held-out loss: %.4f -> %.4f", first.val_loss / first.val_rows,
 		  after.val_loss / after.val_rows);
+	mtl_free(c);
 	lc = OneRound(start, store, &measure, &c, &none);
 	{
 		MtlTrained	same;
@@ -310,7 +318,12 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 			  memcmp(same.model.params, start->model.params,
 					 sizeof(float) * start->model.layout.n_params) == 0,
 			  "a round that trains nothing leaves the parameters as they were");
+		mtl_trained_free(&same);
 	}
+	mtl_trained_free(&trained);
+	mtl_free(a);
+	mtl_free(b);
+	mtl_free(c);
 }
 
 /* Every truncation and every single-byte change of a share is refused. */
@@ -366,6 +379,7 @@ test_round(void)
 	TestMerge();
 	TestLearns(&start, store);
 	TestDamage(&start, store);
+	mtl_trained_free(&start);
 	mtl_rows_free(store);
 	mtl_free(truth);
 }
