@@ -45,6 +45,13 @@
 
 PG_FUNCTION_INFO_V1(mtl_registry_changed);
 
+/* This backend's local transaction id: PostgreSQL 17 moved it into PGPROC.vxid. */
+#if PG_VERSION_NUM >= 170000
+#define MY_LXID (MyProc->vxid.lxid)
+#else
+#define MY_LXID (MyProc->lxid)
+#endif
+
 #define BACKEND_MODELS 8
 #define PINS_PER_SITE 4
 
@@ -308,7 +315,7 @@ static bool
 Trusted(const NamedModel *entry)
 {
 	return entry->id != 0 && entry->generation == registry_generation &&
-		(entry->lxid == InvalidLocalTransactionId || entry->lxid == MyProc->lxid);
+		(entry->lxid == InvalidLocalTransactionId || entry->lxid == MY_LXID);
 }
 
 static void
@@ -350,7 +357,7 @@ Resolve(const char *name, Oid nsp)
 			FetchModel(entry, id, xmin);
 		entry->generation = generation;
 	}
-	entry->lxid = ReadsLatest() ? InvalidLocalTransactionId : MyProc->lxid;
+	entry->lxid = ReadsLatest() ? InvalidLocalTransactionId : MY_LXID;
 	RegistryEnd(saved_user, saved_context);
 	return entry;
 }
