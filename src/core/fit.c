@@ -31,15 +31,12 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 		8.0 * layout->emb_rows * layout->n_copies;
 }
 
-const char *
-mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
-		double memory_limit, double *needed, MtlTrained *out)
+/* The schema of the collected rows and the model's shape and layout (no parameters yet). */
+static const char *
+BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
-	MtlDataset	data;
 	const char *why;
-	double		start = mtl_now_seconds();
-	double		encode_start;
 
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
@@ -48,7 +45,19 @@ mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
 	if (why != NULL)
 		return why;
-	why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
+	return mtl_layout_build(&model->layout, &model->spec, &model->shape);
+}
+
+const char *
+mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
+		double memory_limit, double *needed, MtlTrained *out)
+{
+	MtlModel   *model = &out->model;
+	MtlDataset	data;
+	double		start = mtl_now_seconds();
+	const char *why = BuildModel(spec, store, out);
+	double		encode_start;
+
 	if (why != NULL)
 		return why;
 	*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
@@ -70,17 +79,9 @@ mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *label
 			 double memory_limit, double *needed, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
-	const char *why;
 	double		start = mtl_now_seconds();
+	const char *why = BuildModel(spec, store, out);
 
-	mtl_rows_seal(store);
-	memset(out, 0, sizeof(*out));
-	model->spec = *spec;
-	mtl_schema_build(&out->schema, store);
-	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
-	if (why != NULL)
-		return why;
-	why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why != NULL)
 		return why;
 	/* a round holds params, the start's copy, grads, m and v, and the merge's counts */
