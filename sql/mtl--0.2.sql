@@ -608,14 +608,14 @@ BEGIN
 		-- and dropped at the end (or with the transaction on error); parallel query
 		-- cannot read a temporary table, so it is an unlogged one
 		t0 := clock_timestamp();
-		rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
-		model_table := format('%I.%I', current_schema(), rows_table || '_model');
-		rows_table := format('%I.%I', current_schema(), rows_table);
 		BEGIN
+			rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
+			model_table := format('%I.%I', current_schema(), rows_table || '_model');
+			rows_table := format('%I.%I', current_schema(), rows_table);
 			-- the model reaches parallel workers as a parameter from this table, not as
 			-- a constant in the plan they parse
 			EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT $1::bytea AS model', model_table) USING model;
-		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter THEN
+		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter OR null_value_not_allowed THEN
 			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
 				coalesce(current_schema(), '(none)');
 			cache := false;

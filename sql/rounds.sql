@@ -90,6 +90,16 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 
+-- without a schema to create the encoded rows in, every round runs the query
+SET max_parallel_workers_per_gather = 0;
+SET search_path = '';
+SELECT public.mtl_fit_parallel('rounds_nopath', 'SELECT user_id, item_id, labels FROM public.rounds_rows WHERE day <= 12',
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "max_rounds": 2, "verbose": false}') AS version;
+RESET search_path;
+RESET max_parallel_workers_per_gather;
+DELETE FROM mtl_deployments WHERE name = 'rounds_nopath';
+DELETE FROM mtl_models WHERE name = 'rounds_nopath';
+
 -- errors
 \set VERBOSITY sqlstate
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
