@@ -131,6 +131,17 @@ SELECT mtl_round_init(user_id, item_id, labels, '{"tasks": []}') FROM rounds_row
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id FROM rounds_rows', :'config');
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows WHERE false', :'config');
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows', jsonb_set(:'config', '{round_fraction}', '0'));
+SELECT mtl_round_encode(NULL, 1, 2, ARRAY[1, 0]::float8[]);
+SELECT mtl_round_encode(model, 1, 2, NULL) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_encode(model, 1, 2, ARRAY[1]::float8[]) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_encode('\x0102'::bytea, 1, 2, ARRAY[1, 0]::float8[]);
+SELECT mtl_round_takes(NULL, '{"round": 1}', 1, 2);
+SELECT mtl_round_takes(model, NULL, 1, 2) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_takes(model, '{"round": 1, "validate": "yes"}', 1, 2) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_takes('\x0102'::bytea, '{"round": 1}', 1, 2);
+SELECT mtl_query_columns(NULL);
+SELECT mtl_query_columns('DELETE FROM rounds_rows');
+SELECT mtl_query_columns('SELECT user_id, item_id, labels, uf FROM rounds_rows');
 SELECT mtl_fit_parallel(NULL, 'SELECT 1', '{}');
 SELECT mtl_fit_parallel('', 'SELECT 1', '{}');
 \set VERBOSITY default
