@@ -520,6 +520,10 @@ CREATE FUNCTION mtl_round_takes(model bytea, options jsonb, user_id bigint, item
 RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_takes(bytea, jsonb, bigint, bigint) IS
 'whether mtl_train_round with this model and options uses the row (to train or to measure): a filter that spares the rows a round skips';
+CREATE FUNCTION mtl_round_model(model bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_model(bytea) IS
+'model at the first call of each scan, NULL after: as mtl_train_round''s model argument it spares Citus a copy of the model in every row it ships to a shard''s aggregate';
 CREATE FUNCTION mtl_query_columns(query text)
 RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mtl_query_columns(text) IS
@@ -532,9 +536,9 @@ DECLARE
 	max_rounds int;
 	-- progress per round unless the config says "verbose": false
 	progress boolean := coalesce((config->>'verbose')::boolean, true);
+	citus boolean := EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus');
 	-- Citus: the query runs on the shards every round; one server: rows encoded once
-	cache boolean := coalesce((config->>'cache_rows')::boolean,
-							  NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus'));
+	cache boolean := coalesce((config->>'cache_rows')::boolean, NOT citus);
 	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose';
 	cols int;
 	args text;
@@ -601,28 +605,33 @@ BEGIN
 			info->>'users', info->>'items', info->'training'->>'rows',
 			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 	END IF;
-	round_sql := format('SELECT @extschema@.mtl_train_round($1, %s, $2)', args) || source
-		|| ' WHERE @extschema@.mtl_round_takes($1, $2, q.c1::bigint, q.c2::bigint)';
-	IF cache THEN
-		-- the rows encoded once into a table of this transaction, owned by the caller
-		-- and dropped at the end (or with the transaction on error); parallel query
-		-- cannot read a temporary table, so it is an unlogged one
-		t0 := clock_timestamp();
+	-- On one server the model of each round sits in a table of this transaction,
+	-- owned by the caller and dropped at the end (or with the transaction on
+	-- error): parallel workers read it as a parameter, not as a constant in the
+	-- plan they parse. Citus gets it as a constant in each shard's query: a
+	-- reference table written after the first pass's parallel reads would force
+	-- one connection per node for the rest of the transaction.
+	IF NOT citus THEN
 		BEGIN
 			rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
 			model_table := format('%I.%I', current_schema(), rows_table || '_model');
 			rows_table := format('%I.%I', current_schema(), rows_table);
-			-- the model reaches parallel workers as a parameter from this table, not as
-			-- a constant in the plan they parse
+			-- parallel query cannot read a temporary table, so it is an unlogged one
 			EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT $1::bytea AS model', model_table) USING model;
+			model_arg := format('(SELECT m.model FROM %s m)', model_table);
 		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter OR null_value_not_allowed THEN
 			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
 				coalesce(current_schema(), '(none)');
-			cache := false;
+			model_table := NULL;
 		END;
 	END IF;
+	cache := cache AND model_table IS NOT NULL;
+	-- only a scan's first row carries the model (mtl_round_model): Citus ships
+	-- an aggregate's arguments to the shards as a ROW(...) per row
+	round_sql := format('SELECT @extschema@.mtl_train_round(@extschema@.mtl_round_model(%s), %s, $2)', model_arg, args)
+		|| source || format(' WHERE @extschema@.mtl_round_takes(%s, $2, q.c1::bigint, q.c2::bigint)', model_arg);
 	IF cache THEN
-		model_arg := format('(SELECT m.model FROM %s m)', model_table);
+		t0 := clock_timestamp();
 		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode(%s, %s) AS r',
 					   rows_table, model_arg, args) || source;
 		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s', model_arg, rows_table);
@@ -648,7 +657,7 @@ BEGIN
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of K b rows
 		IF (info->>'shares')::int > 1 THEN
-			share_batch := greatest(32, ceil(batch::float8 / (info->>'shares')::int)::int);
+			share_batch := greatest(8, ceil(batch::float8 / (info->>'shares')::int)::int);
 			IF r = 1 AND (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch THEN
 				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many small shares learn less than one node does',
 					info->>'shares', round((info->>'rows')::numeric / (info->>'shares')::int)
@@ -674,8 +683,11 @@ BEGIN
 		model := @extschema@.mtl_round_apply(model, result);
 	END LOOP;
 	IF cache THEN
-		EXECUTE format('DROP TABLE %s, %s', rows_table, model_table);
+		EXECUTE format('DROP TABLE %s', rows_table);
 		PERFORM set_config('parallel_leader_participation', leader, true);
+	END IF;
+	IF model_table IS NOT NULL THEN
+		EXECUTE format('DROP TABLE %s', model_table);
 	END IF;
 	RETURN @extschema@.mtl_registry_add(name, coalesce(best, model), config, query,
 									   extract(epoch FROM clock_timestamp() - started));

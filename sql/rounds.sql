@@ -44,6 +44,11 @@ FROM rounds_models m WHERE round = 1;
 -- the same rows in the same order: the same round, byte for byte
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 1, "row_fraction": 0.5}') = res.result AS reproducible
 FROM rounds_models m, rounds_rows r, rounds_results res WHERE m.round = 0 AND r.day <= 12 GROUP BY res.result;
+-- the model passed on the first row only (mtl_round_model, as for Citus): the same round
+SELECT mtl_train_round(mtl_round_model(m.model), r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 1, "row_fraction": 0.5}') = res.result AS first_row_model_same,
+	   count(*) FILTER (WHERE mtl_round_model(m.model) IS NOT NULL) AS rows_with_model
+FROM rounds_models m, rounds_rows r, rounds_results res WHERE m.round = 0 AND r.day <= 12 GROUP BY res.result;
+SELECT mtl_round_model(NULL) IS NULL AS null_stays_null;
 -- rows encoded once train the same round as the rows themselves
 CREATE TABLE rounds_encoded AS
 SELECT mtl_round_encode(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx) AS e
@@ -110,6 +115,9 @@ SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 1, "s
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": "one"}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '[1]') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(NULL, r.user_id, r.item_id, r.labels, '{"round": 1}') FROM rounds_rows r;
+-- a NULL model is taken only after a round's first row
+SELECT mtl_train_round(CASE WHEN r.day > 1 THEN m.model END, r.user_id, r.item_id, r.labels, '{"round": 1}')
+FROM rounds_models m, (SELECT * FROM rounds_rows ORDER BY day) r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, NULL, '{"round": 1}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, ARRAY[1]::float8[], '{"round": 1}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round('\x01'::bytea, r.user_id, r.item_id, r.labels, '{"round": 1}') FROM rounds_rows r;

@@ -14,6 +14,7 @@ mtl_adam_init(MtlAdam *adam, size_t n_params, float lr, float l2)
 	adam->l2 = l2;
 	adam->t = 0;
 	adam->from = 0;
+	adam->lazy_rows = 0;
 	adam->m = mtl_alloc(sizeof(float) * n_params);
 	adam->v = mtl_alloc(sizeof(float) * n_params);
 }

@@ -19,6 +19,8 @@ typedef struct MtlAdam
 	float		l2;
 	int64_t		t;				/* steps taken */
 	size_t		from;			/* training steps only params[from ..] (0: all; see TrainStep) */
+	/* step only the embedding rows a batch used, whatever the catalog's size */
+	int			lazy_rows;
 	float	   *m;				/* first moments, like params */
 	float	   *v;				/* second moments */
 	/* bias corrections of the current step */

@@ -65,10 +65,15 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	r->model.params = mtl_alloc(sizeof(float) * L->n_params);
 	memcpy(r->model.params, start->model.params, sizeof(float) * L->n_params);
 	r->batch = opt->batch_size > 0 ? opt->batch_size : start->model.spec.batch_size;
+	/* small share batches still shuffle over thousands of rows */
 	r->window = r->batch * MTL_ROUND_WINDOW_BATCHES;
+	if (r->window < MTL_ROUND_WINDOW_MIN_ROWS)
+		r->window = (MTL_ROUND_WINDOW_MIN_ROWS + r->batch - 1) / r->batch * r->batch;
 	r->stepper = mtl_stepper_create(&r->model, r->batch,
 									start->model.spec.seed ^ (0xA5A5A5A5ULL * (uint64_t) opt->round));
 	mtl_stepper_set_lr(r->stepper, opt->learning_rate);
+	/* only the rows a batch used step: see round.h */
+	mtl_stepper_lazy_rows(r->stepper);
 	r->val_work = mtl_work_create(&start->model, r->batch);
 	r->train_slots = mtl_alloc(sizeof(int32_t) * r->window * S);
 	r->train_nums = mtl_alloc(sizeof(float) * (r->window * n_num + 1));
@@ -498,7 +503,7 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 			if (sum->counts[k] <= 0.0f)
 				memcpy(sum->params + at, o->params + at, sizeof(float) * sum->E);
 			else
-				Blend(sum->params + at, o->params + at, sum->E, sum->counts[k], o->counts[k]);
+				Add(sum->params + at, o->params + at, sum->E);
 		}
 		sum->counts[k] += o->counts[k];
 	}

@@ -534,7 +534,7 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	const MtlLayout *L = &model->layout;
 	const MtlSpec *spec = &model->spec;
 	size_t		dense0 = (size_t) (L->emb_rows * L->n_copies) * L->E;
-	int			lazy = dense0 > mtl_dense_step_max_embeddings;
+	int			lazy = adam->lazy_rows || dense0 > mtl_dense_step_max_embeddings;
 	int			n_touched = 0;
 	MtlLossOptions opt = {wt->scale, wt->loss, wt->labelled, NULL};
 
@@ -975,6 +975,12 @@ void
 mtl_stepper_set_lr(MtlStepper *s, float lr)
 {
 	s->adam.lr = lr;
+}
+
+void
+mtl_stepper_lazy_rows(MtlStepper *s)
+{
+	s->adam.lazy_rows = 1;
 }
 
 double

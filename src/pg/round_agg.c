@@ -485,18 +485,38 @@ RoundStateForRow(FunctionCallInfo fcinfo, int options_arg)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("mtl_train_round cannot continue a combined state"),
 				 errhint("Call it as a plain aggregate, not as a window function.")));
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(options_arg))
+	/* after the first row the model may be NULL: see mtl_round_model */
+	if ((s == NULL && PG_ARGISNULL(1)) || PG_ARGISNULL(options_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and options of mtl_train_round must not be NULL")));
+				 errmsg("model and options of mtl_train_round must not be NULL"),
+				 errhint("Only the rows after a round's first may pass a NULL model.")));
 	if (s == NULL)
 	{
 		s = RoundCreate(context, PG_GETARG_BYTEA_PP(1), PG_GETARG_JSONB_P(options_arg));
 		s->model_ptr = PG_GETARG_POINTER(1);
 	}
-	else
+	else if (!PG_ARGISNULL(1))
 		CheckSameModel(s, fcinfo);
 	return s;
+}
+
+/*
+ * mtl_round_model(model) -> bytea: model at the first call of each scan (of
+ * each process), NULL at every later one. Citus hands an aggregate's
+ * arguments to the shards as one ROW(...) per row, which copies a constant
+ * model into every row; through this function only the first row carries it,
+ * and mtl_train_round keeps it in its state.
+ */
+PG_FUNCTION_INFO_V1(mtl_round_model);
+Datum
+mtl_round_model(PG_FUNCTION_ARGS)
+{
+	if (fcinfo->flinfo->fn_extra != NULL || PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	/* any non-NULL pointer; fn_extra lives as long as the call site's plan state */
+	fcinfo->flinfo->fn_extra = fcinfo->flinfo;
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 
 /*
