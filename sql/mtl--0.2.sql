@@ -658,8 +658,9 @@ BEGIN
 		-- K shares of b rows a step move the average about as far as steps of K b rows
 		IF (info->>'shares')::int > 1 THEN
 			share_batch := greatest(8, ceil(batch::float8 / (info->>'shares')::int)::int);
-			IF r = 1 AND (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch THEN
-				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many small shares learn less than one node does',
+			IF r = 1 AND ((info->>'shares')::int > 8
+						  OR (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch) THEN
+				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many or small shares learn less than one node does',
 					info->>'shares', round((info->>'rows')::numeric / (info->>'shares')::int)
 					USING HINT = 'Distribute the training table over fewer, larger shards (e.g. one per worker), or raise round_fraction.';
 			END IF;
