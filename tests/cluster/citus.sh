@@ -11,6 +11,8 @@
 # - the training's CPU time is spent on the workers, not the coordinator.
 # Uses an installed Citus or builds it once (scripts/citus.sh); skipped with
 # a message when neither is possible. Starts its own three clusters.
+# MTL_CITUS_SHOP sets the shop's users, items and impressions (default
+# "2500 400 120000") and MTL_CITUS_FRACTION the round_fraction (default 0.5).
 # MTL_CITUS_SHARDS sets the impressions' shard count (default 2, one per
 # worker); with Citus's default of 32 the AUC check fails (see README).
 set -euo pipefail
@@ -23,6 +25,8 @@ base=$(mktemp -d /tmp/mtl-citus.XXXXXX)
 chmod 755 "$base"
 p0=$((42000 + RANDOM % 5000))
 shards=${MTL_CITUS_SHARDS:-2}
+read -r shop_users shop_items shop_rows <<< "${MTL_CITUS_SHOP:-2500 400 120000}"
+fraction=${MTL_CITUS_FRACTION:-0.5}
 stop() {
 	for n in 0 1 2; do scripts/cluster.sh stop "$base/n$n"; done
 	rm -rf "$base"
@@ -38,12 +42,12 @@ for n in 0 1 2; do node $n -c "CREATE EXTENSION citus"; done
 node 0 -c "SELECT citus_set_coordinator_host('127.0.0.1', $p0)" \
 	-c "SELECT citus_add_node('127.0.0.1', $((p0 + 1)))" -c "SELECT citus_add_node('127.0.0.1', $((p0 + 2)))" >/dev/null
 
-node 0 -v shards="$shards" >/dev/null <<'SQL'
+node 0 -v shards="$shards" -v users="$shop_users" -v items="$shop_items" -v rows="$shop_rows" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
 -- a shop no other test uses
-SELECT mtl_demo_shop('shop', 2500, 400, 120000, -0.37);
+SELECT mtl_demo_shop('shop', :users, :items, :rows, -0.37);
 CREATE SCHEMA single;
 CREATE TABLE single.impressions AS SELECT * FROM shop.impressions;
 CREATE TABLE single.users AS SELECT * FROM shop.users;
@@ -80,7 +84,7 @@ node 0 -v q="$(query single)" -v c="$config" >/dev/null <<< "SELECT mtl_fit('sin
 before=($(cpu 0) $(cpu 1) $(cpu 2))
 start=$(date +%s.%N)
 node 0 -v q="$(query shop)" -v c="$config" >/dev/null <<< "SET client_min_messages = warning;
-	SELECT mtl_fit_parallel('distributed', :'q', jsonb_set(jsonb_set(:'c'::jsonb, '{round_fraction}', '0.5'), '{verbose}', 'false'))"
+	SELECT mtl_fit_parallel('distributed', :'q', jsonb_set(jsonb_set(:'c'::jsonb, '{round_fraction}', '$fraction'), '{verbose}', 'false'))"
 seconds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 after=($(cpu 0) $(cpu 1) $(cpu 2))
 coordinator=$(awk -v a="${after[0]}" -v b="${before[0]}" 'BEGIN {printf "%.1f", a - b}')
