@@ -651,7 +651,8 @@ BEGIN
 		END IF;
 		EXECUTE round_sql INTO result
 			USING model, jsonb_build_object('round', r,
-				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
+				-- Adam's square-root rule: batches k times smaller, a rate sqrt(k) times lower
+				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)) * sqrt(share_batch::float8 / batch),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
 				'batch_size', share_batch, 'validate', validate);
 		info := @extschema@.mtl_round_info(result);
