@@ -63,7 +63,7 @@ SELECT (mtl_round_info(mtl_train_round(m.model, r.user_id, r.item_id, r.labels, 
 	   mtl_round_info(mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 2, "row_fraction": 0}'))->'rows' AS trained_rows
 FROM rounds_models m, rounds_rows r WHERE m.round = 1 AND r.day <= 12;
 
--- under a parallel plan each worker trains its share, and the shares are averaged
+-- under a parallel plan each worker trains its share, and the shares are merged
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
