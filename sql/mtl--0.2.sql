@@ -480,7 +480,7 @@ CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, la
 	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
 	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb) IS
-'one round of data-parallel training from model: each share trains on its rows, and the merge averages dense parameters and adds up embedding rows' changes; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
+'one round of data-parallel training from model: each share trains on its rows, and the merge averages dense parameters and adds up embedding rows'' changes; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
 'one round of data-parallel training, with user and item features';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
