@@ -12,7 +12,8 @@
 # Uses an installed Citus or builds it once (scripts/citus.sh); skipped with
 # a message when neither is possible. Starts its own three clusters.
 # MTL_CITUS_SHOP sets the shop's users, items and impressions (default
-# "2500 400 120000") and MTL_CITUS_FRACTION the round_fraction (default 0.5).
+# "2500 400 120000"), MTL_CITUS_FRACTION the round_fraction (default 0.5)
+# and MTL_CITUS_SEED the config's seed (default 3).
 # MTL_CITUS_SHARDS sets the impressions' shard count (default 2, one per
 # worker); with Citus's default of 32 the AUC check fails (see README).
 set -euo pipefail
@@ -63,7 +64,7 @@ SQL
 [ "$(node 1 -c "SELECT count(*) FROM pg_extension WHERE extname = 'mtl'")" = 1 ] ||
 	fail "CREATE EXTENSION mtl did not reach the workers"
 
-config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "seed": 3}'
+config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "seed": '"${MTL_CITUS_SEED:-3}"'}'
 query() {
 	echo "SELECT i.user_id, i.item_id, ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[],
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario)
