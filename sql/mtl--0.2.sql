@@ -516,6 +516,35 @@ CREATE FUNCTION mtl_round_info(round bytea)
 RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_info(bytea) IS
 'a round''s rows, mean training loss, held-out rows and the start model''s mean held-out loss, embedding rows updated, bytes';
+CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[])
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[],
+							   user_features jsonb, item_features jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[],
+							   user_features jsonb, item_features jsonb, context jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[]) IS
+'a training row packed once, as mtl_round_init(packed, config) and mtl_round_encode(model, packed) read it: the passes of training in rounds read a table of them instead of running the query again';
+COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[], jsonb, jsonb) IS
+'a training row with features, packed once';
+COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'a training row with features and context, packed once';
+CREATE FUNCTION mtl_round_init_packed_step(bytea, bytea, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
+CREATE AGGREGATE mtl_round_init(packed bytea, config jsonb) (
+	SFUNC = mtl_round_init_packed_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
+	FINALFUNC = mtl_round_init_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_round_init(bytea, jsonb) IS
+'the first pass of training in rounds over rows packed by mtl_round_pack';
+CREATE FUNCTION mtl_round_encode(model bytea, packed bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_encode_packed' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION mtl_round_encode(bytea, bytea) IS
+'a row packed by mtl_round_pack, encoded against model''s vocabularies';
+CREATE FUNCTION mtl_round_slice(model bytea, encoded bytea, row_fraction float8)
+RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_slice(bytea, bytea, float8) IS
+'the slice of an encoded row: round r of row_fraction trains the rows of slice (r - 1) mod ceil(1 / row_fraction); -1 for a held-out row';
 CREATE FUNCTION mtl_round_takes(model bytea, options jsonb, user_id bigint, item_id bigint)
 RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_takes(bytea, jsonb, bigint, bigint) IS
@@ -530,7 +559,10 @@ COMMENT ON FUNCTION mtl_query_columns(text) IS
 'the number of columns (3, 5 or 6) of a training query, checked as mtl_fit checks them, without running it';
 
 CREATE FUNCTION mtl_fit_parallel(name text, query text, config jsonb)
-RETURNS int LANGUAGE plpgsql AS $fn$
+RETURNS int LANGUAGE plpgsql
+-- every round is a new query: compiling it costs more than it saves
+SET jit = off
+AS $fn$
 DECLARE
 	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.25);
 	max_rounds int;
@@ -544,6 +576,7 @@ DECLARE
 	args text;
 	source text;
 	rows_table text;
+	packed_table text;
 	model_table text;
 	round_sql text;
 	model_arg text := '$1';
@@ -587,8 +620,44 @@ BEGIN
 	source := format(' FROM (%s) AS q(%s)', query,
 					 CASE cols WHEN 3 THEN 'c1, c2, c3' WHEN 5 THEN 'c1, c2, c3, c4, c5'
 							   ELSE 'c1, c2, c3, c4, c5, c6' END);
+	-- On one server the model of each round sits in a table of this transaction,
+	-- owned by the caller and dropped at the end (or with the transaction on
+	-- error): parallel workers read it as a parameter, not as a constant in the
+	-- plan they parse. Citus gets it as a constant in each shard's query: a
+	-- reference table written after the first pass's parallel reads would force
+	-- one connection per node for the rest of the transaction.
+	IF NOT citus THEN
+		BEGIN
+			rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
+			model_table := format('%I.%I', current_schema(), rows_table || '_model');
+			packed_table := format('%I.%I', current_schema(), rows_table || '_packed');
+			rows_table := format('%I.%I', current_schema(), rows_table);
+			-- parallel query cannot read a temporary table, so it is an unlogged one
+			EXECUTE format('CREATE UNLOGGED TABLE %s (model bytea)', model_table);
+			-- rewritten every round: compressing it would cost the leader more than it saves
+			EXECUTE format('ALTER TABLE %s ALTER COLUMN model SET STORAGE EXTERNAL', model_table);
+			model_arg := format('(SELECT m.model FROM %s m)', model_table);
+		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter OR null_value_not_allowed THEN
+			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
+				coalesce(current_schema(), '(none)');
+			model_table := NULL;
+		END;
+	END IF;
+	cache := cache AND model_table IS NOT NULL;
 	t0 := clock_timestamp();
-	EXECUTE format('SELECT @extschema@.mtl_round_init(%s, $1)', args) || source INTO model USING base;
+	IF cache THEN
+		-- the query runs once: its join and to_jsonb cost more than reading the rows they make
+		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_pack(%s) AS p', packed_table, args)
+			|| source;
+		IF progress THEN
+			RAISE INFO 'mtl_fit_parallel: query run and its rows packed in % s',
+				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+		END IF;
+		t0 := clock_timestamp();
+		EXECUTE format('SELECT @extschema@.mtl_round_init(p, $1) FROM %s', packed_table) INTO model USING base;
+	ELSE
+		EXECUTE format('SELECT @extschema@.mtl_round_init(%s, $1)', args) || source INTO model USING base;
+	END IF;
 	IF model IS NULL THEN
 		RAISE EXCEPTION 'mtl_fit_parallel query returned no rows' USING ERRCODE = 'no_data_found';
 	END IF;
@@ -605,36 +674,22 @@ BEGIN
 			info->>'users', info->>'items', info->'training'->>'rows',
 			round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 	END IF;
-	-- On one server the model of each round sits in a table of this transaction,
-	-- owned by the caller and dropped at the end (or with the transaction on
-	-- error): parallel workers read it as a parameter, not as a constant in the
-	-- plan they parse. Citus gets it as a constant in each shard's query: a
-	-- reference table written after the first pass's parallel reads would force
-	-- one connection per node for the rest of the transaction.
-	IF NOT citus THEN
-		BEGIN
-			rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
-			model_table := format('%I.%I', current_schema(), rows_table || '_model');
-			rows_table := format('%I.%I', current_schema(), rows_table);
-			-- parallel query cannot read a temporary table, so it is an unlogged one
-			EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT $1::bytea AS model', model_table) USING model;
-			model_arg := format('(SELECT m.model FROM %s m)', model_table);
-		EXCEPTION WHEN insufficient_privilege OR invalid_schema_name OR undefined_parameter OR null_value_not_allowed THEN
-			RAISE NOTICE 'mtl_fit_parallel: cannot create a table in schema %; every round runs the query',
-				coalesce(current_schema(), '(none)');
-			model_table := NULL;
-		END;
+	IF model_table IS NOT NULL THEN
+		EXECUTE format('INSERT INTO %s VALUES ($1)', model_table) USING model;
 	END IF;
-	cache := cache AND model_table IS NOT NULL;
 	-- only a scan's first row carries the model (mtl_round_model): Citus ships
 	-- an aggregate's arguments to the shards as a ROW(...) per row
 	round_sql := format('SELECT @extschema@.mtl_train_round(@extschema@.mtl_round_model(%s), %s, $2)', model_arg, args)
 		|| source || format(' WHERE @extschema@.mtl_round_takes(%s, $2, q.c1::bigint, q.c2::bigint)', model_arg);
 	IF cache THEN
 		t0 := clock_timestamp();
-		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_encode(%s, %s) AS r',
-					   rows_table, model_arg, args) || source;
-		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s', model_arg, rows_table);
+		-- each row with its slice, so that a round reads only its own rows
+		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT e.r, @extschema@.mtl_round_slice(%s, e.r, %s) AS slice'
+					   ' FROM (SELECT @extschema@.mtl_round_encode(%s, p) AS r FROM %s OFFSET 0) e',
+					   rows_table, model_arg, fraction, model_arg, packed_table);
+		EXECUTE format('DROP TABLE %s', packed_table);
+		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s WHERE slice IN ($3, $4)',
+							model_arg, rows_table);
 		-- the workers train; the leader only gathers their shares
 		PERFORM set_config('parallel_leader_participation', 'off', true);
 		IF progress THEN
@@ -654,7 +709,10 @@ BEGIN
 				-- Adam's square-root rule: batches k times smaller, a rate sqrt(k) times lower
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)) * sqrt(share_batch::float8 / batch),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
-				'batch_size', share_batch, 'validate', validate);
+				'batch_size', share_batch, 'validate', validate),
+				-- the cached rows' slices this round reads (-2: none)
+				CASE WHEN r > max_rounds THEN -2 ELSE (r - 1) % slices END,
+				CASE WHEN validate THEN -1 ELSE -2 END;
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of K b rows
 		IF (info->>'shares')::int > 1 THEN

@@ -57,6 +57,28 @@ SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.c
 	   (SELECT mtl_train_round(m2.model, e.e, '{"round": 1, "row_fraction": 0.5}') FROM rounds_models m2, rounds_encoded e WHERE m2.round = 0)
 	   AS encoded_same
 FROM rounds_models m, (SELECT * FROM rounds_rows WHERE day <= 12 ORDER BY user_id, item_id, day) r WHERE m.round = 0;
+-- rows packed once (mtl_round_pack): the same first pass and the same encoded rows
+CREATE TABLE rounds_packed AS
+SELECT mtl_round_pack(user_id, item_id, labels, uf, itf, ctx) AS p, user_id, item_id, labels, uf, itf, ctx
+FROM rounds_rows WHERE day <= 12;
+SELECT (SELECT mtl_round_init(p, :'config') FROM rounds_packed) = model AS packed_init_same
+FROM rounds_models WHERE round = 0;
+SELECT bool_and(mtl_round_encode(m.model, k.p) = mtl_round_encode(m.model, k.user_id, k.item_id, k.labels, k.uf, k.itf, k.ctx)) AS packed_encode_same,
+	   count(*) AS rows
+FROM rounds_models m, rounds_packed k WHERE m.round = 0;
+-- without ids or features, and with features of one side only
+SELECT mtl_round_encode(m.model, mtl_round_pack(NULL, NULL, ARRAY[1, NULL]::float8[])) =
+	   mtl_round_encode(m.model, NULL, NULL, ARRAY[1, NULL]::float8[]) AS no_ids_same,
+	   mtl_round_encode(m.model, mtl_round_pack(r.user_id, r.item_id, r.labels, NULL, '{}')) =
+	   mtl_round_encode(m.model, r.user_id, r.item_id, r.labels, NULL, '{}') AS one_side_same
+FROM rounds_models m, (SELECT * FROM rounds_rows LIMIT 1) r WHERE m.round = 0;
+-- a slice per row: held-out rows -1, the rest spread over ceil(1 / row_fraction) slices
+SELECT array_agg(s ORDER BY s) AS slices
+FROM (SELECT DISTINCT mtl_round_slice(m.model, e.e, 0.3) AS s FROM rounds_models m, rounds_encoded e WHERE m.round = 0) x;
+SELECT sum(CASE WHEN mtl_round_slice(m.model, e.e, 0.5) = 0 THEN 1 END) =
+	   (SELECT (mtl_round_info(result)->>'rows')::bigint FROM rounds_results) AS slice_is_round_1
+FROM rounds_models m, rounds_encoded e WHERE m.round = 0;
+
 -- round 2 measures round 1's model: its held-out loss is lower than round 0's
 SELECT (mtl_round_info(mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 2, "row_fraction": 0}'))->>'validation_loss')::float8
 	   < (SELECT (mtl_round_info(result)->>'validation_loss')::float8 FROM rounds_results) AS learned,
@@ -143,6 +165,37 @@ SELECT mtl_round_encode(NULL, 1, 2, ARRAY[1, 0]::float8[]);
 SELECT mtl_round_encode(model, 1, 2, NULL) FROM rounds_models WHERE round = 0;
 SELECT mtl_round_encode(model, 1, 2, ARRAY[1]::float8[]) FROM rounds_models WHERE round = 0;
 SELECT mtl_round_encode('\x0102'::bytea, 1, 2, ARRAY[1, 0]::float8[]);
+SELECT mtl_round_pack(1, 2, NULL);
+SELECT mtl_round_pack(1, 2, ARRAY['NaN']::float8[]);
+SELECT mtl_round_pack(1, 2, ARRAY[[1, 0]]::float8[]);
+SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '[1]', NULL);
+SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '{"a": [1]}', NULL);
+SELECT mtl_round_init(NULL::bytea, :'config');
+SELECT mtl_round_init(p, NULL) FROM rounds_packed;
+SELECT mtl_round_init(mtl_round_pack(1, 2, ARRAY[1]::float8[]), :'config');
+SELECT mtl_round_init(mtl_round_pack(1, 2, ARRAY[2, 0]::float8[]), :'config');
+SELECT mtl_round_encode(model, NULL::bytea) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_encode(model, '\x00'::bytea) FROM rounds_models WHERE round = 0;
+-- damaged or truncated packed rows: every prefix is refused, and a changed
+-- byte anywhere is refused or read as another valid row, never a crash
+CREATE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END $$;
+SELECT pg_temp.outcome(format('SELECT mtl_round_encode(%L::bytea, %L::bytea)', m.model, substr(k.p, 1, n))) AS prefix,
+	   count(*)
+FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k, generate_series(0, octet_length(k.p) - 1) n
+WHERE m.round = 0 GROUP BY 1 ORDER BY 1;
+SELECT pg_temp.outcome(format('SELECT mtl_round_encode(%L::bytea, %L::bytea)', m.model,
+							  set_byte(k.p, n, get_byte(k.p, n) # 255))) IN ('ok', 'XX001', '22000', '2202E') AS flipped_byte_handled,
+	   count(*)
+FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k, generate_series(0, octet_length(k.p) - 1) n
+WHERE m.round = 0 GROUP BY 1;
+SELECT mtl_round_slice(model, '\x00'::bytea, 0.5) FROM rounds_models WHERE round = 0;
+SELECT mtl_round_slice(m.model, e.e, 0) FROM rounds_models m, (SELECT e FROM rounds_encoded LIMIT 1) e WHERE m.round = 0;
 SELECT mtl_round_takes(NULL, '{"round": 1}', 1, 2);
 SELECT mtl_round_takes(model, NULL, 1, 2) FROM rounds_models WHERE round = 0;
 SELECT mtl_round_takes(model, '{"round": 1, "validate": "yes"}', 1, 2) FROM rounds_models WHERE round = 0;

@@ -24,22 +24,32 @@ mtl_round_position(const MtlSpec *spec, int has_user, int64_t user_id, int has_i
 }
 
 int
-mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u)
+mtl_round_slice_at(const MtlSpec *spec, double row_fraction, double u)
 {
 	double		val = spec->validation_fraction;
 	int64_t		slices,
 				slice;
 
 	if (u < val)
+		return -1;
+	/* the rest of [val, 1) in slices of row_fraction of it */
+	slices = (int64_t) ceil(1.0 / row_fraction - 1e-9);
+	slice = (int64_t) ((u - val) / (1.0 - val) * slices);
+	return (int) (slice >= slices ? slices - 1 : slice);
+}
+
+int
+mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u)
+{
+	int			slice;
+
+	if (u < spec->validation_fraction)
 		return opt->skip_validation ? MTL_ROUND_SKIP : MTL_ROUND_VALIDATION;
 	if (opt->row_fraction <= 0.0)
 		return MTL_ROUND_SKIP;
-	/* the rest of [val, 1) in slices of row_fraction of it */
-	slices = (int64_t) ceil(1.0 / opt->row_fraction - 1e-9);
-	slice = (int64_t) ((u - val) / (1.0 - val) * slices);
-	if (slice >= slices)
-		slice = slices - 1;
-	return slice == (int64_t) ((opt->round - 1) % slices) ? MTL_ROUND_TRAIN : MTL_ROUND_SKIP;
+	slice = mtl_round_slice_at(spec, opt->row_fraction, u);
+	return slice == (opt->round - 1) % (int) ceil(1.0 / opt->row_fraction - 1e-9) ?
+		MTL_ROUND_TRAIN : MTL_ROUND_SKIP;
 }
 
 int

@@ -130,6 +130,12 @@ int			mtl_round_part(const MtlSpec *spec, const MtlRoundOptions *opt, int has_us
 double		mtl_round_position(const MtlSpec *spec, int has_user, int64_t user_id, int has_item,
 							   int64_t item_id);
 int			mtl_round_part_at(const MtlSpec *spec, const MtlRoundOptions *opt, double u);
+/*
+ * The slice of [0, 1) minus the held-out part that position u falls in, for
+ * rounds of row_fraction (> 0): round r trains slice (r - 1) mod
+ * ceil(1 / row_fraction). -1 for a held-out row.
+ */
+int			mtl_round_slice_at(const MtlSpec *spec, double row_fraction, double u);
 
 /*
  * The buffers for the next row of a part (TRAIN or VALIDATION): the caller

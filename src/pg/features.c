@@ -131,7 +131,7 @@ ReadFeatureValue(const JsonbValue *key, const JsonbValue *v, int *kind, uint64 *
 }
 
 void
-MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext store_context)
+MtlVisitFeatures(Jsonb *features, int side, MtlFeatureVisit visit, void *arg)
 {
 	JsonbIterator *it;
 	JsonbValue	k,
@@ -142,10 +142,8 @@ MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext stor
 	it = JsonbIteratorInit(&features->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
-		int			kind,
-					field;
+		int			kind;
 		uint64		value;
-		MemoryContext old;
 
 		if (tok != WJB_KEY)
 			continue;
@@ -156,16 +154,46 @@ MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext stor
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("feature name longer than %d bytes", MTL_MAX_FIELD_NAME)));
-		old = MemoryContextSwitchTo(store_context);
-		field = mtl_rows_field(store, side, kind, k.val.string.val, k.val.string.len);
-		if (field >= 0)
-			mtl_rows_add_entry(store, field, value);
-		MemoryContextSwitchTo(old);
-		if (field < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("more than %d distinct feature fields", MTL_MAX_FIELDS)));
+		visit(arg, side, kind, k.val.string.val, k.val.string.len, value);
 	}
+}
+
+typedef struct AddArg
+{
+	MtlRowStore *store;
+	MemoryContext context;
+} AddArg;
+
+static void
+AddVisit(void *arg, int side, int kind, const char *name, int len, uint64 value)
+{
+	AddArg	   *a = arg;
+
+	MtlAddFeature(a->store, side, kind, name, len, value, a->context);
+}
+
+void
+MtlAddFeature(MtlRowStore *store, int side, int kind, const char *name, int len, uint64 value,
+			  MemoryContext store_context)
+{
+	MemoryContext old = MemoryContextSwitchTo(store_context);
+	int			field = mtl_rows_field(store, side, kind, name, len);
+
+	if (field >= 0)
+		mtl_rows_add_entry(store, field, value);
+	MemoryContextSwitchTo(old);
+	if (field < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("more than %d distinct feature fields", MTL_MAX_FIELDS)));
+}
+
+void
+MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext store_context)
+{
+	AddArg		a = {store, store_context};
+
+	MtlVisitFeatures(features, side, AddVisit, &a);
 }
 
 void
@@ -210,6 +238,7 @@ MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
 {
 	Datum	   *values;
 	bool	   *nulls;
+	double		y[MTL_MAX_TASKS];
 	int			n;
 
 	if (ARR_NDIM(labels) > 1)
@@ -218,6 +247,18 @@ MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
 				 errmsg("labels must be a one-dimensional array")));
 	deconstruct_array(labels, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &values, &nulls, &n);
+	for (int t = 0; t < n && t < MTL_MAX_TASKS; t++)
+	{
+		y[t] = nulls[t] ? NAN : DatumGetFloat8(values[t]);
+		if (!nulls[t] && isnan(y[t]))
+			y[t] = INFINITY;	/* a NaN given is not a missing label */
+	}
+	MtlCheckLabels(y, n, spec, out);
+}
+
+void
+MtlCheckLabels(const double *y, int n, const MtlSpec *spec, float *out)
+{
 	if (n != spec->n_tasks)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -225,22 +266,20 @@ MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
 	for (int t = 0; t < n; t++)
 	{
 		const MtlTask *task = &spec->tasks[t];
-		double		y;
 
-		if (nulls[t])
+		if (isnan(y[t]))
 		{
 			out[t] = NAN;
 			continue;
 		}
-		y = DatumGetFloat8(values[t]);
-		if (!isfinite(y))
+		if (!isfinite(y[t]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("label of task \"%s\" must be a finite number or NULL", task->name)));
-		if (task->type == MTL_TASK_BINARY && y != 0.0 && y != 1.0)
+		if (task->type == MTL_TASK_BINARY && y[t] != 0.0 && y[t] != 1.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("label of binary task \"%s\" must be 0, 1 or NULL, not %g", task->name, y)));
-		out[t] = (float) y;
+					 errmsg("label of binary task \"%s\" must be 0, 1 or NULL, not %g", task->name, y[t])));
+		out[t] = (float) y[t];
 	}
 }

@@ -21,6 +21,13 @@ void		MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec,
 /* features.c: read a features object into a training row or a predict row */
 void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
 						   MemoryContext store_context);
+/* one feature of a row: kind MTL_KIND_CAT (value: hash) or MTL_KIND_NUM (value: bits) */
+void		MtlAddFeature(MtlRowStore *store, int side, int kind, const char *name, int len,
+						  uint64 value, MemoryContext store_context);
+/* each non-null feature of an object, checked, in key order */
+typedef void (*MtlFeatureVisit) (void *arg, int side, int kind, const char *name, int len,
+								 uint64 value);
+void		MtlVisitFeatures(Jsonb *features, int side, MtlFeatureVisit visit, void *arg);
 /* hints: MTL_MAX_FIELDS entries kept across rows (-1 at first), or NULL */
 void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 							  int32 *slots, float *nums, int32 *hints);
@@ -44,6 +51,8 @@ void		MtlRowsSpillClose(MtlRowStore *rows);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
+/* n labels as doubles (NaN: missing) checked against the tasks, into out */
+void		MtlCheckLabels(const double *y, int n, const MtlSpec *spec, float *out);
 
 /* predict.c: the decoded models of a call site (fn_extra) and scoring a row */
 typedef struct PredictCache PredictCache;

@@ -27,10 +27,12 @@
 #include "utils/memutils.h"
 
 #include "expanded_state.h"
+#include "packed_row.h"
 #include "../core/fit.h"
 #include "../core/round.h"
 
 PG_FUNCTION_INFO_V1(mtl_round_init_step);
+PG_FUNCTION_INFO_V1(mtl_round_init_packed_step);
 PG_FUNCTION_INFO_V1(mtl_round_init_combine);
 PG_FUNCTION_INFO_V1(mtl_round_init_final);
 PG_FUNCTION_INFO_V1(mtl_train_round_step);
@@ -184,6 +186,56 @@ mtl_round_init_step(PG_FUNCTION_ARGS)
 	mtl_label_stats_add(&s->labels, &s->train.spec, labels);
 	MtlExpandedStateChanged(&s->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
+}
+
+/* mtl_round_init_packed_step(state, packed row, config) */
+Datum
+mtl_round_init_packed_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggContext(fcinfo, "mtl_round_init_step");
+	InitState  *s = PG_ARGISNULL(0) ? NULL :
+		(InitState *) MtlExpandedStateOf(PG_GETARG_DATUM(0), InitWrite);
+	MtlPackedRow row;
+
+	if (!PG_ARGISNULL(0) && s == NULL)
+		elog(ERROR, "mtl_round_init_packed_step: unexpected state");
+	if (s == NULL)
+	{
+		Jsonb	   *config;
+
+		if (PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be NULL")));
+		config = PG_GETARG_JSONB_P(2);
+		s = InitCreate(context, JsonbToCString(NULL, &config->root, VARSIZE(config)), config);
+	}
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("packed row must not be NULL")));
+	MtlUnpackRow(PG_GETARG_BYTEA_PP(1), &s->train.spec, &row);
+	MtlTrainAddPackedRow(&s->train, &row, s->base.hdr.eoh_context);
+	mtl_label_stats_add(&s->labels, &s->train.spec, row.labels);
+	MtlExpandedStateChanged(&s->base);
+	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
+}
+
+/*
+ * mtl_round_pack(user_id, item_id, labels [, uf, if [, ctx]]) -> bytea: the
+ * row packed once, for the passes of training in rounds (packed_row.c).
+ */
+PG_FUNCTION_INFO_V1(mtl_round_pack);
+Datum
+mtl_round_pack(PG_FUNCTION_ARGS)
+{
+	Datum		values[6];
+	bool		nulls[6];
+
+	for (int i = 0; i < PG_NARGS() && i < 6; i++)
+	{
+		nulls[i] = PG_ARGISNULL(i);
+		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	PG_RETURN_BYTEA_P(MtlPackRow(values, nulls, PG_NARGS()));
 }
 
 /* The in-memory init state of argument i: ours, or read from its bytes. */
@@ -559,29 +611,85 @@ EncodedRowBytes(const MtlTrained *m)
  * vocabularies, so that rounds over a table of encoded rows neither join nor
  * parse jsonb again.
  */
-Datum
-mtl_round_encode(PG_FUNCTION_ARGS)
+/* A new encoded row of model m at position u; its slots, numbers and labels to fill. */
+static bytea *
+NewEncodedRow(const MtlTrained *m, double u, int32 **slots, float **nums, float **labels)
 {
-	const MtlTrained *m;
-	size_t		len;
-	bytea	   *out;
-	char	   *p;
-	double		u;
+	size_t		len = EncodedRowBytes(m);
+	bytea	   *out = palloc(VARHDRSZ + len);
+	char	   *p = VARDATA(out);
 
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(p, &u, sizeof(double));
+	p += sizeof(double);
+	*slots = (int32 *) p;
+	*nums = (float *) (p + sizeof(int32) * m->model.layout.n_slots);
+	*labels = *nums + m->model.shape.n_num;
+	return out;
+}
+
+static const MtlTrained *
+EncodeModel(FunctionCallInfo fcinfo)
+{
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
-	m = MtlCacheModel(MtlModelForCall(fcinfo, 0));
-	len = EncodedRowBytes(m);
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	p = VARDATA(out);
-	u = RowPosition(&m->model.spec, fcinfo, 1);
-	memcpy(p, &u, sizeof(double));
-	p += sizeof(double);
-	EncodeRow(m, fcinfo, 1, PG_NARGS() - 1, NULL, (int32 *) p,
-			  (float *) (p + sizeof(int32) * m->model.layout.n_slots),
-			  (float *) (p + sizeof(int32) * m->model.layout.n_slots + sizeof(float) * m->model.shape.n_num));
+	return MtlCacheModel(MtlModelForCall(fcinfo, 0));
+}
+
+Datum
+mtl_round_encode(PG_FUNCTION_ARGS)
+{
+	const MtlTrained *m = EncodeModel(fcinfo);
+	int32	   *slots;
+	float	   *nums,
+			   *labels;
+	bytea	   *out = NewEncodedRow(m, RowPosition(&m->model.spec, fcinfo, 1), &slots, &nums, &labels);
+
+	EncodeRow(m, fcinfo, 1, PG_NARGS() - 1, NULL, slots, nums, labels);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* mtl_round_encode(model, packed row) -> bytea: as mtl_round_encode of the row's values */
+PG_FUNCTION_INFO_V1(mtl_round_encode_packed);
+Datum
+mtl_round_encode_packed(PG_FUNCTION_ARGS)
+{
+	const MtlTrained *m = EncodeModel(fcinfo);
+	const MtlSchema *schema = &m->schema;
+	bool		has_user,
+				has_item;
+	MtlPackedRow row;
+	MtlPackedFeature f;
+	int32	   *slots;
+	float	   *nums,
+			   *labels;
+	bytea	   *out;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("packed row must not be NULL")));
+	MtlUnpackRow(PG_GETARG_BYTEA_PP(1), &m->model.spec, &row);
+	has_user = (row.flags & MTL_HAS_USER) != 0;
+	has_item = (row.flags & MTL_HAS_ITEM) != 0;
+	out = NewEncodedRow(m, mtl_round_position(&m->model.spec, has_user, row.user_id, has_item, row.item_id),
+						&slots, &nums, &labels);
+	memcpy(labels, row.labels, sizeof(float) * m->model.spec.n_tasks);
+	mtl_schema_row_from_ids(schema, &m->model.layout,
+							has_user ? mtl_schema_find_id(schema, MTL_SIDE_USER, row.user_id) : -1,
+							has_item ? mtl_schema_find_id(schema, MTL_SIDE_ITEM, row.item_id) : -1,
+							slots, nums);
+	/* a features object replaces the stored features of its side, as in EncodeRow */
+	for (int side = 0; side < 3; side++)
+		if (MtlPackedHasSide(&row, side))
+			mtl_schema_clear_side(schema, &m->model.layout, side, slots, nums);
+	while (MtlPackedNextFeature(&row, &f))
+	{
+		int			field = mtl_schema_find_field(schema, f.side, f.kind, f.name, f.len);
+
+		if (field >= 0)
+			mtl_schema_set_feature(schema, &m->model.layout, field, f.value, slots, nums);
+	}
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -612,6 +720,40 @@ DecodeRow(RoundState *s, const char *p, int part)
 			ReportBadState("encoded row", "an infinite label");
 }
 
+/* The position in [0, 1) an encoded row of model m starts with, checked. */
+static double
+EncodedPosition(const MtlTrained *m, bytea *row)
+{
+	double		u;
+
+	if (VARSIZE_ANY_EXHDR(row) != EncodedRowBytes(m))
+		ReportBadState("encoded row", "wrong length (encoded for another model?)");
+	memcpy(&u, VARDATA_ANY(row), sizeof(double));
+	if (!(u >= 0.0 && u < 1.0))
+		ReportBadState("encoded row", "a position outside [0, 1)");
+	return u;
+}
+
+/*
+ * mtl_round_slice(model, encoded row, row_fraction) -> int: the slice of the
+ * rows that round r trains when (r - 1) mod ceil(1 / row_fraction) equals
+ * it, or -1 for a held-out row. Stored beside each cached row, it lets a
+ * round read only its slice.
+ */
+PG_FUNCTION_INFO_V1(mtl_round_slice);
+Datum
+mtl_round_slice(PG_FUNCTION_ARGS)
+{
+	const MtlTrained *m = MtlCacheModel(MtlModelForCall(fcinfo, 0));
+	double		fraction = PG_GETARG_FLOAT8(2);
+
+	if (!(fraction > 0.0 && fraction <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row_fraction must be in (0, 1]")));
+	PG_RETURN_INT32(mtl_round_slice_at(&m->model.spec, fraction, EncodedPosition(m, PG_GETARG_BYTEA_PP(1))));
+}
+
 /* mtl_train_round_encoded_step(state, model, encoded row, options) */
 Datum
 mtl_train_round_encoded_step(PG_FUNCTION_ARGS)
@@ -624,11 +766,7 @@ mtl_train_round_encoded_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 	row = PG_GETARG_BYTEA_PP(2);
-	if (VARSIZE_ANY_EXHDR(row) != EncodedRowBytes(&s->start))
-		ReportBadState("encoded row", "wrong length (encoded for another model?)");
-	memcpy(&u, VARDATA_ANY(row), sizeof(double));
-	if (!(u >= 0.0 && u < 1.0))
-		ReportBadState("encoded row", "a position outside [0, 1)");
+	u = EncodedPosition(&s->start, row);
 	part = mtl_round_part_at(&s->start.model.spec, &s->round->opt, u);
 	if (part != MTL_ROUND_SKIP)
 	{

@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "utils/memutils.h"
 
+#include "packed_row.h"
 #include "../core/fit.h"
 #include "../core/update.h"
 
@@ -117,6 +118,22 @@ MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls, int n_
 			MtlAddFeatures(state->rows, DatumGetJsonbP(values[3 + side]),
 						   side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
 						   context);
+	if ((state->rows->n_rows & 4095) == 0)
+		CheckRowMemory(state);
+}
+
+/* Add one packed row (mtl_round_pack), its labels checked on unpacking. */
+void
+MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context)
+{
+	MtlPackedFeature f;
+	MemoryContext old = MemoryContextSwitchTo(context);
+
+	mtl_rows_add(state->rows, row->user_id, row->item_id,
+				 row->flags & (MTL_HAS_USER | MTL_HAS_ITEM), row->labels);
+	MemoryContextSwitchTo(old);
+	while (MtlPackedNextFeature(row, &f))
+		MtlAddFeature(state->rows, f.side, f.kind, f.name, f.len, f.value, context);
 	if ((state->rows->n_rows & 4095) == 0)
 		CheckRowMemory(state);
 }
