@@ -147,14 +147,16 @@ RETURNS int LANGUAGE plpgsql
 SET jit = off
 AS $fn$
 DECLARE
-	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.25);
+	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.5);
 	max_rounds int;
 	-- progress per round unless the config says "verbose": false
 	progress boolean := coalesce((config->>'verbose')::boolean, true);
 	citus boolean := EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus');
 	-- Citus: the query runs on the shards every round; one server: rows encoded once
 	cache boolean := coalesce((config->>'cache_rows')::boolean, NOT citus);
-	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose';
+	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose' - 'round_batch_size';
+	-- a share's batch: see the loop
+	fixed_batch int := (config->>'round_batch_size')::int;
 	cols int;
 	args text;
 	source text;
@@ -192,8 +194,9 @@ BEGIN
 		max_rounds := coalesce((config->>'max_rounds')::int,
 							   ceil(coalesce((config->>'epochs')::float8, 30) / fraction)::int);
 	END IF;
-	IF NOT fraction > 0 OR fraction > 1 OR NOT max_rounds BETWEEN 1 AND 1023 THEN
-		RAISE EXCEPTION 'round_fraction must be in (0, 1] and max_rounds from 1 to 1023'
+	IF NOT fraction > 0 OR fraction > 1 OR NOT max_rounds BETWEEN 1 AND 1023
+	   OR NOT coalesce(fixed_batch BETWEEN 1 AND 65536, true) THEN
+		RAISE EXCEPTION 'round_fraction must be in (0, 1], max_rounds from 1 to 1023 and round_batch_size from 1 to 65536'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	query := regexp_replace(query, '[;[:space:]]+$', '');
@@ -248,7 +251,7 @@ BEGIN
 	lr := (info->'training'->>'learning_rate')::float8;
 	lr_decay := (info->'training'->>'lr_decay')::float8;
 	batch := (info->'training'->>'batch_size')::int;
-	share_batch := batch;
+	share_batch := coalesce(fixed_batch, batch);
 	-- held-out rows are measured at the end of each epoch (every slices rounds)
 	slices := ceil(1 / fraction - 1e-9)::int;
 	patience := (info->'training'->>'patience')::int;
@@ -297,9 +300,14 @@ BEGIN
 				CASE WHEN r > max_rounds THEN -2 ELSE (r - 1) % slices END,
 				CASE WHEN validate THEN -1 ELSE -2 END;
 		info := @extschema@.mtl_round_info(result);
-		-- K shares of b rows a step move the average about as far as steps of K b rows
+		-- K shares of b rows a step move the average about as far as steps of
+		-- K b rows: on Citus's many shards each share steps every batch / K
+		-- rows. A parallel query's few workers keep batch_size: halving it
+		-- doubles the optimizer's cost per row for no measured gain.
 		IF (info->>'shares')::int > 1 THEN
-			share_batch := greatest(8, ceil(batch::float8 / (info->>'shares')::int)::int);
+			IF citus AND fixed_batch IS NULL THEN
+				share_batch := greatest(8, ceil(batch::float8 / (info->>'shares')::int)::int);
+			END IF;
 			IF r = 1 AND ((info->>'shares')::int > 8
 						  OR (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch) THEN
 				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many or small shares learn less than one node does',
