@@ -30,7 +30,7 @@ q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SET client_min_messages = warning" \
 	-c "SELECT mtl_demo_shop('shop', $((rows / 25)), $((rows / 250)), $rows, 0.3)" >/dev/null
-config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "epochs": 3, "patience": 0}'
+config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "epochs": 3, "patience": 0, "record_seconds": true}'
 query="SELECT i.user_id, i.item_id, ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[],
 	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario)
 	FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id) WHERE i.day <= 12"
@@ -38,9 +38,11 @@ q -c "CREATE TABLE models (name text, model bytea)"
 start=$(date +%s.%N)
 q -v c="$config" <<< "INSERT INTO models SELECT 'serial', mtl_train(q.u, q.i, q.l, q.uf, q.itf, q.ctx, :'c') FROM ($query) q(u, i, l, uf, itf, ctx)"
 serial=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
+echo "  serial phases (s): $(q -c "SELECT string_agg(key || ' ' || round(value::numeric, 1), ', ' ORDER BY key)
+	FROM models, jsonb_each_text(mtl_info(model)->'training'->'phase_seconds') WHERE name = 'serial'")"
 start=$(date +%s.%N)
 q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f'))" |
-	grep -E "vocabularies|encoded" | sed 's/^.*mtl_fit_parallel: /  /'
+	grep -E "packed|vocabularies|encoded" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
 aucs=$(q <<'SQL'
