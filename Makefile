@@ -12,10 +12,18 @@ OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy rounds
 REGRESS_OPTS = --load-extension=mtl --load-extension=mtl_demo
 
-OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-pthread
-PG_CPPFLAGS = -I$(OPENBLAS_INC)
-PG_CFLAGS = -std=gnu11 -O3 -march=x86-64-v2
-SHLIB_LINK = -lopenblas -lm
+# OpenBLAS through pkg-config, else Debian's x86-64 pthread build; override
+# with make OPENBLAS_CFLAGS=... OPENBLAS_LIBS=...
+OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+OPENBLAS_LIBS ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# x86-64-v2 (SSE4.2, POPCNT) when the compiler targets x86-64 and takes it;
+# the kernels add AVX2 clones themselves (src/core/layers.c). Override with
+# make ARCH_CFLAGS= (none) or another -march.
+ARCH_CFLAGS ?= $(shell $(CC) -dumpmachine 2>/dev/null | grep -q '^x86_64' && \
+	$(CC) -march=x86-64-v2 -E -x c /dev/null >/dev/null 2>&1 && echo -march=x86-64-v2)
+PG_CPPFLAGS = $(OPENBLAS_CFLAGS)
+PG_CFLAGS = -std=gnu11 -O3 $(ARCH_CFLAGS)
+SHLIB_LINK = $(OPENBLAS_LIBS) -lm
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
