@@ -74,3 +74,32 @@ SELECT mtl_auc(s, l) FROM (VALUES (0.5, 2), (0.4, 0)) v(s, l);
 -- mtl_demo_shop arguments
 SELECT mtl_demo_shop('bad_shop', 0, 10, 10);
 SELECT mtl_demo_shop('bad_shop', 10, 10, 10, 5);
+
+-- each class of the core's errors and its SQLSTATE (the one table: src/pg/errors.c)
+\set VERBOSITY sqlstate
+-- corrupted bytes: XX001
+SELECT mtl_info(substr(model, 1, 40)) FROM e_model;
+-- a format version this build does not read: 0A000
+SELECT mtl_info(set_byte(model, 4, 99)) FROM e_model;
+-- the scenario key in no row's context: 22023
+SELECT mtl_train(user_id, item_id, ARRAY[1, 2]::float8[], NULL, NULL, '{"where": "home"}',
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "scenario": "scenario"}') FROM e_rows;
+-- more memory than max_memory_mb: 54000
+SELECT mtl_train(g, g, ARRAY[1, 2]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "max_memory_mb": 0.01}')
+FROM generate_series(1, 50) g;
+-- values that do not belong together (a round's result and another model): 22000
+SELECT mtl_round_apply(m.model, (SELECT mtl_train_round(model, user_id, item_id, ARRAY[1, 2]::float8[], '{"round": 1}')
+								 FROM e_model, e_rows))
+FROM (SELECT mtl_train(g, g, ARRAY[1, 2]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "epochs": 1}') AS model
+	  FROM generate_series(1, 5) g) m;
+-- an operation the model's type cannot do (new tasks for single_task): 0A000
+SELECT mtl_update(m.model, user_id, item_id, ARRAY[1, 2, 0]::float8[],
+	'{"add_tasks": [{"name": "cart", "type": "binary"}]}')
+FROM (SELECT mtl_train(user_id, item_id, ARRAY[1, 2]::float8[],
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}], "model": "single_task", "epochs": 1}') AS model
+	  FROM e_rows) m, e_rows;
+-- a ranking objective that does not parse: 22023
+SELECT * FROM mtl_recommend((SELECT model FROM e_model), 1, 5, 'ctr*nothing');
+\set VERBOSITY default

@@ -32,11 +32,11 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 }
 
 /* The schema of the collected rows and the model's shape and layout (no parameters yet). */
-static const char *
+static const MtlError *
 BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
-	const char *why;
+	const MtlError *why;
 
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
@@ -48,21 +48,21 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 	return mtl_layout_build(&model->layout, &model->spec, &model->shape);
 }
 
-const char *
+const MtlError *
 mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 		double memory_limit, double *needed, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
 	MtlDataset	data;
 	double		start = mtl_now_seconds();
-	const char *why = BuildModel(spec, store, out);
+	const MtlError *why = BuildModel(spec, store, out);
 	double		encode_start;
 
 	if (why != NULL)
 		return why;
 	*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
 	if (memory_limit > 0 && *needed > memory_limit)
-		return "memory";
+		MTL_FAIL(MTL_E_MEMORY, "more memory than the limit");
 
 	encode_start = mtl_now_seconds();
 	mtl_dataset_build(&data, &out->schema, &model->layout, store);
@@ -74,20 +74,20 @@ mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 	return NULL;
 }
 
-const char *
+const MtlError *
 mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *labels,
 			 double memory_limit, double *needed, MtlTrained *out)
 {
 	MtlModel   *model = &out->model;
 	double		start = mtl_now_seconds();
-	const char *why = BuildModel(spec, store, out);
+	const MtlError *why = BuildModel(spec, store, out);
 
 	if (why != NULL)
 		return why;
 	/* a round holds params, the start's copy, grads, m and v, and the merge's counts */
 	*needed = 4.0 * 5.0 * model->layout.n_params + 8.0 * model->layout.emb_rows;
 	if (memory_limit > 0 && *needed > memory_limit)
-		return "memory";
+		MTL_FAIL(MTL_E_MEMORY, "more memory than the limit");
 	mtl_model_init(model);
 	mtl_label_stats_apply(model, labels, 0);
 	out->summary.rows = store->n_rows;

@@ -21,7 +21,7 @@ double		mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
  * impossible. When memory_limit > 0 and training would hold more bytes than
  * that, returns "memory" without training and sets *needed.
  */
-const char *mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
+const MtlError *mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 					double memory_limit, double *needed, MtlTrained *out);
 
 /*
@@ -31,7 +31,7 @@ const char *mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallb
  * the architecture is impossible ("memory" as for mtl_fit, counting what a
  * round holds: parameters, their copy, gradients, Adam's moments).
  */
-const char *mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *labels,
+const MtlError *mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *labels,
 						 double memory_limit, double *needed, MtlTrained *out);
 
 #endif

@@ -464,22 +464,22 @@ static void
 ReadParams(MtlReader *r, MtlTrained *m)
 {
 	uint64_t	n = mtl_get_u64(r);
-	const char *why;
+	const MtlError *why;
 
 	if (r->failed)
 		return;
 	why = mtl_schema_shape(&m->schema, m->model.spec.scenario, &m->model.shape);
 	if (why != NULL)
-		{ mtl_reader_fail(r, why); return; }
+		{ mtl_reader_fail(r, why->detail); return; }
 	why = mtl_layout_build(&m->model.layout, &m->model.spec, &m->model.shape);
 	if (why != NULL)
-		{ mtl_reader_fail(r, why); return; }
+		{ mtl_reader_fail(r, why->detail); return; }
 	if (n != m->model.layout.n_params)
 		{ mtl_reader_fail(r, "parameter count does not match the architecture"); return; }
 	m->model.params = mtl_get_f32_array(r, n);
 }
 
-const char *
+const MtlError *
 mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 {
 	MtlReader	r = {data, len, 0, NULL};
@@ -488,15 +488,15 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 
 	memset(m, 0, sizeof(*m));
 	if (len < MTL_HEADER_SIZE + MTL_TRAILER_SIZE || memcmp(data, MAGIC, 4) != 0)
-		return "not an mtl model";
+		MTL_FAIL(MTL_E_CORRUPT, "not an mtl model");
 	r.pos = 4;
 	version = mtl_get_u32(&r);
 	if (version < MTL_FORMAT_OLDEST || version > MTL_FORMAT_VERSION)
-		return "unsupported model format version";
+		MTL_FAIL(MTL_E_VERSION, "unsupported model format version");
 	(void) mtl_get_u64(&r);
 	total = mtl_get_u64(&r);
 	if (total != len)
-		return "model length does not match its header (truncated or extended)";
+		MTL_FAIL(MTL_E_CORRUPT, "model length does not match its header (truncated or extended)");
 	if (check_crc)
 	{
 		uint32_t	stored = 0;
@@ -504,7 +504,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 		for (int i = 0; i < 4; i++)
 			stored |= (uint32_t) data[len - 4 + i] << (8 * i);
 		if (mtl_crc32c(0, data, len - 4) != stored)
-			return "checksum mismatch (the model bytes are corrupted)";
+			MTL_FAIL(MTL_E_CORRUPT, "checksum mismatch (the model bytes are corrupted)");
 	}
 	r.len = len - MTL_TRAILER_SIZE;
 	ReadSpec(&r, &m->model.spec);
@@ -520,7 +520,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	if (r.failed)
 	{
 		mtl_trained_free(m);
-		return r.failed;
+		return mtl_error_corrupt(r.failed);
 	}
 	return NULL;
 }

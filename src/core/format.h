@@ -45,7 +45,7 @@ size_t		mtl_encode(const MtlTrained *trained, uint8_t **out);
  * *trained holds nothing to free beyond what the allocator reclaims).
  * check_crc = 0 only for fuzzing the parser behind the checksum.
  */
-const char *mtl_decode(const uint8_t *data, size_t len, MtlTrained *trained, int check_crc);
+const MtlError *mtl_decode(const uint8_t *data, size_t len, MtlTrained *trained, int check_crc);
 
 void		mtl_trained_free(MtlTrained *trained);
 

@@ -43,14 +43,14 @@ mtl_task_type_name(MtlTaskType type)
  * output mixes its own and the shared ones, the shared output (when asked)
  * mixes all. Columns are laid out owner by owner: experts, then gate logits.
  */
-static const char *
+static const MtlError *
 BuildLevel(MtlLevel *lv, int T, int K, int S, int shared_output, int H1)
 {
 	int			n = T * K + S;
 	int			col = 0;
 
 	if (n < 1 || n > MTL_MAX_EXPERTS)
-		return "number of experts out of range";
+		MTL_FAIL(MTL_E_SHAPE, "number of experts out of range");
 	for (int e = 0; e < n; e++)
 		lv->owner[e] = e < T * K ? e / K : T;
 	lv->n_experts = n;
@@ -81,13 +81,13 @@ BuildLevel(MtlLevel *lv, int T, int K, int S, int shared_output, int H1)
 }
 
 /* Experts per task and shared, per level, and their widths, by model type. */
-static const char *
+static const MtlError *
 BuildLevels(MtlLayout *L, const MtlSpec *spec)
 {
 	int			T = spec->n_tasks;
 	int			K = 0,
 				S = 0;
-	const char *why;
+	const MtlError *why;
 
 	L->n_levels = 1;
 	L->n_copies = 1;
@@ -112,7 +112,7 @@ BuildLevels(MtlLayout *L, const MtlSpec *spec)
 			K = 1;
 			break;
 		default:
-			return "unknown model type";
+			MTL_FAIL(MTL_E_SHAPE, "unknown model type");
 	}
 	if (spec->model == MTL_MODEL_MMOE || spec->model == MTL_MODEL_PLE)
 	{
@@ -125,12 +125,12 @@ BuildLevels(MtlLayout *L, const MtlSpec *spec)
 		L->expert_units = spec->bottom_units;
 	}
 	if (L->n_levels < 1 || L->n_levels > MTL_MAX_LEVELS || K < 0 || S < 0)
-		return "number of levels or experts out of range";
+		MTL_FAIL(MTL_E_SHAPE, "number of levels or experts out of range");
 	if (L->n_expert_layers < 1 || L->n_expert_layers > MTL_MAX_LAYERS)
-		return "number of layers out of range";
+		MTL_FAIL(MTL_E_SHAPE, "number of layers out of range");
 	for (int l = 0; l < L->n_expert_layers; l++)
 		if (L->expert_units[l] < 1)
-			return "layer width out of range";
+			MTL_FAIL(MTL_E_SHAPE, "layer width out of range");
 	L->H1 = L->expert_units[0];
 	L->H = L->expert_units[L->n_expert_layers - 1];
 	for (int k = 0; k < L->n_levels; k++)
@@ -146,7 +146,7 @@ BuildLevels(MtlLayout *L, const MtlSpec *spec)
 }
 
 /* Embedding rows: users, items, then each categorical field (one copy). */
-static const char *
+static const MtlError *
 PlaceEmbeddings(MtlLayout *L, const MtlShape *shape)
 {
 	int64_t		row;
@@ -157,15 +157,15 @@ PlaceEmbeddings(MtlLayout *L, const MtlShape *shape)
 	for (int f = 0; f < shape->n_cat; f++)
 	{
 		if (shape->cat_rows[f] < 1)
-			return "invalid vocabulary size";
+			MTL_FAIL(MTL_E_SHAPE, "invalid vocabulary size");
 		L->cat_row0[f] = row;
 		row += shape->cat_rows[f];
 	}
 	L->emb_rows = row;
 	if (row * L->n_copies >= INT32_MAX)
-		return "too many embedding rows";
+		MTL_FAIL(MTL_E_LIMIT, "too many embedding rows");
 	if ((size_t) (row * L->n_copies) > MTL_MAX_PARAMS / (size_t) L->E)
-		return "too many parameters";
+		MTL_FAIL(MTL_E_LIMIT, "too many parameters");
 	return NULL;
 }
 
@@ -213,7 +213,7 @@ PlaceTowers(MtlLayout *L, const MtlSpec *spec, size_t pos)
 }
 
 /* A conditional task's parents are other binary tasks, without a cycle. */
-static const char *
+static const MtlError *
 CheckGiven(const MtlSpec *spec)
 {
 	for (int t = 0; t < spec->n_tasks; t++)
@@ -227,33 +227,33 @@ CheckGiven(const MtlSpec *spec)
 			if (steps >= spec->n_tasks || parent >= spec->n_tasks || parent == at ||
 				spec->tasks[at].type != MTL_TASK_BINARY ||
 				spec->tasks[parent].type != MTL_TASK_BINARY)
-				return "invalid conditional task";
+				MTL_FAIL(MTL_E_SHAPE, "invalid conditional task");
 			at = parent;
 		}
 	}
 	return NULL;
 }
 
-const char *
+const MtlError *
 mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 {
 	int			T = spec->n_tasks;
 	size_t		pos;
-	const char *why;
+	const MtlError *why;
 
 	memset(L, 0, sizeof(*L));
 	if (T < 1 || T > MTL_MAX_TASKS)
-		return "number of tasks out of range";
+		MTL_FAIL(MTL_E_SHAPE, "number of tasks out of range");
 	if (spec->embedding_dim < 1 || shape->n_cat < 0 || shape->n_num < 0 ||
 		shape->n_users < 0 || shape->n_items < 0)
-		return "invalid input sizes";
+		MTL_FAIL(MTL_E_SHAPE, "invalid input sizes");
 	if (spec->n_tower_layers < 0 || spec->n_tower_layers > MTL_MAX_LAYERS)
-		return "number of layers out of range";
+		MTL_FAIL(MTL_E_SHAPE, "number of layers out of range");
 	for (int l = 0; l < spec->n_tower_layers; l++)
 		if (spec->tower_units[l] < 1)
-			return "layer width out of range";
+			MTL_FAIL(MTL_E_SHAPE, "layer width out of range");
 	if (shape->scenario_cat < -1 || shape->scenario_cat >= shape->n_cat)
-		return "invalid scenario field";
+		MTL_FAIL(MTL_E_SHAPE, "invalid scenario field");
 	why = CheckGiven(spec);
 	if (why != NULL)
 		return why;
@@ -291,13 +291,13 @@ mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 	L->n_scenarios = shape->scenario_cat >= 0 ? (int) shape->cat_rows[shape->scenario_cat] - 1 : 0;
 	L->scenario0 = pos;
 	if (L->n_scenarios > 0 && (size_t) L->n_scenarios > MTL_MAX_PARAMS / L->tower_len)
-		return "too many parameters";
+		MTL_FAIL(MTL_E_LIMIT, "too many parameters");
 	pos += (size_t) L->n_scenarios * L->tower_len;
 	L->loss_s = pos;
 	if (spec->loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
 		pos += T;
 	if (pos > MTL_MAX_PARAMS)
-		return "too many parameters";
+		MTL_FAIL(MTL_E_LIMIT, "too many parameters");
 	L->n_params = pos;
 	L->n_dense = pos - (size_t) (L->emb_rows * L->n_copies) * L->E;
 	return NULL;

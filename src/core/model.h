@@ -48,6 +48,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "error.h"
 
 #define MTL_MAX_TASKS 16
 #define MTL_MAX_EXPERTS 64		/* per level */
@@ -245,7 +246,7 @@ const char *mtl_model_type_name(MtlModelType type);
 const char *mtl_task_type_name(MtlTaskType type);
 
 /* Fill layout from spec and shape; returns NULL or a reason it is impossible. */
-const char *mtl_layout_build(MtlLayout *layout, const MtlSpec *spec, const MtlShape *shape);
+const MtlError *mtl_layout_build(MtlLayout *layout, const MtlSpec *spec, const MtlShape *shape);
 void		mtl_layout_free(MtlLayout *layout);
 
 /* Allocate params and initialise them from spec.seed. */

@@ -16,7 +16,7 @@ CopyTerm(char *bad, size_t bad_len, const char *from, size_t len)
 }
 
 /* Resolve one term [from, from + len): a task, a number or a numeric item feature. */
-static const char *
+static const MtlError *
 ParseTerm(const MtlTrained *t, const char *from, size_t len, MtlObjective *obj)
 {
 	char		text[MTL_MAX_FIELD_NAME + 1];
@@ -24,9 +24,9 @@ ParseTerm(const MtlTrained *t, const char *from, size_t len, MtlObjective *obj)
 	int			field;
 
 	if (len == 0)
-		return "empty term";
+		MTL_FAIL(MTL_E_OBJECTIVE, "empty term");
 	if (len > MTL_MAX_FIELD_NAME)
-		return "term too long";
+		MTL_FAIL(MTL_E_OBJECTIVE, "term too long");
 	memcpy(text, from, len);
 	text[len] = '\0';
 	for (int k = 0; k < t->model.spec.n_tasks; k++)
@@ -44,13 +44,13 @@ ParseTerm(const MtlTrained *t, const char *from, size_t len, MtlObjective *obj)
 	}
 	field = mtl_schema_find_field(&t->schema, MTL_SIDE_ITEM, MTL_KIND_NUM, text, len);
 	if (field < 0)
-		return "not a task, a number or a numeric item feature";
+		MTL_FAIL(MTL_E_OBJECTIVE, "not a task, a number or a numeric item feature");
 	obj->terms[obj->n_terms].kind = MTL_TERM_FEATURE;
 	obj->terms[obj->n_terms++].index = field;
 	return NULL;
 }
 
-const char *
+const MtlError *
 mtl_objective_parse(const MtlTrained *trained, const char *text, MtlObjective *obj,
 					char *bad, size_t bad_len)
 {
@@ -69,14 +69,14 @@ mtl_objective_parse(const MtlTrained *trained, const char *text, MtlObjective *o
 	{
 		const char *end = strchr(at, '*');
 		const char *stop = end != NULL ? end : at + strlen(at);
-		const char *why;
+		const MtlError *why;
 
 		while (at < stop && isspace((unsigned char) *at))
 			at++;
 		while (stop > at && isspace((unsigned char) stop[-1]))
 			stop--;
 		if (obj->n_terms == MTL_OBJECTIVE_TERMS)
-			return "too many terms (at most 16)";
+			MTL_FAIL(MTL_E_OBJECTIVE, "too many terms (at most 16)");
 		why = ParseTerm(trained, at, (size_t) (stop - at), obj);
 		if (why != NULL)
 		{

@@ -33,7 +33,7 @@ typedef struct MtlObjective
  * Parse text (NULL or empty: the first task). Returns NULL, or why it failed
  * with the offending term copied into bad (at most bad_len bytes).
  */
-const char *mtl_objective_parse(const MtlTrained *trained, const char *text, MtlObjective *obj,
+const MtlError *mtl_objective_parse(const MtlTrained *trained, const char *text, MtlObjective *obj,
 								char *bad, size_t bad_len);
 
 /* The objective's value for item position item_pos with task outputs [n_tasks]. */

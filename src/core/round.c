@@ -481,18 +481,18 @@ Add(float *a, const float *b, size_t n)
 		a[i] += b[i];
 }
 
-const char *
+const MtlError *
 mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 {
 	size_t		dense0 = (size_t) (sum->emb_rows * sum->copies) * sum->E;
 
 	if (o->start_key != sum->start_key)
-		return "the round states start from different models";
+		MTL_FAIL(MTL_E_MISMATCH, "the round states start from different models");
 	if (o->round != sum->round)
-		return "the round states belong to different rounds";
+		MTL_FAIL(MTL_E_MISMATCH, "the round states belong to different rounds");
 	if (o->E != sum->E || o->copies != sum->copies || o->emb_rows != sum->emb_rows ||
 		o->n_params != sum->n_params)
-		return "the round states have different shapes";
+		MTL_FAIL(MTL_E_MISMATCH, "the round states have different shapes");
 	if (o->has_dense)
 	{
 		if (!sum->has_dense)
@@ -527,8 +527,11 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 
 size_t
 mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
-				uint8_t **bytes, const char **why)
+				uint8_t **bytes, const MtlError **why)
 {
+	static const MtlError other_model = {MTL_E_MISMATCH, "the round state was trained from another model"};
+	static const MtlError misfit = {MTL_E_MISMATCH, "the round state does not fit the model"};
+	static const MtlError too_many = {MTL_E_LIMIT, "too many rounds"};
 	const MtlLayout *L = &start->model.layout;
 	size_t		dense0 = EmbFloats(L);
 	MtlTrained	out = *start;
@@ -538,12 +541,12 @@ mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
 
 	*why = NULL;
 	if (sum->start_key != key)
-		*why = "the round state was trained from another model";
+		*why = &other_model;
 	else if ((uint64_t) L->n_params != sum->n_params || L->E != sum->E ||
 			 L->n_copies != sum->copies || L->emb_rows != sum->emb_rows)
-		*why = "the round state does not fit the model";
+		*why = &misfit;
 	else if (r > MTL_MAX_EPOCHS)
-		*why = "too many rounds";
+		*why = &too_many;
 	if (*why != NULL)
 		return 0;
 	out.model.params = mtl_alloc(sizeof(float) * L->n_params);

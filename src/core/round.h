@@ -175,7 +175,7 @@ void		mtl_round_sum_write(MtlWriter *w, const MtlRoundSum *sum);
 MtlRoundSum *mtl_round_sum_read(MtlReader *r, int check_crc);
 
 /* Merge a share's flat form into sum; NULL or why not (another round or model). */
-const char *mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *other);
+const MtlError *mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *other);
 
 void		mtl_round_sum_free(MtlRoundSum *sum);
 
@@ -188,6 +188,6 @@ void		mtl_round_sum_free(MtlRoundSum *sum);
  * start.
  */
 size_t		mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
-							uint8_t **bytes, const char **why);
+							uint8_t **bytes, const MtlError **why);
 
 #endif

@@ -456,7 +456,7 @@ MergeCounts(MtlRowStore *dst, const MtlRowStore *src, const uint32_t *set_map,
 	dst->n_rows += src->n_rows;
 }
 
-const char *
+const MtlError *
 mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src)
 {
 	int			map[MTL_MAX_FIELDS];
@@ -477,7 +477,7 @@ mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src)
 			mtl_free(set_map);
 			mtl_free(field);
 			mtl_free(buffer);
-			return "too many feature fields";
+			MTL_FAIL(MTL_E_LIMIT, "too many feature fields");
 		}
 	}
 	for (int64_t e = 0; e < src->n_entries; e++)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bytes.h"
+#include "error.h"
 
 #define MTL_SIDE_USER 0
 #define MTL_SIDE_ITEM 1
@@ -140,7 +141,7 @@ void		mtl_rows_add_entry(MtlRowStore *store, int field, uint64_t value);
 void		mtl_rows_seal(MtlRowStore *store);
 
 /* Append every row of src to dst; NULL or a reason (too many fields). */
-const char *mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src);
+const MtlError *mtl_rows_merge(MtlRowStore *dst, MtlRowStore *src);
 
 /*
  * Keep only the fields map sends somewhere (map[f] >= 0, into defs of n_defs

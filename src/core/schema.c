@@ -304,7 +304,7 @@ mtl_schema_free(MtlSchema *schema)
 	memset(schema, 0, sizeof(*schema));
 }
 
-const char *
+const MtlError *
 mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 {
 	memset(shape, 0, sizeof(*shape));
@@ -315,7 +315,7 @@ mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 											  scenario, strlen(scenario));
 
 		if (f < 0)
-			return "no row's context has the scenario key as a string";
+			MTL_FAIL(MTL_E_NO_SCENARIO, "no row's context has the scenario key as a string");
 		shape->scenario_cat = schema->fields[f].index;
 	}
 	shape->n_users = schema->ids[MTL_SIDE_USER].n;

@@ -91,7 +91,7 @@ void		mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowSto
  * scenario is the categorical context field named scenario ("": none).
  * Returns NULL or why the shape is impossible (no such field).
  */
-const char *mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape);
+const MtlError *mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape);
 
 /* Side index counter of a field of this side and kind (ids' or context's). */
 int		   *mtl_schema_side_counter(MtlSchema *schema, int side, int kind);

@@ -240,7 +240,7 @@ mtl_update_copy_params(const MtlTrained *old, MtlTrained *out)
 	CopyTowers(old, out);
 }
 
-const char *
+const MtlError *
 mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 			   int freeze_shared, const MtlTrainCallbacks *cb, double memory_limit,
 			   double *needed, MtlTrained *out)
@@ -248,14 +248,15 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 	MtlModel   *model = &out->model;
 	MtlDataset	data;
 	MtlContinue cont;
-	const char *why = NULL;
+	static const MtlError memory = {MTL_E_MEMORY, "more memory than the limit"};
+	const MtlError *why = NULL;
 	int			T = spec->n_tasks;
 	double		start = mtl_now_seconds();
 	double		encode_start;
 
 	memset(out, 0, sizeof(*out));
 	if (T > old->model.spec.n_tasks && old->model.layout.n_copies > 1)
-		return "a single_task model cannot take new tasks (each task has its own copy of the inputs)";
+		MTL_FAIL(MTL_E_UNSUPPORTED, "a single_task model cannot take new tasks (each task has its own copy of the inputs)");
 	model->spec = *spec;
 	mtl_rows_seal(store);
 	mtl_update_rows(&old->schema, store);
@@ -267,7 +268,7 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 	{
 		*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
 		if (memory_limit > 0 && *needed > memory_limit)
-			why = "memory";
+			why = &memory;
 	}
 	if (why != NULL)
 		return why;

@@ -25,7 +25,7 @@
  * tasks appended. Returns NULL, "memory" (with *needed set), or why the
  * update is impossible.
  */
-const char *mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
+const MtlError *mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 						   int freeze_shared, const MtlTrainCallbacks *cb, double memory_limit,
 						   double *needed, MtlTrained *out);
 

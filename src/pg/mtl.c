@@ -53,11 +53,11 @@ _PG_init(void)
 void
 MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained)
 {
-	const char *why = mtl_decode(data, len, trained, 1);
+	const MtlError *why = mtl_decode(data, len, trained, 1);
 
 	if (why != NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid mtl model: %s", why),
+				(errcode(MtlErrorSqlState(why)),
+				 errmsg("invalid mtl model: %s", why->detail),
 				 errhint("Pass a value returned by mtl_train, unmodified.")));
 }

@@ -12,6 +12,10 @@
 #include "../core/mem.h"
 #include "../core/rows.h"
 
+/* errors.c: the SQLSTATE of a core error, and reporting one as "what: detail" (what may be NULL) */
+int			MtlErrorSqlState(const MtlError *e);
+void		MtlReportError(const MtlError *e, const char *what) pg_attribute_noreturn();
+
 /* config.c: parse and validate the config jsonb of mtl_train */
 void		MtlParseConfig(Jsonb *config, MtlSpec *spec);
 /* the config of mtl_update: old's spec with training keys changed and tasks added */

@@ -96,12 +96,12 @@ ParseObjectiveOrError(const MtlTrained *m, text *objective, MtlObjective *obj)
 {
 	char		bad[128];
 	char	   *s = objective != NULL ? text_to_cstring(objective) : NULL;
-	const char *why = mtl_objective_parse(m, s, obj, bad, sizeof(bad));
+	const MtlError *why = mtl_objective_parse(m, s, obj, bad, sizeof(bad));
 
 	if (why != NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid objective \"%s\": term \"%s\": %s", s, bad, why),
+				(errcode(MtlErrorSqlState(why)),
+				 errmsg("invalid objective \"%s\": term \"%s\": %s", s, bad, why->detail),
 				 errhint("Write a product of task names, numbers and numeric item features, "
 						 "such as 'ctr*cvr*price'.")));
 }

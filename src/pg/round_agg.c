@@ -255,7 +255,7 @@ mtl_round_init_combine(PG_FUNCTION_ARGS)
 	InitState  *a = InitArg(fcinfo, 0, context);
 	InitState  *b = InitArg(fcinfo, 1, context);
 	MemoryContext old;
-	const char *why;
+	const MtlError *why;
 
 	if (strcmp(a->config, b->config) != 0)
 		ereport(ERROR,
@@ -266,7 +266,7 @@ mtl_round_init_combine(PG_FUNCTION_ARGS)
 	mtl_label_stats_merge(&a->labels, &b->labels);
 	MemoryContextSwitchTo(old);
 	if (why != NULL)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s", why)));
+		MtlReportError(why, "cannot combine mtl_round_init states");
 	MtlExpandedStateChanged(&a->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&a->base));
 }
@@ -296,7 +296,7 @@ mtl_round_init_final(PG_FUNCTION_ARGS)
 	MemoryContext work,
 				old;
 	double		needed = 0;
-	const char *why;
+	const MtlError *why;
 	uint8	   *bytes;
 	size_t		len;
 	bytea	   *out;
@@ -310,15 +310,13 @@ mtl_round_init_final(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 	why = mtl_fit_init(&s->train.spec, s->train.rows, &s->labels,
 					   s->train.spec.max_memory_mb * 1048576.0, &needed, &trained);
-	if (why != NULL && strcmp(why, "memory") == 0)
+	if (why != NULL && why->code == MTL_E_MEMORY)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				(errcode(MtlErrorSqlState(why)),
 				 errmsg("training rounds need %.0f MB, more than max_memory_mb (%g MB)",
 						needed / 1048576.0, s->train.spec.max_memory_mb)));
 	if (why != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot build the model: %s", why)));
+		MtlReportError(why, "cannot build the model");
 	len = mtl_encode(&trained, &bytes);
 	MemoryContextSwitchTo(old);
 	out = ToBytea(bytes, len, "model");
@@ -823,12 +821,12 @@ mtl_train_round_combine(PG_FUNCTION_ARGS)
 	bytea	   *b_flat = PG_GETARG_BYTEA_PP(1);
 	MemoryContext old = MemoryContextSwitchTo(a->base.hdr.eoh_context);
 	MtlRoundSum *b = ReadSumOrError(b_flat);
-	const char *why = mtl_round_sum_merge(a->sum, b);
+	const MtlError *why = mtl_round_sum_merge(a->sum, b);
 
 	mtl_round_sum_free(b);
 	MemoryContextSwitchTo(old);
 	if (why != NULL)
-		ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("cannot combine round states: %s", why)));
+		MtlReportError(why, "cannot combine round states");
 	MtlExpandedStateChanged(&a->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&a->base));
 }
@@ -851,15 +849,15 @@ mtl_round_apply_model(PG_FUNCTION_ARGS)
 	MtlRoundSum *sum = ReadSumOrError(PG_GETARG_BYTEA_PP(1));
 	MtlTrained	start;
 	uint8	   *bytes;
-	const char *why;
+	const MtlError *why;
 	size_t		len;
 
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &start);
 	len = mtl_round_apply(&start, ModelKey(model), sum, &bytes, &why);
 	if (why != NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot apply the round: %s", why),
+				(errcode(MtlErrorSqlState(why)),
+				 errmsg("cannot apply the round: %s", why->detail),
 				 errhint("Apply a round's result to the model the round was trained from.")));
 	PG_RETURN_BYTEA_P(ToBytea(bytes, len, "model"));
 }

@@ -177,7 +177,7 @@ mtl_train_combine(PG_FUNCTION_ARGS)
 	TrainState *a = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	TrainState *b = PG_ARGISNULL(1) ? NULL : (TrainState *) PG_GETARG_POINTER(1);
 	MemoryContext old;
-	const char *why;
+	const MtlError *why;
 
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
@@ -194,7 +194,7 @@ mtl_train_combine(PG_FUNCTION_ARGS)
 	b->rows = mtl_rows_create(b->spec.n_tasks);
 	MemoryContextSwitchTo(old);
 	if (why != NULL)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s", why)));
+		MtlReportError(why, "cannot combine the collected rows");
 	CheckRowMemory(a);
 	PG_RETURN_POINTER(a);
 }
@@ -307,24 +307,22 @@ EncodeModel(MtlTrained *trained, uint8 **bytes)
 }
 
 static void
-ReportFitError(const char *why, double needed, const MtlSpec *spec)
+ReportFitError(const MtlError *why, double needed, const MtlSpec *spec)
 {
-	if (spec->scenario[0] != '\0' && strstr(why, "scenario") != NULL)
+	if (why->code == MTL_E_NO_SCENARIO)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(MtlErrorSqlState(why)),
 				 errmsg("config key \"scenario\" names \"%s\", but no row's context has that key as a string",
 						spec->scenario),
 				 errhint("Pass the scenario in the context argument, e.g. '{\"%s\": \"search\"}'.",
 						 spec->scenario)));
-	if (strcmp(why, "memory") == 0)
+	if (why->code == MTL_E_MEMORY)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				(errcode(MtlErrorSqlState(why)),
 				 errmsg("training needs %.0f MB, more than max_memory_mb (%g MB)",
 						needed / 1048576.0, spec->max_memory_mb),
 				 errhint("Raise config key max_memory_mb, lower embedding_dim, or train on a sample.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("cannot build the model: %s", why)));
+	MtlReportError(why, "cannot build the model");
 }
 
 /*
@@ -340,7 +338,7 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 	MtlTrainCallbacks cb;
 	/* the statement so far: scanning, joining and parsing the rows */
 	double		collected = (GetCurrentTimestamp() - GetCurrentStatementStartTimestamp()) / 1e6;
-	const char *why;
+	const MtlError *why;
 	double		needed = 0;
 	uint8	   *bytes;
 	size_t		len;

@@ -25,6 +25,13 @@ Train(void)
 	spec.epochs = 2;
 	spec.validation_fraction = 0.1f;	/* the summary then carries validation losses */
 	CHECK(mtl_fit(&spec, rows, NULL, 0, &needed, &trained) == NULL, "fit works");
+	{
+		MtlTrained	small;
+		const MtlError *why = mtl_fit(&spec, rows, NULL, 1024, &needed, &small);
+
+		CHECK(why != NULL && why->code == MTL_E_MEMORY && needed > 1024,
+			  "fit beyond its memory limit: a memory error before allocating");
+	}
 	n_bytes = mtl_encode(&trained, &bytes);
 	mtl_rows_free(rows);
 	mtl_free(truth);
@@ -115,7 +122,8 @@ TestDamage(void)
 		mtl_free(copy);
 	}
 	CHECK(errors == trials, "%d of %d corruptions rejected", errors, trials);
-	CHECK(mtl_decode((const uint8_t *) "hello world, not a model at all", 31, &back, 1) != NULL,
+	CHECK(mtl_decode((const uint8_t *) "hello world, not a model at all", 31, &back, 1) != NULL &&
+		  mtl_decode((const uint8_t *) "hello world, not a model at all", 31, &back, 1)->code == MTL_E_CORRUPT,
 		  "foreign bytes rejected");
 	{
 		uint8_t    *copy = mtl_alloc(n_bytes + 8);
@@ -141,13 +149,13 @@ TestFormatOne(void)
 				again;
 	uint8_t    *now;
 	size_t		n_now;
-	const char *why;
+	const MtlError *why;
 
 	if (f)
 		fclose(f);
 	CHECK(n > 0, "read tests/data/model_v1.mtl");
 	why = mtl_decode(old, n, &m, 1);
-	CHECK(why == NULL, "a format 1 model decodes: %s", why ? why : "");
+	CHECK(why == NULL, "a format 1 model decodes: %s", why ? why->detail : "");
 	if (why != NULL)
 		return;
 	CHECK(isnan(m.summary.phase_seconds[MTL_PHASE_EPOCHS]), "format 1 has no phase times");
@@ -161,7 +169,8 @@ TestFormatOne(void)
 	if (why == NULL)
 		mtl_trained_free(&again);
 	old[4] = MTL_FORMAT_VERSION + 1;
-	CHECK(mtl_decode(old, n, &again, 0) != NULL, "a later format is refused");
+	why = mtl_decode(old, n, &again, 0);
+	CHECK(why != NULL && why->code == MTL_E_VERSION, "a later format is refused as a version error");
 	mtl_trained_free(&m);
 	mtl_free(now);
 }

@@ -225,7 +225,8 @@ TestMerge(void)
 	CHECK(a->stats.rows == 400 && fabs(a->stats.loss - 200) < 1e-9 && a->stats.shares == 2,
 		  "rows, losses and shares add up");
 	b->round = 4;
-	CHECK(mtl_round_sum_merge(a, b) != NULL, "shares of different rounds do not merge");
+	CHECK(mtl_round_sum_merge(a, b) != NULL && mtl_round_sum_merge(a, b)->code == MTL_E_MISMATCH,
+		  "shares of different rounds do not merge: a mismatch");
 	b->round = 3;
 	b->start_key = 7;
 	CHECK(mtl_round_sum_merge(a, b) != NULL, "shares of different start models do not merge");
@@ -273,7 +274,7 @@ OneRound(const MtlTrained *start, const MtlRowStore *store, const MtlRoundOption
 	MtlRound   *round = RunShare(start, store, opt);
 	MtlWriter	w = {0};
 	MtlRoundSum *sum;
-	const char *why;
+	const MtlError *why;
 	size_t		len;
 
 	mtl_round_write(&w, round);
