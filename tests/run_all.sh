@@ -2,7 +2,7 @@
 # Every test of mtl, on a fresh Debian 12 machine: installs what is missing,
 # builds, runs the C unit tests, starts a throwaway PostgreSQL cluster as the
 # postgres user, runs pg_regress and the cluster tests against it, runs the
-# fuzzer briefly, and stops the cluster.
+# fuzzer briefly, stops the cluster, and runs the sanitizer checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,4 +31,5 @@ for t in tests/cluster/*.sh; do
 	"$t"
 done
 tests/fuzz/run.sh 30
+scripts/sanitize.sh
 echo "all tests passed"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "format.h"
 #include "mem.h"
 
 double
@@ -43,9 +44,11 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store);
 	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
+	if (why == NULL)
+		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why != NULL)
-		return why;
-	return mtl_layout_build(&model->layout, &model->spec, &model->shape);
+		mtl_trained_free(out);
+	return why;
 }
 
 const MtlError *
@@ -62,7 +65,10 @@ mtl_fit(const MtlSpec *spec, MtlRowStore *store, const MtlTrainCallbacks *cb,
 		return why;
 	*needed = mtl_fit_memory_bytes(spec, store, &out->schema, &model->layout);
 	if (memory_limit > 0 && *needed > memory_limit)
+	{
+		mtl_trained_free(out);
 		MTL_FAIL(MTL_E_MEMORY, "more memory than the limit");
+	}
 
 	encode_start = mtl_now_seconds();
 	mtl_dataset_build(&data, &out->schema, &model->layout, store);
@@ -87,7 +93,10 @@ mtl_fit_init(const MtlSpec *spec, MtlRowStore *store, const MtlLabelStats *label
 	/* a round holds params, the start's copy, grads, m and v, and the merge's counts */
 	*needed = 4.0 * 5.0 * model->layout.n_params + 8.0 * model->layout.emb_rows;
 	if (memory_limit > 0 && *needed > memory_limit)
+	{
+		mtl_trained_free(out);
 		MTL_FAIL(MTL_E_MEMORY, "more memory than the limit");
+	}
 	mtl_model_init(model);
 	mtl_label_stats_apply(model, labels, 0);
 	out->summary.rows = store->n_rows;

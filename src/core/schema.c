@@ -224,7 +224,8 @@ BuildIdTable(MtlIdTable *table, const MtlRowStore *store, int side)
 	const MtlIdIntern *ids = &store->ids[side];
 
 	table->ids = mtl_alloc(sizeof(int64_t) * (ids->n + 1));
-	memcpy(table->ids, ids->ids, sizeof(int64_t) * ids->n);
+	if (ids->n > 0)				/* ids->ids is NULL when no row had an id */
+		memcpy(table->ids, ids->ids, sizeof(int64_t) * ids->n);
 	table->n = SortUnique(table->ids, ids->n, CompareI64);
 	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
 	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));

@@ -4,6 +4,7 @@
 
 #include "dataset.h"
 #include "fit.h"
+#include "format.h"
 #include "mem.h"
 
 void
@@ -271,7 +272,10 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 			why = &memory;
 	}
 	if (why != NULL)
+	{
+		mtl_trained_free(out);
 		return why;
+	}
 	mtl_model_init(model);
 	mtl_update_copy_params(old, out);
 
