@@ -37,11 +37,20 @@ CheckObject(Jsonb *features, int side)
  * on-disk numeric format (see numeric.c: short and long headers); special
  * values (NaN, infinities; jsonb has none) go through numeric_float8. The
  * result may differ from the correctly rounded one in the last bit, which
- * does not matter for a standardised feature.
+ * does not matter for a standardised feature. The on-disk format is part of
+ * pg_upgrade's contract and has not changed from 9.5 to 17 (the special
+ * values came in 14); for other versions, the public numeric_float8.
  */
+#if PG_VERSION_NUM >= 130000 && PG_VERSION_NUM < 180000
+#define MTL_READ_NUMERIC_DIGITS 1
+#endif
+
 static double
 NumericToDouble(Numeric num)
 {
+#ifndef MTL_READ_NUMERIC_DIGITS
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
+#else
 	const char *data = VARDATA_ANY(num);
 	size_t		len = VARSIZE_ANY_EXHDR(num);
 	uint16		header;
@@ -85,6 +94,7 @@ NumericToDouble(Numeric num)
 	if (ndigits > 0)
 		result *= pow(10000.0, weight - (ndigits - 1));
 	return negative ? -result : result;
+#endif
 }
 
 /*
