@@ -42,7 +42,7 @@ PG_FUNCTION_INFO_V1(mtl_evaluate_step);
 PG_FUNCTION_INFO_V1(mtl_evaluate_final);
 
 static EvalState *
-StartState(MemoryContext context, PredictCache *cache)
+StartState(MemoryContext context, ModelCache *cache)
 {
 	EvalState  *state = MemoryContextAllocZero(context, sizeof(EvalState));
 	const MtlSpec *spec = &MtlCacheModel(cache)->model.spec;
@@ -117,7 +117,7 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context;
 	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
-	PredictCache *cache;
+	ModelCache *cache;
 	const double *scores;
 	float		labels[MTL_MAX_TASKS];
 	bool		has_user;

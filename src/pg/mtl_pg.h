@@ -58,18 +58,19 @@ void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
 /* n labels as doubles (NaN: missing) checked against the tasks, into out */
 void		MtlCheckLabels(const double *y, int n, const MtlSpec *spec, float *out);
 
-/* predict.c: the decoded models of a call site (fn_extra) and scoring a row */
-typedef struct PredictCache PredictCache;
-PredictCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
-PredictCache *MtlCacheCreate(MemoryContext parent);
-void		MtlCacheLoad(PredictCache *cache, bytea *model);
-const MtlTrained *MtlCacheModel(const PredictCache *cache);
-struct MtlRecommender *MtlCacheRecommender(PredictCache *cache);
-const MtlModelKey *MtlCacheKey(const PredictCache *cache);
+/* model_cache.c: the decoded models of a call site (fn_extra) or a registry entry */
+typedef struct ModelCache ModelCache;
+ModelCache *MtlModelForCall(FunctionCallInfo fcinfo, int model_arg);
+ModelCache *MtlCacheCreate(MemoryContext parent);
+void		MtlCacheLoad(ModelCache *cache, bytea *model);
+const MtlTrained *MtlCacheModel(const ModelCache *cache);
+struct MtlRecommender *MtlCacheRecommender(ModelCache *cache);
+const MtlModelKey *MtlCacheKey(const ModelCache *cache);
 /* GUC mtl.evaluate_max_memory_mb */
 extern int	mtl_evaluate_max_memory_mb;
 
-const double *MtlScoreRow(PredictCache *cache, FunctionCallInfo fcinfo, int user_arg,
+/* predict.c: scoring a row */
+const double *MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						  int features_arg, int context_arg);
 
 /* recommend.c: the top k items of the catalog for one user */
@@ -81,12 +82,12 @@ typedef struct MtlTopItems
 	double	   *score;			/* [n] objective */
 	double	   *scores;			/* [n x T] task outputs */
 } MtlTopItems;
-void		MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k,
+void		MtlRecommendTop(ModelCache *cache, bool has_user, int64 user_id, int k,
 							text *objective, ArrayType *exclude, Jsonb *context,
 							MtlTopItems *out);
 
 /* registry.c: the deployed version of a named model, checked once per statement */
-PredictCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);
+ModelCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);
 
 /*
  * compute_mode.c: flush denormals (and set OpenBLAS threads > 0) while the core

@@ -148,7 +148,7 @@ TopK(const MtlTrained *m, const MtlObjective *obj, const double *scores, const b
  * context given (NULL: none, the shared towers).
  */
 void
-MtlRecommendTop(PredictCache *cache, bool has_user, int64 user_id, int k, text *objective,
+MtlRecommendTop(ModelCache *cache, bool has_user, int64 user_id, int k, text *objective,
 				ArrayType *exclude, Jsonb *context, MtlTopItems *out)
 {
 	const MtlTrained *m = MtlCacheModel(cache);
@@ -217,7 +217,7 @@ EmitTop(FunctionCallInfo fcinfo, const MtlTopItems *top)
 
 /* Arguments 1-5 (user_id, k, objective, exclude, context) of both forms, for the model in cache. */
 static void
-RecommendForCall(FunctionCallInfo fcinfo, PredictCache *cache)
+RecommendForCall(FunctionCallInfo fcinfo, ModelCache *cache)
 {
 	MtlTopItems top;
 

@@ -64,7 +64,7 @@ typedef struct NamedModel
 	int64		id;				/* mtl_models.id of the deployed version */
 	int64		xmin;			/* its row version */
 	uint64		last_use;
-	PredictCache *cache;
+	ModelCache *cache;
 } NamedModel;
 
 /* Names pinned for the statement of one call site (fn_extra). */
@@ -417,7 +417,7 @@ AddPin(FunctionCallInfo fcinfo, NamedSite *site, const char *name, NamedModel *e
  * The decoded deployed version of the named model, the same for every row
  * of the statement at this call site.
  */
-PredictCache *
+ModelCache *
 MtlRegistryModel(FunctionCallInfo fcinfo, text *name_text)
 {
 	NamedSite  *site = SiteForCall(fcinfo);
