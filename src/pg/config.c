@@ -9,12 +9,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#define VALID_KEYS "tasks, model, embedding_dim, experts, levels, shared_experts, task_experts, " \
-	"expert_units, bottom_units, tower_units, scenario, epochs, batch_size, learning_rate, " \
-	"lr_decay, clip_norm, l2, dropout, id_dropout, loss_weighting, gradnorm_alpha, " \
-	"dwa_temperature, validation_fraction, patience, seed, threads, " \
-	"verbose, record_seconds, max_memory_mb, rows_memory_mb"
-
 /* A task's "given" names a task that may come later: resolved after parsing. */
 typedef struct ConfigState
 {
@@ -335,75 +329,159 @@ ParseScenario(MtlSpec *spec, const JsonbValue *v)
 }
 
 static void
+TasksKey(ConfigState *state, const JsonbValue *v)
+{
+	ParseTasks(state, v);
+}
+
+static void
+ModelKey(ConfigState *state, const JsonbValue *v)
+{
+	ParseModel(state->spec, v);
+}
+
+static void
+ScenarioKey(ConfigState *state, const JsonbValue *v)
+{
+	ParseScenario(state->spec, v);
+}
+
+static void
+WeightingKey(ConfigState *state, const JsonbValue *v)
+{
+	ParseWeighting(state->spec, v);
+}
+
+/*
+ * Every config key of mtl_train, declared once: how its value is read into
+ * MtlSpec, and whether it shapes the model (then mtl_update refuses it) or
+ * only steers training (then mtl_update may change it). Defaults are in
+ * SetDefaults; the README's "Config keys" lists both.
+ */
+typedef enum ValueKind
+{
+	V_INT,						/* int field, integer in [min, max] */
+	V_U64,						/* uint64 field, integer in [min, max] */
+	V_FLOAT,					/* float field, number in [min, max] (or (min, max]) */
+	V_DOUBLE,					/* double field, likewise */
+	V_BOOL,						/* int field, true or false */
+	V_UNITS,					/* int array of widths and its layer count */
+	V_CUSTOM					/* its own function */
+} ValueKind;
+
+typedef struct ConfigKey
+{
+	const char *name;
+	bool		shapes_model;
+	ValueKind	kind;
+	size_t		at;				/* offsetof the field in MtlSpec */
+	size_t		count_at;		/* V_UNITS: offsetof the layer count */
+	double		min,
+				max;
+	bool		min_open;		/* V_FLOAT, V_DOUBLE: min itself excluded */
+	void		(*parse) (ConfigState *state, const JsonbValue *v);	/* V_CUSTOM */
+} ConfigKey;
+
+#define SPEC(field) offsetof(MtlSpec, field)
+#define CUSTOM(name, shapes, fn) {name, shapes, V_CUSTOM, 0, 0, 0, 0, false, fn}
+#define INT(name, shapes, field, lo, hi) {name, shapes, V_INT, SPEC(field), 0, lo, hi, false, NULL}
+#define REAL(kind, name, shapes, field, lo, hi, open) {name, shapes, kind, SPEC(field), 0, lo, hi, open, NULL}
+#define UNITS(name, field, count) {name, true, V_UNITS, SPEC(field), SPEC(count), 0, 0, false, NULL}
+#define BOOL(name, field) {name, false, V_BOOL, SPEC(field), 0, 0, 0, false, NULL}
+
+static const ConfigKey config_keys[] = {
+	/* the model's shape */
+	CUSTOM("tasks", true, TasksKey),
+	CUSTOM("model", true, ModelKey),
+	INT("embedding_dim", true, embedding_dim, 1, 256),
+	INT("experts", true, n_experts, 1, MTL_MAX_EXPERTS),
+	INT("levels", true, n_levels, 1, MTL_MAX_LEVELS),
+	INT("shared_experts", true, shared_experts, 0, MTL_MAX_EXPERTS),
+	INT("task_experts", true, task_experts, 0, MTL_MAX_EXPERTS),
+	UNITS("expert_units", expert_units, n_expert_layers),
+	UNITS("bottom_units", bottom_units, n_bottom_layers),
+	UNITS("tower_units", tower_units, n_tower_layers),
+	CUSTOM("scenario", true, ScenarioKey),
+	CUSTOM("loss_weighting", true, WeightingKey),
+	/* training */
+	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),
+	INT("batch_size", false, batch_size, 1, 65536),
+	REAL(V_FLOAT, "learning_rate", false, learning_rate, 0, 10, true),
+	REAL(V_FLOAT, "lr_decay", false, lr_decay, 0, 1, true),
+	REAL(V_FLOAT, "clip_norm", false, clip_norm, 0, 1e6, false),
+	REAL(V_FLOAT, "l2", false, l2, 0, 10, false),
+	REAL(V_FLOAT, "dropout", false, dropout, 0, 0.9, false),
+	REAL(V_FLOAT, "id_dropout", false, id_dropout, 0, 0.99, false),
+	REAL(V_FLOAT, "gradnorm_alpha", false, gradnorm_alpha, 0, 10, false),
+	REAL(V_FLOAT, "dwa_temperature", false, dwa_temperature, 0, 100, true),
+	REAL(V_FLOAT, "validation_fraction", false, validation_fraction, 0, 0.5, false),
+	INT("patience", false, patience, 0, MTL_MAX_EPOCHS),
+	{"seed", false, V_U64, SPEC(seed), 0, 0, INT32_MAX, false, NULL},
+	INT("threads", false, threads, 0, 64),
+	BOOL("verbose", verbose),
+	BOOL("record_seconds", record_seconds),
+	REAL(V_DOUBLE, "max_memory_mb", false, max_memory_mb, 0, 1e9, true),
+	REAL(V_DOUBLE, "rows_memory_mb", false, rows_memory_mb, 0, 1e9, false),
+};
+
+static const ConfigKey *
+FindKey(const char *name)
+{
+	for (int i = 0; i < (int) lengthof(config_keys); i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* The keys, all or only those mtl_update may change, as "a, b, c". */
+static char *
+KeyList(bool training_only)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (int i = 0; i < (int) lengthof(config_keys); i++)
+		if (!training_only || !config_keys[i].shapes_model)
+			appendStringInfo(&out, "%s%s", out.len > 0 ? ", " : "", config_keys[i].name);
+	return out.data;
+}
+
+static void
 ParseKey(ConfigState *state, const char *key, const JsonbValue *v)
 {
-	MtlSpec    *s = state->spec;
+	const ConfigKey *k = FindKey(key);
+	char	   *field;
 
-	if (strcmp(key, "tasks") == 0)
-		ParseTasks(state, v);
-	else if (strcmp(key, "model") == 0)
-		ParseModel(s, v);
-	else if (strcmp(key, "levels") == 0)
-		s->n_levels = IntOrError(key, v, 1, MTL_MAX_LEVELS);
-	else if (strcmp(key, "shared_experts") == 0)
-		s->shared_experts = IntOrError(key, v, 0, MTL_MAX_EXPERTS);
-	else if (strcmp(key, "task_experts") == 0)
-		s->task_experts = IntOrError(key, v, 0, MTL_MAX_EXPERTS);
-	else if (strcmp(key, "scenario") == 0)
-		ParseScenario(s, v);
-	else if (strcmp(key, "lr_decay") == 0)
-		s->lr_decay = (float) RangeOrError(key, v, 0, 1, true);
-	else if (strcmp(key, "clip_norm") == 0)
-		s->clip_norm = (float) RangeOrError(key, v, 0, 1e6, false);
-	else if (strcmp(key, "dropout") == 0)
-		s->dropout = (float) RangeOrError(key, v, 0, 0.9, false);
-	else if (strcmp(key, "loss_weighting") == 0)
-		ParseWeighting(s, v);
-	else if (strcmp(key, "gradnorm_alpha") == 0)
-		s->gradnorm_alpha = (float) RangeOrError(key, v, 0, 10, false);
-	else if (strcmp(key, "dwa_temperature") == 0)
-		s->dwa_temperature = (float) RangeOrError(key, v, 0, 100, true);
-	else if (strcmp(key, "embedding_dim") == 0)
-		s->embedding_dim = IntOrError(key, v, 1, 256);
-	else if (strcmp(key, "experts") == 0)
-		s->n_experts = IntOrError(key, v, 1, MTL_MAX_EXPERTS);
-	else if (strcmp(key, "expert_units") == 0)
-		UnitsOrError(key, v, &s->n_expert_layers, s->expert_units);
-	else if (strcmp(key, "bottom_units") == 0)
-		UnitsOrError(key, v, &s->n_bottom_layers, s->bottom_units);
-	else if (strcmp(key, "tower_units") == 0)
-		UnitsOrError(key, v, &s->n_tower_layers, s->tower_units);
-	else if (strcmp(key, "epochs") == 0)
-		s->epochs = IntOrError(key, v, 1, MTL_MAX_EPOCHS);
-	else if (strcmp(key, "batch_size") == 0)
-		s->batch_size = IntOrError(key, v, 1, 65536);
-	else if (strcmp(key, "learning_rate") == 0)
-		s->learning_rate = (float) RangeOrError(key, v, 0, 10, true);
-	else if (strcmp(key, "l2") == 0)
-		s->l2 = (float) RangeOrError(key, v, 0, 10, false);
-	else if (strcmp(key, "seed") == 0)
-		s->seed = (uint64) IntOrError(key, v, 0, INT32_MAX);
-	else if (strcmp(key, "id_dropout") == 0)
-		s->id_dropout = (float) RangeOrError(key, v, 0, 0.99, false);
-	else if (strcmp(key, "validation_fraction") == 0)
-		s->validation_fraction = (float) RangeOrError(key, v, 0, 0.5, false);
-	else if (strcmp(key, "patience") == 0)
-		s->patience = IntOrError(key, v, 0, MTL_MAX_EPOCHS);
-	else if (strcmp(key, "threads") == 0)
-		s->threads = IntOrError(key, v, 0, 64);
-	else if (strcmp(key, "max_memory_mb") == 0)
-		s->max_memory_mb = RangeOrError(key, v, 0, 1e9, true);
-	else if (strcmp(key, "rows_memory_mb") == 0)
-		s->rows_memory_mb = RangeOrError(key, v, 0, 1e9, false);
-	else if (strcmp(key, "verbose") == 0)
-		s->verbose = BoolOrError(key, v);
-	else if (strcmp(key, "record_seconds") == 0)
-		s->record_seconds = BoolOrError(key, v);
-	else
+	if (k == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown config key \"%s\"", key),
-				 errhint("Valid keys are: " VALID_KEYS ".")));
+				 errhint("Valid keys are: %s.", KeyList(false))));
+	field = (char *) state->spec + k->at;
+	switch (k->kind)
+	{
+		case V_INT:
+			*(int *) field = IntOrError(key, v, (int) k->min, (int) k->max);
+			break;
+		case V_U64:
+			*(uint64 *) field = (uint64) IntOrError(key, v, (int) k->min, (int) k->max);
+			break;
+		case V_FLOAT:
+			*(float *) field = (float) RangeOrError(key, v, k->min, k->max, k->min_open);
+			break;
+		case V_DOUBLE:
+			*(double *) field = RangeOrError(key, v, k->min, k->max, k->min_open);
+			break;
+		case V_BOOL:
+			*(int *) field = BoolOrError(key, v);
+			break;
+		case V_UNITS:
+			UnitsOrError(key, v, (int *) ((char *) state->spec + k->count_at), (int *) field);
+			break;
+		case V_CUSTOM:
+			k->parse(state, v);
+			break;
+	}
 }
 
 /* Resolve each "given" to a task number; both binary, no cycles. */
@@ -516,41 +594,6 @@ MtlParseConfig(Jsonb *config, MtlSpec *spec)
 	pfree(state);
 }
 
-#define UPDATE_KEYS "add_tasks, freeze, epochs, batch_size, learning_rate, lr_decay, clip_norm, " \
-	"l2, dropout, id_dropout, gradnorm_alpha, dwa_temperature, validation_fraction, patience, " \
-	"seed, threads, verbose, record_seconds, max_memory_mb, rows_memory_mb"
-
-/* Whether key is one mtl_update may change (the training settings). */
-static bool
-UpdateKey(const char *key)
-{
-	static const char *const keys[] = {
-		"epochs", "batch_size", "learning_rate", "lr_decay", "clip_norm", "l2", "dropout",
-		"id_dropout", "gradnorm_alpha", "dwa_temperature", "validation_fraction", "patience",
-		"seed", "threads", "verbose", "record_seconds", "max_memory_mb", "rows_memory_mb"
-	};
-
-	for (int i = 0; i < (int) lengthof(keys); i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Whether key is an mtl_train key that shapes the model (mtl_update cannot change it). */
-static bool
-ArchitectureKey(const char *key)
-{
-	static const char *const keys[] = {
-		"tasks", "model", "embedding_dim", "experts", "levels", "shared_experts", "task_experts",
-		"expert_units", "bottom_units", "tower_units", "scenario", "loss_weighting"
-	};
-
-	for (int i = 0; i < (int) lengthof(keys); i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
-}
-
 static bool
 ParseFreeze(const JsonbValue *v)
 {
@@ -570,22 +613,24 @@ ParseFreeze(const JsonbValue *v)
 static void
 ParseUpdateKey(ConfigState *state, const char *key, const JsonbValue *v)
 {
+	const ConfigKey *k = FindKey(key);
+
 	if (strcmp(key, "add_tasks") == 0)
 		ParseTasks(state, v);
 	else if (strcmp(key, "freeze") == 0)
 		state->freeze_shared = ParseFreeze(v);
-	else if (UpdateKey(key))
+	else if (k != NULL && !k->shapes_model)
 		ParseKey(state, key, v);
-	else if (ArchitectureKey(key))
+	else if (k != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config key \"%s\" is fixed by the model and cannot be changed by mtl_update", key),
-				 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+				 errhint("mtl_update accepts: add_tasks, freeze, %s.", KeyList(true))));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown config key \"%s\"", key),
-				 errhint("mtl_update accepts: " UPDATE_KEYS ".")));
+				 errhint("mtl_update accepts: add_tasks, freeze, %s.", KeyList(true))));
 }
 
 void
