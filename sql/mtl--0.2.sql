@@ -597,6 +597,10 @@ DECLARE
 	best_loss float8 := 'Infinity';
 	since int := 0;
 	val float8;
+	best_round int := 0;
+	final bytea;
+	holdout jsonb;
+	stored int;
 	started timestamptz := clock_timestamp();
 	t0 timestamptz;
 BEGIN
@@ -736,6 +740,7 @@ BEGIN
 		val := CASE WHEN validate THEN (info->>'validation_loss')::float8 END;
 		IF r > 1 AND validate AND (val IS NULL OR val < best_loss) THEN
 			best := model;
+			best_round := r - 1;
 			best_loss := coalesce(val, best_loss);
 			since := 0;
 		ELSIF r > 1 AND validate THEN
@@ -757,8 +762,30 @@ BEGIN
 	IF model_table IS NOT NULL THEN
 		EXECUTE format('DROP TABLE %s', model_table);
 	END IF;
-	RETURN @extschema@.mtl_registry_add(name, coalesce(best, model), config, query,
-									   extract(epoch FROM clock_timestamp() - started));
+	final := coalesce(best, model);
+	-- the held-out rows' metrics, as mtl_fit keeps them: the query again, on
+	-- those rows only (the filter is on the ids, below any join)
+	t0 := clock_timestamp();
+	EXECUTE format('SELECT @extschema@.mtl_evaluate($1, %s)', args) || source
+		|| ' WHERE @extschema@.mtl_round_takes($1, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)'
+		INTO holdout USING final;
+	IF progress AND holdout IS NOT NULL THEN
+		RAISE INFO 'mtl_fit_parallel: the model of round % measured on % held-out rows in % s',
+			best_round, holdout->>'rows', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+	END IF;
+	stored := @extschema@.mtl_registry_add(name, final, config, query,
+										   extract(epoch FROM clock_timestamp() - started));
+	-- a model of rounds counts rounds, not epochs, in its own summary
+	UPDATE @extschema@.mtl_models m
+	   SET metrics = jsonb_strip_nulls((m.metrics - 'epochs' - 'training_rows' - 'validation_rows') || jsonb_build_object(
+			'rounds', best_round, 'epochs', best_round * fraction,
+			'validation_rows', holdout->'rows',
+			'holdout', (SELECT jsonb_object_agg(t.key, jsonb_strip_nulls(jsonb_build_object(
+							'auc', t.value->'auc', 'logloss', t.value->'logloss', 'rmse', t.value->'rmse',
+							'mae', t.value->'mae', 'rows', t.value->'count')))
+						  FROM jsonb_each(holdout->'tasks') t)))
+	 WHERE m.name = $1 AND m.version = stored;
+	RETURN stored;
 END
 $fn$;
 COMMENT ON FUNCTION mtl_fit_parallel(text, text, jsonb) IS

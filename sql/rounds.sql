@@ -107,7 +107,9 @@ SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels, uf, itf, ctx
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows WHERE day <= 12;',
 	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "max_rounds": 3, "cache_rows": false, "verbose": false}') AS version;
 RESET client_min_messages;
-SELECT name, version, (metrics->>'training_rows')::int > 0 AS trained, config->'round_fraction' AS round_fraction,
+SELECT name, version, (metrics->'holdout'->'ctr'->>'auc')::float8 > 0.55 AS held_out_auc,
+	   (metrics->'holdout'->'ctr'->>'rows')::int = (metrics->>'validation_rows')::int AS held_out_rows,
+	   (metrics->>'rounds')::int >= 1 AS rounds, config->'round_fraction' AS round_fraction,
 	   (SELECT count(*) FROM pg_class WHERE relname LIKE 'mtl_round_rows%') AS tables_left
 FROM mtl_models WHERE name = 'rounds' ORDER BY version;
 SELECT round(mtl_auc((mtl_predict('rounds', user_id, item_id))[1], labels[1])::numeric, 1) >= 0.6 AS learned_something
