@@ -541,6 +541,13 @@ CREATE FUNCTION mtl_round_encode(model bytea, packed bytea)
 RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_encode_packed' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
 COMMENT ON FUNCTION mtl_round_encode(bytea, bytea) IS
 'a row packed by mtl_round_pack, encoded against model''s vocabularies';
+CREATE FUNCTION mtl_evaluate_packed_step(internal, bytea, bytea)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE mtl_evaluate(model bytea, packed bytea) (
+	SFUNC = mtl_evaluate_packed_step, STYPE = internal,
+	FINALFUNC = mtl_evaluate_final, FINALFUNC_MODIFY = READ_ONLY);
+COMMENT ON AGGREGATE mtl_evaluate(bytea, bytea) IS
+'mtl_evaluate over rows packed by mtl_round_pack';
 CREATE FUNCTION mtl_round_slice(model bytea, encoded bytea, row_fraction float8)
 RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_slice(bytea, bytea, float8) IS
@@ -690,9 +697,11 @@ BEGIN
 		|| source || format(' WHERE @extschema@.mtl_round_takes(%s, $2, q.c1::bigint, q.c2::bigint)', model_arg);
 	IF cache THEN
 		t0 := clock_timestamp();
-		-- each row with its slice, so that a round reads only its own rows
-		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT e.r, @extschema@.mtl_round_slice(%s, e.r, %s) AS slice'
-					   ' FROM (SELECT @extschema@.mtl_round_encode(%s, p) AS r FROM %s OFFSET 0) e',
+		-- each row with its slice, so that a round reads only its own rows; the
+		-- held-out rows keep their packed form too, to be measured at the end
+		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT x.r, x.slice, CASE WHEN x.slice = -1 THEN x.p END AS held_out'
+					   ' FROM (SELECT e.r, e.p, @extschema@.mtl_round_slice(%s, e.r, %s) AS slice'
+					   ' FROM (SELECT @extschema@.mtl_round_encode(%s, p) AS r, p FROM %s OFFSET 0) e OFFSET 0) x',
 					   rows_table, model_arg, fraction, model_arg, packed_table);
 		EXECUTE format('DROP TABLE %s', packed_table);
 		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s WHERE slice IN ($3, $4)',
@@ -755,20 +764,24 @@ BEGIN
 		END IF;
 		model := @extschema@.mtl_round_apply(model, result);
 	END LOOP;
+	final := coalesce(best, model);
+	-- the held-out rows' metrics, as mtl_fit keeps them: from their packed
+	-- form, or else the query again on those rows only (the filter is on
+	-- the ids, below any join)
+	t0 := clock_timestamp();
 	IF cache THEN
+		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, held_out) FROM %s WHERE slice = -1', rows_table)
+			INTO holdout USING final;
 		EXECUTE format('DROP TABLE %s', rows_table);
 		PERFORM set_config('parallel_leader_participation', leader, true);
+	ELSE
+		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, %s)', args) || source
+			|| ' WHERE @extschema@.mtl_round_takes($1, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)'
+			INTO holdout USING final;
 	END IF;
 	IF model_table IS NOT NULL THEN
 		EXECUTE format('DROP TABLE %s', model_table);
 	END IF;
-	final := coalesce(best, model);
-	-- the held-out rows' metrics, as mtl_fit keeps them: the query again, on
-	-- those rows only (the filter is on the ids, below any join)
-	t0 := clock_timestamp();
-	EXECUTE format('SELECT @extschema@.mtl_evaluate($1, %s)', args) || source
-		|| ' WHERE @extschema@.mtl_round_takes($1, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)'
-		INTO holdout USING final;
 	IF progress AND holdout IS NOT NULL THEN
 		RAISE INFO 'mtl_fit_parallel: the model of round % measured on % held-out rows in % s',
 			best_round, holdout->>'rows', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);

@@ -66,6 +66,10 @@ FROM rounds_models WHERE round = 0;
 SELECT bool_and(mtl_round_encode(m.model, k.p) = mtl_round_encode(m.model, k.user_id, k.item_id, k.labels, k.uf, k.itf, k.ctx)) AS packed_encode_same,
 	   count(*) AS rows
 FROM rounds_models m, rounds_packed k WHERE m.round = 0;
+SELECT (SELECT mtl_evaluate(m.model, k.p) FROM rounds_packed k) =
+	   (SELECT mtl_evaluate(m.model, k.user_id, k.item_id, k.labels, k.uf, k.itf, k.ctx) FROM rounds_packed k)
+	   AS packed_evaluate_same
+FROM rounds_models m WHERE m.round = 1;
 -- without ids or features, and with features of one side only
 SELECT mtl_round_encode(m.model, mtl_round_pack(NULL, NULL, ARRAY[1, NULL]::float8[])) =
 	   mtl_round_encode(m.model, NULL, NULL, ARRAY[1, NULL]::float8[]) AS no_ids_same,

@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
+#include "packed_row.h"
 #include "../core/evaluate.h"
 
 typedef struct TaskRows
@@ -141,6 +142,44 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 		if (!isnan(labels[t]))
 			Append(context, state, &state->task[t], scores[t], labels[t], has_user,
 				   has_user ? PG_GETARG_INT64(2) : 0);
+	state->rows++;
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * mtl_evaluate_packed_step(state, model, packed row): the same for a row
+ * packed by mtl_round_pack (its labels were checked when it was unpacked).
+ */
+PG_FUNCTION_INFO_V1(mtl_evaluate_packed_step);
+Datum
+mtl_evaluate_packed_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext context;
+	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
+	ModelCache *cache;
+	MtlPackedRow row;
+	const double *scores;
+	bool		has_user;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		elog(ERROR, "mtl_evaluate_packed_step called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_POINTER(state);
+	cache = MtlModelForCall(fcinfo, 1);
+	if (state == NULL)
+		state = StartState(context, cache);
+	else if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
+				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	MtlUnpackRow(PG_GETARG_BYTEA_PP(2), &MtlCacheModel(cache)->model.spec, &row);
+	has_user = (row.flags & MTL_HAS_USER) != 0;
+	scores = MtlScorePacked(cache, &row);
+	for (int t = 0; t < state->n_tasks; t++)
+		if (!isnan(row.labels[t]))
+			Append(context, state, &state->task[t], scores[t], row.labels[t], has_user,
+				   has_user ? row.user_id : 0);
 	state->rows++;
 	PG_RETURN_POINTER(state);
 }

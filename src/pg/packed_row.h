@@ -33,6 +33,8 @@ void		MtlUnpackRow(bytea *packed, const MtlSpec *spec, MtlPackedRow *row);
 bool		MtlPackedHasSide(const MtlPackedRow *row, int side);
 /* The next feature, checked; false after the last. */
 bool		MtlPackedNextFeature(MtlPackedRow *row, MtlPackedFeature *f);
+/* predict.c: score a packed row with a cached model; one output per task */
+const double *MtlScorePacked(ModelCache *cache, MtlPackedRow *row);
 /* train_agg.c: add a packed row to a training state */
 void		MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context);
 

@@ -10,6 +10,7 @@
 #include "utils/array.h"
 
 #include "model_cache.h"
+#include "packed_row.h"
 
 PG_FUNCTION_INFO_V1(mtl_predict);
 PG_FUNCTION_INFO_V1(mtl_predict_named);
@@ -46,6 +47,37 @@ MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int featur
 	if (context_arg >= 0 && !PG_ARGISNULL(context_arg))
 		MtlSetRowFeatures(m, PG_GETARG_JSONB_P(context_arg), MTL_SIDE_CONTEXT, p->slots, p->nums,
 						  cache->hints[MTL_SIDE_CONTEXT]);
+	MtlComputeBegin(0);
+	mtl_predictor_run(p, cache->scores);
+	MtlComputeEnd();
+	return cache->scores;
+}
+
+/*
+ * Score a packed row (mtl_round_pack): its ids, and its features in place of
+ * the stored ones of each side it came with, as mtl_round_encode reads it.
+ * Returns one output per task (owned by the cache).
+ */
+const double *
+MtlScorePacked(ModelCache *cache, MtlPackedRow *row)
+{
+	MtlPredictor *p = cache->predictor;
+	const MtlTrained *m = &cache->trained;
+	MtlPackedFeature f;
+
+	mtl_predictor_row_from_ids(p,
+							   (row->flags & MTL_HAS_USER) ? mtl_schema_find_id(&m->schema, MTL_SIDE_USER, row->user_id) : -1,
+							   (row->flags & MTL_HAS_ITEM) ? mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, row->item_id) : -1);
+	for (int side = 0; side < 3; side++)
+		if (MtlPackedHasSide(row, side))
+			mtl_schema_clear_side(&m->schema, &m->model.layout, side, p->slots, p->nums);
+	while (MtlPackedNextFeature(row, &f))
+	{
+		int			field = mtl_schema_find_field(&m->schema, f.side, f.kind, f.name, f.len);
+
+		if (field >= 0)
+			mtl_schema_set_feature(&m->schema, &m->model.layout, field, f.value, p->slots, p->nums);
+	}
 	MtlComputeBegin(0);
 	mtl_predictor_run(p, cache->scores);
 	MtlComputeEnd();

@@ -42,7 +42,7 @@ echo "  serial phases (s): $(q -c "SELECT string_agg(key || ' ' || round(value::
 	FROM models, jsonb_each_text(mtl_info(model)->'training'->'phase_seconds') WHERE name = 'serial'")"
 start=$(date +%s.%N)
 q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f'))" |
-	grep -E "packed|vocabularies|encoded" | sed 's/^.*mtl_fit_parallel: /  /'
+	grep -E "packed|vocabularies|encoded|measured" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
 aucs=$(q <<'SQL'
