@@ -731,11 +731,9 @@ BEGIN
 				CASE WHEN validate THEN -1 ELSE -2 END;
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of
-		-- K b rows: on Citus's many shards each share steps every batch / K
-		-- rows. A parallel query's few workers keep batch_size: halving it
-		-- doubles the optimizer's cost per row for no measured gain.
+		-- K b rows: each share steps every batch / K rows
 		IF (info->>'shares')::int > 1 THEN
-			IF citus AND fixed_batch IS NULL THEN
+			IF fixed_batch IS NULL THEN
 				share_batch := greatest(8, ceil(batch::float8 / (info->>'shares')::int)::int);
 			END IF;
 			IF r = 1 AND ((info->>'shares')::int > 8

@@ -200,6 +200,10 @@ SELECT pg_temp.outcome(format('SELECT mtl_round_encode(%L::bytea, %L::bytea)', m
 	   count(*)
 FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k, generate_series(0, octet_length(k.p) - 1) n
 WHERE m.round = 0 GROUP BY 1;
+SELECT mtl_evaluate(model, '\x00'::bytea) FROM rounds_models WHERE round = 0;
+SELECT mtl_evaluate(m.model, substr(k.p, 1, 20)) FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k WHERE m.round = 0;
+SELECT mtl_evaluate(NULL::bytea, p) IS NULL AS no_model_no_rows FROM rounds_packed;
+SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows', jsonb_set(:'config', '{round_batch_size}', '0'));
 SELECT mtl_round_slice(model, '\x00'::bytea, 0.5) FROM rounds_models WHERE round = 0;
 SELECT mtl_round_slice(m.model, e.e, 0) FROM rounds_models m, (SELECT e FROM rounds_encoded LIMIT 1) e WHERE m.round = 0;
 SELECT mtl_round_takes(NULL, '{"round": 1}', 1, 2);

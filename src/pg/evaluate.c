@@ -108,6 +108,20 @@ Append(MemoryContext context, EvalState *state, TaskRows *rows, double score, do
 	rows->n++;
 }
 
+/* The state of a group: started from the first row's model; later rows must bring the same one. */
+static EvalState *
+StateForModel(MemoryContext context, EvalState *state, ModelCache *cache)
+{
+	if (state == NULL)
+		return StartState(context, cache);
+	if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
+				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	return state;
+}
+
 /*
  * mtl_evaluate_step(state, model, user_id, item_id, labels [, user_features, item_features]).
  * Rows with a NULL model or NULL labels are skipped; a NULL label element
@@ -128,13 +142,7 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(4))
 		PG_RETURN_POINTER(state);
 	cache = MtlModelForCall(fcinfo, 1);
-	if (state == NULL)
-		state = StartState(context, cache);
-	else if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
-				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	state = StateForModel(context, state, cache);
 	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(4), &MtlCacheModel(cache)->model.spec, labels);
 	scores = MtlScoreRow(cache, fcinfo, 2, PG_NARGS() >= 7 ? 5 : -1, PG_NARGS() >= 8 ? 7 : -1);
 	has_user = !PG_ARGISNULL(2);
@@ -166,13 +174,7 @@ mtl_evaluate_packed_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(state);
 	cache = MtlModelForCall(fcinfo, 1);
-	if (state == NULL)
-		state = StartState(context, cache);
-	else if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
-				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	state = StateForModel(context, state, cache);
 	MtlUnpackRow(PG_GETARG_BYTEA_PP(2), &MtlCacheModel(cache)->model.spec, &row);
 	has_user = (row.flags & MTL_HAS_USER) != 0;
 	scores = MtlScorePacked(cache, &row);

@@ -243,12 +243,11 @@ MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 	}
 }
 
-void
-MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
+int
+MtlLabelValues(ArrayType *labels, double *y)
 {
 	Datum	   *values;
 	bool	   *nulls;
-	double		y[MTL_MAX_TASKS];
 	int			n;
 
 	if (ARR_NDIM(labels) > 1)
@@ -257,13 +256,25 @@ MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
 				 errmsg("labels must be a one-dimensional array")));
 	deconstruct_array(labels, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &values, &nulls, &n);
-	for (int t = 0; t < n && t < MTL_MAX_TASKS; t++)
+	if (n > MTL_MAX_TASKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("more than %d labels", MTL_MAX_TASKS)));
+	for (int t = 0; t < n; t++)
 	{
 		y[t] = nulls[t] ? NAN : DatumGetFloat8(values[t]);
 		if (!nulls[t] && isnan(y[t]))
 			y[t] = INFINITY;	/* a NaN given is not a missing label */
 	}
-	MtlCheckLabels(y, n, spec, out);
+	return n;
+}
+
+void
+MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
+{
+	double		y[MTL_MAX_TASKS];
+
+	MtlCheckLabels(y, MtlLabelValues(labels, y), spec, out);
 }
 
 void

@@ -55,6 +55,8 @@ void		MtlRowsSpillClose(MtlRowStore *rows);
 
 /* labels.c: read the labels array of one row */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
+/* a labels array as doubles (NaN: missing; a NaN given becomes infinite); their count */
+int			MtlLabelValues(ArrayType *labels, double *y);
 /* n labels as doubles (NaN: missing) checked against the tasks, into out */
 void		MtlCheckLabels(const double *y, int n, const MtlSpec *spec, float *out);
 

@@ -20,7 +20,6 @@
 
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "utils/array.h"
 
 #include "../core/bytes.h"
@@ -56,9 +55,7 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 {
 	Packing		p = {{0}};
 	MtlWriter  *w = &p.w;
-	ArrayType  *labels;
-	Datum	   *label_values;
-	bool	   *label_nulls;
+	double		y[MTL_MAX_TASKS];
 	int			n_labels;
 	uint8		flags = 0;
 	size_t		count_at;
@@ -69,17 +66,7 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("labels must not be NULL"),
 				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
-	labels = DatumGetArrayTypeP(values[2]);
-	if (ARR_NDIM(labels) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("labels must be a one-dimensional array")));
-	deconstruct_array(labels, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &label_values, &label_nulls, &n_labels);
-	if (n_labels > MTL_MAX_TASKS)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("more than %d labels", MTL_MAX_TASKS)));
+	n_labels = MtlLabelValues(DatumGetArrayTypeP(values[2]), y);
 	flags |= nulls[0] ? 0 : MTL_HAS_USER;
 	flags |= nulls[1] ? 0 : MTL_HAS_ITEM;
 	for (int side = 0; side < 3 && 3 + side < n_values; side++)
@@ -91,13 +78,11 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 	mtl_put_u8(w, (uint8) n_labels);
 	for (int t = 0; t < n_labels; t++)
 	{
-		double		y = label_nulls[t] ? NAN : DatumGetFloat8(label_values[t]);
-
-		if (!label_nulls[t] && !isfinite(y))
+		if (isinf(y[t]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("label %d must be a finite number or NULL", t + 1)));
-		mtl_put_f64(w, y);
+		mtl_put_f64(w, y[t]);
 	}
 	count_at = w->len;
 	mtl_put_u32(w, 0);

@@ -11,10 +11,13 @@
 # ctr AUC on days 13-14 of both. Asserts nothing. About 10 minutes.
 #   tests/bench/parallel.sh                       # 5M impressions
 #   MTL_PARALLEL_ROWS=1000000 tests/bench/parallel.sh
+#   MTL_ROUND_BATCH=256 tests/bench/parallel.sh     # shares step every 256 rows
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${MTL_PARALLEL_ROWS:-5000000}
 fraction=${MTL_ROUND_FRACTION:-0.5}
+# a share's batch (round_batch_size); empty: mtl_fit_parallel's default
+share_batch=${MTL_ROUND_BATCH:-}
 dir=/tmp/mtl-parallel-bench
 port=5498
 sudo=""
@@ -41,7 +44,8 @@ serial=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 echo "  serial phases (s): $(q -c "SELECT string_agg(key || ' ' || round(value::numeric, 1), ', ' ORDER BY key)
 	FROM models, jsonb_each_text(mtl_info(model)->'training'->'phase_seconds') WHERE name = 'serial'")"
 start=$(date +%s.%N)
-q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f'))" |
+q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f')
+	|| CASE WHEN '$share_batch' = '' THEN '{}' ELSE jsonb_build_object('round_batch_size', '${share_batch:-0}'::int) END)" |
 	grep -E "packed|vocabularies|encoded|measured" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
@@ -54,5 +58,5 @@ SELECT string_agg(name || ' ' || round(auc::numeric, 4), ', ' ORDER BY name) FRO
 	WHERE i.day > 12 GROUP BY m.name) x
 SQL
 )
-echo "== $rows impressions, 3 epochs: serial mtl_train ${serial} s, mtl_fit_parallel (round_fraction $fraction) ${rounds} s:" \
+echo "== $rows impressions, 3 epochs: serial mtl_train ${serial} s, mtl_fit_parallel (round_fraction $fraction${share_batch:+, round_batch_size $share_batch}) ${rounds} s:" \
 	"$(awk -v a="$serial" -v b="$rounds" 'BEGIN {printf "%.2fx", a / b}'); held-out ctr AUC: $aucs"
