@@ -607,6 +607,7 @@ DECLARE
 	best_round int := 0;
 	final bytea;
 	holdout jsonb;
+	metrics_sql text;
 	stored int;
 	started timestamptz := clock_timestamp();
 	t0 timestamptz;
@@ -763,6 +764,19 @@ BEGIN
 		model := @extschema@.mtl_round_apply(model, result);
 	END LOOP;
 	final := coalesce(best, model);
+	-- per task, the metrics mtl_evaluate gives: AUC and logloss (probabilities
+	-- clipped to [1e-15, 1 - 1e-15]), or RMSE and MAE; the labelled rows
+	metrics_sql := '''{}''::jsonb';
+	info := @extschema@.mtl_info(final);
+	FOR t IN 0 .. jsonb_array_length(info->'tasks') - 1 LOOP
+		metrics_sql := metrics_sql || format(CASE WHEN info->'tasks'->t->>'type' = 'binary' THEN
+			' || jsonb_build_object(%1$L, jsonb_build_object(''auc'', @extschema@.mtl_auc(s[%2$s], l[%2$s]), '
+			'''logloss'', avg(-(l[%2$s] * ln(least(greatest(s[%2$s], 1e-15), 1 - 1e-15)) '
+			'+ (1 - l[%2$s]) * ln(1 - least(greatest(s[%2$s], 1e-15), 1 - 1e-15)))), ''count'', count(l[%2$s])))'
+			ELSE ' || jsonb_build_object(%1$L, jsonb_build_object(''rmse'', sqrt(avg((s[%2$s] - l[%2$s]) ^ 2)), '
+			'''mae'', avg(abs(s[%2$s] - l[%2$s])), ''count'', count(l[%2$s])))' END,
+			info->'tasks'->t->>'name', t + 1);
+	END LOOP;
 	-- the held-out rows' metrics, as mtl_fit keeps them: from their packed
 	-- form, or else the query again on those rows only (the filter is on
 	-- the ids, below any join)
@@ -773,8 +787,18 @@ BEGIN
 		EXECUTE format('DROP TABLE %s', rows_table);
 		PERFORM set_config('parallel_leader_participation', leader, true);
 	ELSE
-		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, %s)', args) || source
-			|| ' WHERE @extschema@.mtl_round_takes($1, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)'
+		-- the query again on the held-out rows only (the filter is on the ids,
+		-- below any join), scored where the rows are (on Citus, the shards):
+		-- only scores and labels travel
+		IF model_table IS NOT NULL THEN
+			EXECUTE format('UPDATE %s SET model = $1', model_table) USING final;
+		END IF;
+		EXECUTE format('SELECT jsonb_build_object(''rows'', count(*), ''tasks'', %s) FROM (SELECT q.c3 AS l, '
+					   '@extschema@.mtl_predict(%s, q.c1::bigint, q.c2::bigint%s) AS s',
+					   metrics_sql, model_arg, CASE cols WHEN 3 THEN '' WHEN 5 THEN ', q.c4, q.c5' ELSE ', q.c4, q.c5, q.c6' END)
+			|| source
+			|| format(' WHERE @extschema@.mtl_round_takes(%s, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)) h',
+					  model_arg)
 			INTO holdout USING final;
 	END IF;
 	IF model_table IS NOT NULL THEN
