@@ -380,7 +380,8 @@ BEGIN
 					   '@extschema@.mtl_predict(%s, q.c1::bigint, q.c2::bigint%s) AS s',
 					   metrics_sql, model_arg, CASE cols WHEN 3 THEN '' WHEN 5 THEN ', q.c4, q.c5' ELSE ', q.c4, q.c5, q.c6' END)
 			|| source
-			|| format(' WHERE @extschema@.mtl_round_takes(%s, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint)) h',
+			-- OFFSET 0: one mtl_predict per row, not one per use of its result
+			|| format(' WHERE @extschema@.mtl_round_takes(%s, ''{"round": 1, "row_fraction": 0}'', q.c1::bigint, q.c2::bigint) OFFSET 0) h',
 					  model_arg)
 			INTO holdout USING final;
 	END IF;
