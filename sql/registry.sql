@@ -64,7 +64,14 @@ SELECT mtl_model('reg', 2) = (SELECT model FROM mtl_models WHERE name = 'reg' AN
 	   mtl_predict(NULL::text, 1, 2) IS NULL AS null_name;
 SELECT count(*) FROM mtl_recommend(NULL::text, 1, 5);
 
--- a call site keeps its version while other names push its model out of the
+-- one statement scores with one version at all its call sites, even when the
+-- name is deployed again between them (here by the statement itself)
+SELECT mtl_deployed_version('reg') AS deployed;
+SELECT a = b AS same_version, a = (SELECT mtl_predict(model, 3, 4) FROM mtl_models WHERE name = 'reg' AND version = 1) AS first_version
+FROM (SELECT mtl_predict('reg', 3, 4) AS a, mtl_deploy('reg', 2) AS d, mtl_predict('reg', 3, 4) AS b OFFSET 0) x WHERE d IS NOT NULL;
+SELECT mtl_deployed_version('reg') AS deployed, reg_matches(2) AS v2;
+SELECT mtl_rollback('reg') AS back_to;
+-- a statement keeps its version while other names push its model out of the
 -- backend's cache (8 names): here 'reg' is scored once every 9 rows
 SELECT count(*) FROM (SELECT mtl_registry_add('reg_many_' || g, model, NULL, NULL, NULL)
 	FROM mtl_models, generate_series(1, 9) g WHERE name = 'reg' AND version = 1) x;

@@ -6,9 +6,9 @@
  * (mtl_registry_changed) queues a relcache invalidation of the table it
  * changed. PostgreSQL delivers it at commit to every backend through the
  * shared invalidation queue, where our relcache callback bumps a
- * backend-local generation. A call resolves a name at most once per
- * statement (the resolution is pinned in fn_extra, so one statement never
- * mixes versions); it first accepts pending invalidations (a read of a shared
+ * backend-local generation. A query resolves a name at most once (the
+ * resolution is pinned for all its call sites, so one statement never mixes
+ * versions); it first accepts pending invalidations (a read of a shared
  * flag) and reuses the backend's resolution of the name while the generation
  * is unchanged. So a statement costs no query at all until someone deploys,
  * and the first statement after a deploy's commit looks the name up again.
@@ -53,7 +53,6 @@ PG_FUNCTION_INFO_V1(mtl_registry_changed);
 #endif
 
 #define BACKEND_MODELS 8
-#define PINS_PER_SITE 4
 
 /* A name resolved in this backend and its decoded model. */
 typedef struct NamedModel
@@ -67,20 +66,32 @@ typedef struct NamedModel
 	ModelCache *cache;
 } NamedModel;
 
-/* Names pinned for the statement of one call site (fn_extra). */
-typedef struct NamedSite
+/*
+ * The versions one query pinned, shared by all its call sites: a query may
+ * evaluate mtl_predict('m', ...) at several places (a flattened subquery
+ * repeats an expression at each use), and all of them must score with one
+ * version. Keyed by the query's memory context (fn_mcxt of every function in
+ * its plan), allocated there, and unlinked by that context's reset callback.
+ */
+typedef struct StatementPin
 {
+	char	   *name;
+	int			len;
+	NamedModel *model;
+	int64		id;
+	int64		xmin;
+} StatementPin;
+
+typedef struct StatementPins
+{
+	MemoryContext cxt;
+	struct StatementPins *next;
+	MemoryContextCallback unlink;
 	int			n;
-	int			next;
-	struct
-	{
-		char	   *name;
-		int			len;
-		NamedModel *model;
-		int64		id;
-		int64		xmin;
-	}			pins[PINS_PER_SITE];
-} NamedSite;
+	int			size;
+	int			last;			/* the pin found last: the common case of one name */
+	StatementPin *pins;
+} StatementPins;
 
 static MemoryContext registry_context = NULL;
 static NamedModel models[BACKEND_MODELS];
@@ -91,6 +102,7 @@ static Oid	registry_nsp = InvalidOid;
 static Oid	registry_relids[2] = {InvalidOid, InvalidOid};
 static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr fetch_plan = NULL;
+static StatementPins *running_statements = NULL;
 
 static void
 RegistryInvalidated(Datum arg, Oid relid)
@@ -362,75 +374,122 @@ Resolve(const char *name, Oid nsp)
 	return entry;
 }
 
-static NamedSite *
-SiteForCall(FunctionCallInfo fcinfo)
+static void
+UnlinkStatement(void *arg)
 {
-	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(NamedSite));
-	return fcinfo->flinfo->fn_extra;
+	StatementPins *pins = arg;
+
+	for (StatementPins **p = &running_statements; *p != NULL; p = &(*p)->next)
+		if (*p == pins)
+		{
+			*p = pins->next;
+			return;
+		}
 }
 
-/* The pin of the name given by (data, len) at this call site, or -1; no allocation per row. */
-static int
-FindPin(const NamedSite *site, const char *data, int len)
+/* The pins of the query this call belongs to, cached in fn_extra for the call site. */
+static StatementPins *
+PinsForCall(FunctionCallInfo fcinfo)
 {
-	for (int i = 0; i < site->n; i++)
-		if (site->pins[i].len == len && memcmp(site->pins[i].name, data, len) == 0)
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	StatementPins *pins = fcinfo->flinfo->fn_extra;
+
+	if (pins != NULL)
+		return pins;
+	for (pins = running_statements; pins != NULL; pins = pins->next)
+		if (pins->cxt == cxt)
+			break;
+	if (pins == NULL)
+	{
+		pins = MemoryContextAllocZero(cxt, sizeof(StatementPins));
+		pins->cxt = cxt;
+		pins->unlink.func = UnlinkStatement;
+		pins->unlink.arg = pins;
+		MemoryContextRegisterResetCallback(cxt, &pins->unlink);
+		pins->next = running_statements;
+		running_statements = pins;
+	}
+	fcinfo->flinfo->fn_extra = pins;
+	return pins;
+}
+
+/* The pin of the name given by (data, len), or -1; no allocation per row. */
+static int
+FindPin(StatementPins *pins, const char *data, int len)
+{
+	for (int k = 0; k < pins->n; k++)
+	{
+		int			i = (pins->last + k) % pins->n;
+
+		if (pins->pins[i].len == len && memcmp(pins->pins[i].name, data, len) == 0)
+		{
+			pins->last = i;
 			return i;
+		}
+	}
 	return -1;
 }
 
-/* Another call site reused the backend slot of a pinned version: load that version again. */
+/* Another name reused the backend slot of a pinned version: load that version again. */
 static NamedModel *
-Repin(FunctionCallInfo fcinfo, NamedSite *site, int i)
+Repin(FunctionCallInfo fcinfo, StatementPin *pin)
 {
-	NamedModel *entry = FindEntry(site->pins[i].name);
+	NamedModel *entry = FindEntry(pin->name);
 	Oid			saved_user;
 	int			saved_context;
 
 	if (entry == NULL)
-		entry = NewEntry(site->pins[i].name);
-	elog(DEBUG1, "mtl: loading the pinned version of model \"%s\" again", site->pins[i].name);
+		entry = NewEntry(pin->name);
+	elog(DEBUG1, "mtl: loading the pinned version of model \"%s\" again", pin->name);
 	RegistryBegin(get_func_namespace(fcinfo->flinfo->fn_oid), &saved_user, &saved_context);
-	FetchModel(entry, site->pins[i].id, site->pins[i].xmin);
+	FetchModel(entry, pin->id, pin->xmin);
 	entry->generation = 0;		/* only pinned, not resolved */
 	RegistryEnd(saved_user, saved_context);
-	site->pins[i].model = entry;
+	pin->model = entry;
 	return entry;
 }
 
 static void
-AddPin(FunctionCallInfo fcinfo, NamedSite *site, const char *name, NamedModel *entry)
+AddPin(StatementPins *pins, const char *name, NamedModel *entry)
 {
-	int			slot = site->n < PINS_PER_SITE ? site->n++ : site->next++ % PINS_PER_SITE;
+	StatementPin *pin;
 
-	if (site->pins[slot].name != NULL)
-		pfree(site->pins[slot].name);
-	site->pins[slot].name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, name);
-	site->pins[slot].len = strlen(name);
-	site->pins[slot].model = entry;
-	site->pins[slot].id = entry->id;
-	site->pins[slot].xmin = entry->xmin;
+	if (pins->n == pins->size)
+	{
+		pins->size = pins->size == 0 ? 4 : 2 * pins->size;
+		pins->pins = pins->pins == NULL ?
+			MemoryContextAlloc(pins->cxt, pins->size * sizeof(StatementPin)) :
+			repalloc(pins->pins, pins->size * sizeof(StatementPin));
+	}
+	pin = &pins->pins[pins->n];
+	pin->name = MemoryContextStrdup(pins->cxt, name);
+	pin->len = strlen(name);
+	pin->model = entry;
+	pin->id = entry->id;
+	pin->xmin = entry->xmin;
+	pins->last = pins->n++;
 }
 
 /*
  * The decoded deployed version of the named model, the same for every row
- * of the statement at this call site.
+ * of the query, at every call site.
  */
 ModelCache *
 MtlRegistryModel(FunctionCallInfo fcinfo, text *name_text)
 {
-	NamedSite  *site = SiteForCall(fcinfo);
-	int			i = FindPin(site, VARDATA_ANY(name_text), VARSIZE_ANY_EXHDR(name_text));
+	StatementPins *pins = PinsForCall(fcinfo);
+	int			i = FindPin(pins, VARDATA_ANY(name_text), VARSIZE_ANY_EXHDR(name_text));
 	NamedModel *entry;
 	char	   *name;
 
 	if (i >= 0)
 	{
-		entry = site->pins[i].model;
-		if (entry->name == NULL || strcmp(entry->name, site->pins[i].name) != 0 ||
-			entry->id != site->pins[i].id || entry->xmin != site->pins[i].xmin)
-			entry = Repin(fcinfo, site, i);
+		StatementPin *pin = &pins->pins[i];
+
+		entry = pin->model;
+		if (entry->name == NULL || strcmp(entry->name, pin->name) != 0 ||
+			entry->id != pin->id || entry->xmin != pin->xmin)
+			entry = Repin(fcinfo, pin);
 		entry->last_use = ++use_clock;
 		return entry->cache;
 	}
@@ -438,7 +497,8 @@ MtlRegistryModel(FunctionCallInfo fcinfo, text *name_text)
 	name = text_to_cstring(name_text);
 	entry = Resolve(name, get_func_namespace(fcinfo->flinfo->fn_oid));
 	entry->last_use = ++use_clock;
-	AddPin(fcinfo, site, name, entry);
+	AddPin(pins, name, entry);
 	pfree(name);
 	return entry->cache;
 }
+
