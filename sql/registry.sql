@@ -71,6 +71,18 @@ SELECT a = b AS same_version, a = (SELECT mtl_predict(model, 3, 4) FROM mtl_mode
 FROM (SELECT mtl_predict('reg', 3, 4) AS a, mtl_deploy('reg', 2) AS d, mtl_predict('reg', 3, 4) AS b OFFSET 0) x WHERE d IS NOT NULL;
 SELECT mtl_deployed_version('reg') AS deployed, reg_matches(2) AS v2;
 SELECT mtl_rollback('reg') AS back_to;
+-- a PL/pgSQL assignment sees a deploy made earlier in its transaction
+DO $$
+DECLARE x float8[]; y float8[]; v1 float8[]; v2 float8[];
+BEGIN
+	SELECT mtl_predict(model, 3, 4) INTO v1 FROM mtl_models WHERE name = 'reg' AND version = 1;
+	SELECT mtl_predict(model, 3, 4) INTO v2 FROM mtl_models WHERE name = 'reg' AND version = 2;
+	x := mtl_predict('reg', 3, 4);
+	PERFORM mtl_deploy('reg', 2);
+	y := mtl_predict('reg', 3, 4);
+	RAISE NOTICE 'before the deploy: version 1 %; after it: version 2 %', x = v1, y = v2;
+END $$;
+SELECT mtl_rollback('reg') AS back_to;
 -- a statement keeps its version while other names push its model out of the
 -- backend's cache (8 names): here 'reg' is scored once every 9 rows
 SELECT count(*) FROM (SELECT mtl_registry_add('reg_many_' || g, model, NULL, NULL, NULL)

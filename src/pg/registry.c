@@ -72,6 +72,10 @@ typedef struct NamedModel
  * repeats an expression at each use), and all of them must score with one
  * version. Keyed by the query's memory context (fn_mcxt of every function in
  * its plan), allocated there, and unlinked by that context's reset callback.
+ * PL/pgSQL evaluates its simple expressions (x := mtl_predict(...)) in one
+ * context for the whole transaction, each under a new snapshot: the pins
+ * start again when the snapshot's command id moved, so such an expression
+ * sees a deploy made earlier in its transaction.
  */
 typedef struct StatementPin
 {
@@ -87,6 +91,7 @@ typedef struct StatementPins
 	MemoryContext cxt;
 	struct StatementPins *next;
 	MemoryContextCallback unlink;
+	CommandId	cid;			/* of the snapshot the pins were made under */
 	int			n;
 	int			size;
 	int			last;			/* the pin found last: the common case of one name */
@@ -393,23 +398,34 @@ PinsForCall(FunctionCallInfo fcinfo)
 {
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	StatementPins *pins = fcinfo->flinfo->fn_extra;
+	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : InvalidCommandId;
 
-	if (pins != NULL)
-		return pins;
-	for (pins = running_statements; pins != NULL; pins = pins->next)
-		if (pins->cxt == cxt)
-			break;
 	if (pins == NULL)
 	{
-		pins = MemoryContextAllocZero(cxt, sizeof(StatementPins));
-		pins->cxt = cxt;
-		pins->unlink.func = UnlinkStatement;
-		pins->unlink.arg = pins;
-		MemoryContextRegisterResetCallback(cxt, &pins->unlink);
-		pins->next = running_statements;
-		running_statements = pins;
+		for (pins = running_statements; pins != NULL; pins = pins->next)
+			if (pins->cxt == cxt)
+				break;
+		if (pins == NULL)
+		{
+			pins = MemoryContextAllocZero(cxt, sizeof(StatementPins));
+			pins->cxt = cxt;
+			pins->cid = cid;
+			pins->unlink.func = UnlinkStatement;
+			pins->unlink.arg = pins;
+			MemoryContextRegisterResetCallback(cxt, &pins->unlink);
+			pins->next = running_statements;
+			running_statements = pins;
+		}
+		fcinfo->flinfo->fn_extra = pins;
 	}
-	fcinfo->flinfo->fn_extra = pins;
+	if (pins->cid != cid)
+	{
+		for (int i = 0; i < pins->n; i++)
+			pfree(pins->pins[i].name);
+		pins->n = 0;
+		pins->last = 0;
+		pins->cid = cid;
+	}
 	return pins;
 }
 
