@@ -19,6 +19,7 @@ SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "
 SELECT mtl_train(user_id, item_id, ARRAY[clicked, clicked], '{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "ctr", "type": "binary"}]}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epoch": 3}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "model": "xgboost"}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "interaction": "dcn"}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 0}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 2.5}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": "10"}') FROM tiny;

@@ -53,6 +53,7 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_f32(w, s->validation_fraction);
 	mtl_put_u32(w, (uint32_t) s->patience);
 	mtl_put_u64(w, s->seed);
+	mtl_put_u8(w, (uint8_t) s->interaction);
 }
 
 static void
@@ -248,7 +249,7 @@ ReadTraining(MtlReader *r, MtlSpec *s)
 }
 
 static void
-ReadSpec(MtlReader *r, MtlSpec *s)
+ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 {
 	uint32_t	n_tasks = mtl_get_u32(r);
 	uint8_t		model;
@@ -289,6 +290,15 @@ ReadSpec(MtlReader *r, MtlSpec *s)
 	strcpy(s->scenario, scenario);
 	mtl_free(scenario);
 	ReadTraining(r, s);
+	s->interaction = MTL_INTERACTION_IDS;
+	if (version >= 3 && !r->failed)
+	{
+		uint8_t		interaction = mtl_get_u8(r);
+
+		if (interaction > MTL_INTERACTION_LAST)
+			{ mtl_reader_fail(r, "unknown interaction"); return; }
+		s->interaction = (MtlInteraction) interaction;
+	}
 }
 
 static void
@@ -507,7 +517,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 			MTL_FAIL(MTL_E_CORRUPT, "checksum mismatch (the model bytes are corrupted)");
 	}
 	r.len = len - MTL_TRAILER_SIZE;
-	ReadSpec(&r, &m->model.spec);
+	ReadSpec(&r, &m->model.spec, version);
 	ReadSchema(&r, &m->schema);
 	ReadSummary(&r, &m->summary, m->model.spec.n_tasks, version);
 	ReadParams(&r, m);

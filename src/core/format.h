@@ -22,10 +22,11 @@
 #include "train.h"
 
 /*
- * Format versions: 1 (mtl 0.1); 2 adds the seconds of each training phase.
- * The decoder reads every version from MTL_FORMAT_OLDEST on.
+ * Format versions: 1 (mtl 0.1); 2 adds the seconds of each training phase;
+ * 3 the interaction (earlier ones are "ids"). The decoder reads every version
+ * from MTL_FORMAT_OLDEST on.
  */
-#define MTL_FORMAT_VERSION 2
+#define MTL_FORMAT_VERSION 3
 #define MTL_FORMAT_OLDEST 1
 #define MTL_HEADER_SIZE 24
 #define MTL_TRAILER_SIZE 4

@@ -33,6 +33,21 @@ mtl_model_type_name(MtlModelType type)
 }
 
 const char *
+mtl_interaction_name(MtlInteraction interaction)
+{
+	switch (interaction)
+	{
+		case MTL_INTERACTION_IDS:
+			return "ids";
+		case MTL_INTERACTION_POOLED:
+			return "pooled";
+		case MTL_INTERACTION_FM:
+			return "fm";
+	}
+	return "unknown";
+}
+
+const char *
 mtl_task_type_name(MtlTaskType type)
 {
 	return type == MTL_TASK_BINARY ? "binary" : "regression";
@@ -414,6 +429,8 @@ mtl_model_free(MtlModel *model)
 	mtl_layout_free(&model->layout);
 	mtl_free(model->shape.cat_rows);
 	model->shape.cat_rows = NULL;
+	mtl_free(model->shape.cat_side);
+	model->shape.cat_side = NULL;
 }
 
 static float *

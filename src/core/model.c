@@ -13,6 +13,7 @@
 #include "loss.h"
 #include "mem.h"
 #include "rng.h"
+#include "rows.h"
 
 static int
 TowerWidth(const MtlSpec *spec, int l)
@@ -32,6 +33,104 @@ mtl_model_row_scenario(const MtlModel *model, const int32_t *slots)
 	return row < 0 ? 0 : (int32_t) (row - model->layout.cat_row0[f]);
 }
 
+/* Whether categorical field f enters side's pool. */
+static int
+PoolsField(const MtlModel *model, int f, int side)
+{
+	if (model->spec.interaction == MTL_INTERACTION_IDS)
+		return 0;
+	return model->shape.cat_side[f] == side;
+}
+
+static void
+PoolAdd(float *sum, float *sq, const float *v, int E, int fm)
+{
+	for (int i = 0; i < E; i++)
+		sum[i] += v[i];
+	if (fm)
+		for (int i = 0; i < E; i++)
+			sq[i] += v[i] * v[i];
+}
+
+/*
+ * Side's pool over one row's embeddings: from its input row x (copy's D-wide
+ * input, absent slots zero) when x is set, else from params' rows of copy c
+ * named by slots.
+ */
+static void
+Pool(const MtlModel *model, const float *x, const float *params, int c, const int32_t *slots,
+	 int side, float *sum, float *sq)
+{
+	const MtlLayout *L = &model->layout;
+	int			E = L->E;
+	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
+
+	memset(sum, 0, sizeof(float) * E);
+	if (fm)
+		memset(sq, 0, sizeof(float) * E);
+	/* slot k: the user id, the item id, then categorical field k - 2 */
+	for (int k = 0; k < L->n_slots; k++)
+	{
+		if (k < 2 ? k != side : !PoolsField(model, k - 2, side))
+			continue;
+		if (x != NULL)
+			PoolAdd(sum, sq, k < 2 ? x + k * E : x + 3 * E + (k - 2) * E, E, fm);
+		else if (slots[k] >= 0)
+			PoolAdd(sum, sq, params + (size_t) MTL_COPY_ROW(L, slots[k], c) * E, E, fm);
+	}
+}
+
+void
+mtl_model_pool(const MtlModel *model, const float *x, int side, float *sum, float *sq)
+{
+	Pool(model, x, NULL, 0, NULL, side, sum, sq);
+}
+
+void
+mtl_model_pool_slots(const MtlModel *model, const float *params, int c, const int32_t *slots,
+					 int side, float *sum, float *sq)
+{
+	Pool(model, NULL, params, c, slots, side, sum, sq);
+}
+
+void
+mtl_model_cross(const MtlModel *model, const float *const *sum, const float *const *sq, float *out)
+{
+	int			E = model->layout.E;
+
+	if (model->spec.interaction != MTL_INTERACTION_FM)
+	{
+		for (int i = 0; i < E; i++)
+			out[i] = sum[MTL_SIDE_USER][i] * sum[MTL_SIDE_ITEM][i];
+		return;
+	}
+	for (int i = 0; i < E; i++)
+	{
+		float		s = sum[0][i] + sum[1][i] + sum[2][i];
+
+		out[i] = 0.5f * (s * s - (sq[0][i] + sq[1][i] + sq[2][i]));
+	}
+}
+
+/* The cross slot of one input row from its own embeddings; pools: [6 x E] scratch. */
+static void
+CrossOfRow(const MtlModel *model, float *x, float *pools)
+{
+	int			E = model->layout.E;
+	const float *sum[MTL_N_SIDES],
+			   *sq[MTL_N_SIDES];
+
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		float	   *s = pools + (size_t) side * 2 * E;
+
+		mtl_model_pool(model, x, side, s, s + E);
+		sum[side] = s;
+		sq[side] = s + E;
+	}
+	mtl_model_cross(model, sum, sq, x + 2 * E);
+}
+
 void
 mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 				   const int32_t *slots, const float *nums, int B)
@@ -41,6 +140,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 	int			S = L->n_slots;
 	int			n_num = model->shape.n_num;
 	int			num0 = L->D - n_num;
+	float	   *pools = mtl_alloc(sizeof(float) * 2 * MTL_N_SIDES * E);
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -55,12 +155,12 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 		{
 			float	   *x = X + (size_t) r * L->Xw;
 
-			for (int i = 0; i < E; i++)
-				x[2 * E + i] = x[i] * x[E + i];
+			CrossOfRow(model, x, pools);
 			if (n_num > 0)
 				memcpy(x + num0, nums + (size_t) r * n_num, sizeof(float) * n_num);
 		}
 	}
+	mtl_free(pools);
 	for (int r = 0; r < B; r++)
 		work->scenario[r] = mtl_model_row_scenario(model, slots + (size_t) r * S);
 }
@@ -527,6 +627,49 @@ mtl_model_backward(const MtlModel *model, MtlWork *work, const float *params,
 	mtl_model_backward_shared(model, work, params, grads, B);
 }
 
+/*
+ * The cross slot's gradient d into the embedding rows of one input row x
+ * (slots s of copy table): ids and pooled send d * V to each embedding of the
+ * user's pool and d * U to each of the item's; fm sends d * (S - v_j) to each
+ * embedding v_j, S the sum of all. pools: [7 x E] scratch.
+ */
+static void
+CrossBackward(const MtlModel *model, const float *x, const float *d, const int32_t *s,
+			  float *table, float *pools)
+{
+	int			E = model->layout.E;
+	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
+	const float *U = pools,
+			   *V = pools + 2 * E;
+	float	   *all = pools + 6 * E;
+
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		mtl_model_pool(model, x, side, pools + (size_t) side * 2 * E, pools + (size_t) side * 2 * E + E);
+	for (int i = 0; fm && i < E; i++)
+		all[i] = pools[i] + pools[2 * E + i] + pools[4 * E + i];
+	/* slot k: the user id, the item id, then categorical field k - 2 */
+	for (int k = 0; k < model->layout.n_slots; k++)
+	{
+		int			side = k < 2 ? k : model->shape.cat_side[k - 2];
+		const float *v = k < 2 ? x + k * E : x + 3 * E + (k - 2) * E;
+		float	   *g;
+
+		if (s[k] < 0 || (k >= 2 && !PoolsField(model, k - 2, side)))
+			continue;
+		g = table + (size_t) s[k] * E;
+		if (fm)
+			for (int i = 0; i < E; i++)
+				g[i] += d[i] * (all[i] - v[i]);
+		else if (side != MTL_SIDE_CONTEXT)
+		{
+			const float *other = side == MTL_SIDE_USER ? V : U;
+
+			for (int i = 0; i < E; i++)
+				g[i] += d[i] * other[i];
+		}
+	}
+}
+
 void
 mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
 							  const int32_t *slots, int B)
@@ -534,6 +677,7 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
 	int			S = L->n_slots;
+	float	   *pools = mtl_alloc(sizeof(float) * 7 * E);
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -541,31 +685,15 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 		const float *dX = work->dX + (size_t) c * L->D;
 		const float *X = work->X + (size_t) c * L->D;
 
-		for (int r = 0; r < B; r++)
-		{
-			const int32_t *s = slots + (size_t) r * S;
-			const float *dx = dX + (size_t) r * L->Xw;
-			const float *x = X + (size_t) r * L->Xw;
-
-			/* the product slot x[2E+i] = u[i] * v[i] sends dx*v to u and dx*u to v */
-			if (s[0] >= 0)
-			{
-				float	   *gu = table + (size_t) s[0] * E;
-
-				for (int i = 0; i < E; i++)
-					gu[i] += dx[i] + dx[2 * E + i] * x[E + i];
-			}
-			if (s[1] >= 0)
-			{
-				float	   *gv = table + (size_t) s[1] * E;
-
-				for (int i = 0; i < E; i++)
-					gv[i] += dx[E + i] + dx[2 * E + i] * x[i];
-			}
-		}
+		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
+		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);
 		for (int f = 0; f < S - 2; f++)
 			mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + 2 + f, S, B, E);
+		for (int r = 0; r < B; r++)
+			CrossBackward(model, X + (size_t) r * L->Xw, dX + (size_t) r * L->Xw + 2 * E,
+						  slots + (size_t) r * S, table, pools);
 	}
+	mtl_free(pools);
 }
 
 int

@@ -3,10 +3,21 @@
  * single-task and ESMM all as one structure of levels, experts and gates.
  *
  * Input of a row (width D):
- *   [ user id emb (E) | item id emb (E) | user*item (E) | one E-wide embedding
+ *   [ user id emb (E) | item id emb (E) | cross (E) | one E-wide embedding
  *     per categorical field | standardised numeric features ]
- * The product slot gives the towers the user-item affinity directly, which
- * an MLP over concatenated embeddings learns poorly.
+ * The cross slot gives the experts the user-item affinity directly, which an
+ * MLP over concatenated embeddings learns poorly (config "interaction"):
+ *   ids     u * v, the id embeddings' product;
+ *   pooled  U * V, U the sum of the user's id and categorical embeddings, V
+ *           the item's: a user seen a few times still meets the item through
+ *           features learned from every user (two-tower style);
+ *   fm      the factorisation machine's second-order term over every
+ *           embedded field (ids, categorical fields of all sides):
+ *           sum over pairs i < j of v_i * v_j = ((sum v)^2 - sum v^2) / 2,
+ *           the "bi-interaction" vector of NFM (He and Chua, SIGIR 2017),
+ *           whose sum is DeepFM's FM term (Guo et al., IJCAI 2017).
+ * Each is a function of per-side sums (and sums of squares), so scoring keeps
+ * the user and item sides separable.
  *
  * Every embedding table has width E and they are stacked into one region of
  * rows at the start of the parameter array, so a row of a batch names its
@@ -84,6 +95,15 @@ typedef enum MtlLossWeighting
 
 #define MTL_WEIGHTING_LAST MTL_WEIGHTING_DWA
 
+typedef enum MtlInteraction
+{
+	MTL_INTERACTION_IDS = 0,
+	MTL_INTERACTION_POOLED = 1,
+	MTL_INTERACTION_FM = 2
+} MtlInteraction;
+
+#define MTL_INTERACTION_LAST MTL_INTERACTION_FM
+
 typedef struct MtlTask
 {
 	char		name[MTL_NAME_LEN];
@@ -114,6 +134,7 @@ typedef struct MtlSpec
 	int			n_tower_layers;
 	int			tower_units[MTL_MAX_LAYERS];
 	char		scenario[MTL_NAME_LEN];	/* context key of the scenario, "" none */
+	MtlInteraction interaction;	/* what the cross slot holds */
 	int			epochs;
 	int			batch_size;
 	float		learning_rate;
@@ -143,6 +164,7 @@ typedef struct MtlShape
 	int			n_cat;			/* categorical fields */
 	int			n_num;			/* numeric fields */
 	int64_t    *cat_rows;		/* [n_cat] embedding rows per field (vocab + 1) */
+	uint8_t    *cat_side;		/* [n_cat] side of each field: user, item, context */
 	int			scenario_cat;	/* categorical field holding the scenario, -1: none */
 } MtlShape;
 
@@ -243,6 +265,23 @@ typedef struct MtlWork
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);
+const char *mtl_interaction_name(MtlInteraction interaction);
+
+/*
+ * The cross slot from per-side pools: sum[s] and sq[s] ([E] each) are the
+ * sum and sum of squares of side s's embeddings (user, item, context; sq is
+ * read in fm mode only, and context only in fm mode). See mtl_model_pool.
+ */
+void		mtl_model_cross(const MtlModel *model, const float *const *sum, const float *const *sq,
+							float *out);
+/*
+ * Side's pool of one input row x (copy c's D-wide input, embeddings already
+ * in place): the embeddings of the side's slots that enter the cross slot.
+ */
+void		mtl_model_pool(const MtlModel *model, const float *x, int side, float *sum, float *sq);
+/* The same from params' embedding rows of copy c named by a row's slots (-1: absent). */
+void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
+								 const int32_t *slots, int side, float *sum, float *sq);
 const char *mtl_task_type_name(MtlTaskType type);
 
 /* Fill layout from spec and shape; returns NULL or a reason it is impossible. */

@@ -97,6 +97,8 @@ mtl_predictor_create(const MtlTrained *trained)
 		p->coef = mtl_alloc(sizeof(float) * terms);
 		p->coef_rows = mtl_alloc(sizeof(float *) * terms);
 		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 3));
+		p->pools = mtl_alloc(sizeof(float) * 6 * L->E);
+		p->cross = mtl_alloc(sizeof(float) * L->E);
 	}
 	return p;
 }
@@ -116,6 +118,8 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->coef);
 	mtl_free(p->coef_rows);
 	mtl_free(p->plain_rows);
+	mtl_free(p->pools);
+	mtl_free(p->cross);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -260,6 +264,25 @@ CachedSideVector(MtlPredictor *p, int side)
 	return vec;
 }
 
+void
+mtl_predictor_cross(MtlPredictor *p, int c)
+{
+	const MtlModel *m = &p->trained->model;
+	int			E = m->layout.E;
+	const float *sum[MTL_N_SIDES],
+			   *sq[MTL_N_SIDES];
+
+	for (int side = 0; side < MTL_N_SIDES; side++)
+	{
+		float	   *s = p->pools + (size_t) side * 2 * E;
+
+		mtl_model_pool_slots(m, m->params, c, p->slots, side, s, s + E);
+		sum[side] = s;
+		sq[side] = s + E;
+	}
+	mtl_model_cross(m, sum, sq, p->cross);
+}
+
 /* Add W_in's rows x0 .. x0+E scaled by emb to the fused list. */
 static int
 ListEmbedding(const MtlPredictor *p, int n, const float *emb, int x0)
@@ -326,18 +349,21 @@ ProjectFused(MtlPredictor *p)
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (num0 + c->num_cols[k]) * L->P;
 		}
 	}
-	if (u != NULL && i != NULL)
+	if ((u != NULL && i != NULL) || m->spec.interaction != MTL_INTERACTION_IDS)
+	{
+		mtl_predictor_cross(p, 0);
 		for (int k = 0; k < L->E; k++)
 		{
-			p->coef[n] = u[k] * i[k];
+			p->coef[n] = p->cross[k];
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (2 * L->E + k) * L->P;
 		}
+	}
 	mtl_sum_rows(p->work->proj[0], m->params + L->b_in, p->coef, p->coef_rows, n,
 				 p->plain_rows, n_plain, L->P);
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
 }
 
-/* work->proj = b_in + user side + item side + (user * item) @ W_in[product rows] */
+/* work->proj = b_in + user side + item side + cross @ W_in[cross rows] */
 static void
 Project(MtlPredictor *p)
 {
@@ -353,16 +379,14 @@ Project(MtlPredictor *p)
 		mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, p->scratch);
 		mtl_add(proj, p->scratch, L->P);
 	}
-	if (p->slots[0] >= 0 && p->slots[1] >= 0)
+	if ((p->slots[0] >= 0 && p->slots[1] >= 0) || m->spec.interaction != MTL_INTERACTION_IDS)
 		for (int c = 0; c < L->n_copies; c++)
 		{
-			const float *u = m->params + (size_t) MTL_COPY_ROW(L, p->slots[0], c) * L->E;
-			const float *i = m->params + (size_t) MTL_COPY_ROW(L, p->slots[1], c) * L->E;
-
 			const float *W = m->params + L->W_in + (size_t) (c * L->D + 2 * L->E) * L->P;
 
+			mtl_predictor_cross(p, c);
 			for (int k = 0; k < L->E; k++)
-				mtl_axpy(proj, u[k] * i[k], W + (size_t) k * L->P, L->P);
+				mtl_axpy(proj, p->cross[k], W + (size_t) k * L->P, L->P);
 		}
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
 }

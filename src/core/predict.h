@@ -63,6 +63,8 @@ typedef struct MtlPredictor
 	float	   *coef;
 	const float **coef_rows;
 	const float **plain_rows;
+	float	   *pools;			/* [3 x 2E] each side's sum and sum of squares */
+	float	   *cross;			/* [E] the row's cross slot */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
@@ -70,6 +72,9 @@ void		mtl_predictor_free(MtlPredictor *p);
 
 /* Start a row from ids (positions from mtl_schema_find_id, -1: none). */
 void		mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos);
+
+/* The cross slot of the row in p->slots for input copy c, into p->cross. */
+void		mtl_predictor_cross(MtlPredictor *p, int c);
 
 /* One side's share of the first layer (X @ W_in) for the row in p->slots / p->nums. */
 void		mtl_predictor_side_vector(const MtlPredictor *p, int side, float *vec);

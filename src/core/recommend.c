@@ -6,19 +6,43 @@
 #include "layers.h"
 #include "mem.h"
 
-/* Each item's side of the first layer, with its stored features. */
+/* Each item's side of the first layer and its pools, with its stored features. */
 static void
 ItemSides(MtlRecommender *r)
 {
 	const MtlTrained *t = r->trained;
-	int			P = t->model.layout.P;
+	const MtlLayout *L = &t->model.layout;
+	int			P = L->P;
+	int			E = L->E;
 
 	for (int64_t i = 0; i < r->n_items; i++)
 	{
-		mtl_schema_row_from_ids(&t->schema, &t->model.layout, -1, i, r->predictor->slots,
-								r->predictor->nums);
+		mtl_schema_row_from_ids(&t->schema, L, -1, i, r->predictor->slots, r->predictor->nums);
 		mtl_predictor_side_vector(r->predictor, MTL_SIDE_ITEM, r->item_side + i * P);
+		for (int c = 0; c < L->n_copies; c++)
+		{
+			float	   *pool = r->item_pool + ((size_t) c * r->n_items + i) * 2 * E;
+
+			mtl_model_pool_slots(&t->model, t->model.params, c, r->predictor->slots,
+								 MTL_SIDE_ITEM, pool, pool + E);
+		}
 	}
+}
+
+/* The user's and the context's pools of the row in the predictor, per copy. */
+static void
+RowPools(MtlRecommender *r)
+{
+	const MtlModel *m = &r->trained->model;
+	int			E = m->layout.E;
+
+	for (int c = 0; c < m->layout.n_copies; c++)
+		for (int side = 0; side < MTL_N_SIDES; side += 2)
+		{
+			float	   *pool = r->row_pool + ((size_t) c * MTL_N_SIDES + side) * 2 * E;
+
+			mtl_model_pool_slots(m, m->params, c, r->predictor->slots, side, pool, pool + E);
+		}
 }
 
 MtlRecommender *
@@ -33,6 +57,8 @@ mtl_recommender_create(const MtlTrained *trained)
 	r->item_side = mtl_alloc(sizeof(float) * (r->n_items * L->P + 1));
 	r->base = mtl_alloc(sizeof(float) * L->P);
 	r->prod = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
+	r->item_pool = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * 2 * L->E + 1));
+	r->row_pool = mtl_alloc(sizeof(float) * (size_t) L->n_copies * MTL_N_SIDES * 2 * L->E);
 	r->work = mtl_work_create(&trained->model, MTL_RECOMMEND_BATCH);
 	ItemSides(r);
 	return r;
@@ -48,6 +74,8 @@ mtl_recommender_free(MtlRecommender *r)
 	mtl_free(r->item_side);
 	mtl_free(r->base);
 	mtl_free(r->prod);
+	mtl_free(r->item_pool);
+	mtl_free(r->row_pool);
 	mtl_free(r);
 }
 
@@ -100,18 +128,20 @@ UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set, int context
 	mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, side);
 	mtl_add(r->base, side, L->P);
 	scenario = mtl_model_row_scenario(&t->model, p->slots);
+	RowPools(r);
 	mtl_free(side);
 	mtl_free(slots);
 	mtl_free(nums);
 	return scenario;
 }
 
-/* proj rows of items [from, from + B): base + item side + (u * v) @ W_prod per copy */
+/* proj rows of items [from, from + B): base + item side + cross @ W_in[cross rows] per copy */
 static void
 ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
 {
 	const MtlModel *m = &r->trained->model;
 	const MtlLayout *L = &m->layout;
+	int			E = L->E;
 	float	   *proj = r->work->proj[0];
 
 	for (int b = 0; b < B; b++)
@@ -121,21 +151,25 @@ ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
 		memcpy(row, r->item_side + (from + b) * L->P, sizeof(float) * L->P);
 		mtl_add(row, r->base, L->P);
 	}
-	if (user_row < 0)
+	/* ids: no user id, no product */
+	if (user_row < 0 && m->spec.interaction == MTL_INTERACTION_IDS)
 		return;
 	for (int c = 0; c < L->n_copies; c++)
 	{
-		const float *u = m->params + (size_t) MTL_COPY_ROW(L, user_row, c) * L->E;
+		const float *row_pool = r->row_pool + (size_t) c * MTL_N_SIDES * 2 * E;
+		const float *sum[MTL_N_SIDES] = {row_pool, NULL, row_pool + 4 * E};
+		const float *sq[MTL_N_SIDES] = {row_pool + E, NULL, row_pool + 5 * E};
 
 		for (int b = 0; b < B; b++)
 		{
-			const float *v = m->params + (size_t) MTL_COPY_ROW(L, L->item_row0 + from + b, c) * L->E;
+			const float *item = r->item_pool + ((size_t) c * r->n_items + from + b) * 2 * E;
 
-			for (int k = 0; k < L->E; k++)
-				r->prod[(size_t) b * L->E + k] = u[k] * v[k];
+			sum[MTL_SIDE_ITEM] = item;
+			sq[MTL_SIDE_ITEM] = item + E;
+			mtl_model_cross(m, sum, sq, r->prod + (size_t) b * E);
 		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, L->E, 1.0f,
-					r->prod, L->E, m->params + L->W_in + (size_t) (c * L->D + 2 * L->E) * L->P,
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, E, 1.0f,
+					r->prod, E, m->params + L->W_in + (size_t) (c * L->D + 2 * E) * L->P,
 					L->P, 1.0f, proj, L->P);
 	}
 }

@@ -3,11 +3,12 @@
  * through sgemm instead of one row at a time.
  *
  * The first layer splits as in predict.h: b_in + user side + context side +
- * item side + (user * item) @ W_in[product rows]. The item sides of all
- * items are computed once per recommender ([items x P]); per user, the
- * constant part is one vector and the product term one sgemm of
- * [items x E] by [E x P] per input copy; the rest of the model runs on batches
- * of items through the same forward pass as training.
+ * item side + cross @ W_in[cross rows]. The item sides and the items' pools
+ * of embeddings (model.h) are computed once per recommender ([items x P],
+ * [copies x items x 2E]); per user, the constant part is one vector and the
+ * cross term one sgemm of [items x E] by [E x P] per input copy; the rest of
+ * the model runs on batches of items through the same forward pass as
+ * training.
  */
 #ifndef MTL_RECOMMEND_H
 #define MTL_RECOMMEND_H
@@ -23,7 +24,9 @@ typedef struct MtlRecommender
 	int64_t		n_items;
 	float	   *item_side;		/* [n_items x P] */
 	float	   *base;			/* [P] b_in + user side + context side */
-	float	   *prod;			/* [batch x E] user * item embeddings of one copy */
+	float	   *prod;			/* [batch x E] the cross slots of one copy */
+	float	   *item_pool;		/* [copies x n_items x 2E] each item's sum and sum of squares */
+	float	   *row_pool;		/* [copies x 3 x 2E] the user's and context's pools (item: unused) */
 	MtlWork    *work;
 	void		(*interrupt) (void *arg);	/* called per batch when set; may not return */
 	void	   *arg;

@@ -324,8 +324,12 @@ mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 	shape->n_cat = schema->n_cat;
 	shape->n_num = schema->n_num;
 	shape->cat_rows = mtl_alloc(sizeof(int64_t) * (schema->n_cat + 1));
+	shape->cat_side = mtl_alloc(schema->n_cat + 1);
 	for (int c = 0; c < schema->n_cat; c++)
+	{
 		shape->cat_rows[c] = schema->fields[schema->cat_field[c]].n_values + 1;
+		shape->cat_side[c] = schema->fields[schema->cat_field[c]].side;
+	}
 	return NULL;
 }
 

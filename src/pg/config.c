@@ -42,6 +42,7 @@ SetDefaults(MtlSpec *s)
 	s->l2 = 1e-6f;
 	s->dropout = 0.0f;
 	s->loss_weighting = MTL_WEIGHTING_FIXED;
+	s->interaction = MTL_INTERACTION_IDS;
 	s->gradnorm_alpha = 1.5f;
 	s->dwa_temperature = 2.0f;
 	s->seed = 42;
@@ -317,6 +318,20 @@ ParseWeighting(MtlSpec *spec, const JsonbValue *v)
 }
 
 static void
+InteractionKey(ConfigState *state, const JsonbValue *v)
+{
+	for (int i = 0; i <= MTL_INTERACTION_LAST; i++)
+		if (StringEquals(v, mtl_interaction_name((MtlInteraction) i)))
+		{
+			state->spec->interaction = (MtlInteraction) i;
+			return;
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("config key \"interaction\" must be one of \"ids\", \"pooled\", \"fm\"")));
+}
+
+static void
 ParseScenario(MtlSpec *spec, const JsonbValue *v)
 {
 	if (v->type != jbvString || v->val.string.len < 1 || v->val.string.len >= MTL_NAME_LEN)
@@ -402,6 +417,7 @@ static const ConfigKey config_keys[] = {
 	UNITS("bottom_units", bottom_units, n_bottom_layers),
 	UNITS("tower_units", tower_units, n_tower_layers),
 	CUSTOM("scenario", true, ScenarioKey),
+	CUSTOM("interaction", true, InteractionKey),
 	CUSTOM("loss_weighting", true, WeightingKey),
 	/* training */
 	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),

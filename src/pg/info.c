@@ -75,8 +75,9 @@ AppendArchitecture(StringInfo s, const MtlModel *model)
 {
 	const MtlSpec *spec = &model->spec;
 
-	appendStringInfo(s, ", \"model\": \"%s\", \"embedding_dim\": %d",
-					 mtl_model_type_name(spec->model), spec->embedding_dim);
+	appendStringInfo(s, ", \"model\": \"%s\", \"embedding_dim\": %d, \"interaction\": \"%s\"",
+					 mtl_model_type_name(spec->model), spec->embedding_dim,
+					 mtl_interaction_name(spec->interaction));
 	if (spec->model == MTL_MODEL_MMOE)
 		appendStringInfo(s, ", \"experts\": %d", spec->n_experts);
 	if (spec->model == MTL_MODEL_PLE)

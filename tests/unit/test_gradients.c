@@ -13,6 +13,7 @@
 #include "../../src/core/mem.h"
 #include "../../src/core/model.h"
 #include "../../src/core/rng.h"
+#include "../../src/core/rows.h"
 #include "../../src/core/train.h"
 
 static MtlRng rng;
@@ -228,6 +229,7 @@ typedef struct Variant
 	int			conditional;	/* task 1 given task 0, pos_weight 2 */
 	float		dropout;
 	MtlLossWeighting weighting;
+	MtlInteraction interaction;
 } Variant;
 
 /* A small model with every kind of input, used by the whole-model check. */
@@ -235,6 +237,8 @@ static void
 SmallModel(MtlModel *model, const Variant *v)
 {
 	static int64_t cat_rows[2] = {4, 3};
+	/* field 1 is the item's, or the context's scenario */
+	static uint8_t cat_side[2][2] = {{MTL_SIDE_USER, MTL_SIDE_ITEM}, {MTL_SIDE_USER, MTL_SIDE_CONTEXT}};
 	MtlSpec    *s = &model->spec;
 	const char *names[3] = {"ctr", "cvr", "rating"};
 
@@ -269,12 +273,14 @@ SmallModel(MtlModel *model, const Variant *v)
 	s->tower_units[0] = 3;
 	s->dropout = v->dropout;
 	s->loss_weighting = v->weighting;
+	s->interaction = v->interaction;
 	s->seed = 7;
 	model->shape.n_users = 4;
 	model->shape.n_items = 3;
 	model->shape.n_cat = 2;
 	model->shape.n_num = 2;
 	model->shape.cat_rows = cat_rows;
+	model->shape.cat_side = cat_side[v->scenario ? 1 : 0];
 	model->shape.scenario_cat = v->scenario ? 1 : -1;
 	CHECK(mtl_layout_build(&model->layout, s, &model->shape) == NULL, "layout builds");
 	mtl_model_init(model);
@@ -302,10 +308,11 @@ Loss(MtlModel *model, MtlWork *work, float *grads)
 static const char *
 VariantName(const Variant *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s", mtl_model_type_name(v->type),
+	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s", mtl_model_type_name(v->type),
 			 v->expert_layers, v->levels, v->scenario ? "/scenario" : "",
 			 v->conditional ? "/given" : "", v->dropout > 0 ? "/dropout" : "",
-			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "");
+			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "",
+			 mtl_interaction_name(v->interaction));
 	return buf;
 }
 
@@ -412,7 +419,7 @@ TestChainLoss(void)
 static void
 TestGradNormLayer(MtlModelType type, int expert_layers, int levels)
 {
-	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED};
+	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS};
 	MtlModel	model;
 	MtlWork    *work;
 	MtlParamBlock blocks[MTL_MAX_EXPERTS];
@@ -490,20 +497,27 @@ void
 test_gradients(void)
 {
 	static const Variant variants[] = {
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED},
-		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY},
-		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
+		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS},
+		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS},
+		/* the cross slot: pooled sides, and fm over every field (with a context field) */
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
+		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
 	};
 
 	mtl_rng_seed(&rng, 1);
@@ -524,6 +538,8 @@ test_gradients(void)
 	{
 		MtlFpMode	mode;
 
+		/* the same models as above: only the floating-point mode differs */
+		mtl_rng_seed(&rng, 1);
 		mtl_fp_flush_begin(&mode);
 		for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
 			TestModelGradient(variants[i]);

@@ -37,6 +37,9 @@ PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const floa
 		out[t] = mtl_task_output(&m->model.spec.tasks[t], mtl_work_logit(work, t)[1]);
 }
 
+/* The cross slot the following checks train with. */
+static MtlInteraction interaction = MTL_INTERACTION_IDS;
+
 static void
 CheckModel(MtlModelType type, int scenario)
 {
@@ -53,6 +56,7 @@ CheckModel(MtlModelType type, int scenario)
 				n_items;
 
 	synthetic_spec(&spec, type);
+	spec.interaction = interaction;
 	spec.epochs = 2;
 	if (scenario)
 		strcpy(spec.scenario, "scenario");
@@ -94,10 +98,12 @@ CheckModel(MtlModelType type, int scenario)
 			for (int t = 0; t < spec.n_tasks; t++)
 				worst = fmax(worst, fabs(fast[t] - plain[t]) / fmax(1.0, fabs(plain[t])));
 		}
-	CHECK(worst < 1e-5, "%s%s: predictor equals the plain forward pass (worst diff %g)",
-		  mtl_model_type_name(type), scenario ? " with scenarios" : "", worst);
-	printf("  %s%s: predictor vs plain forward, worst relative diff %g\n",
-		   mtl_model_type_name(type), scenario ? " with scenarios" : "", worst);
+	CHECK(worst < 1e-5, "%s%s/%s: predictor equals the plain forward pass (worst diff %g)",
+		  mtl_model_type_name(type), scenario ? " with scenarios" : "",
+		  mtl_interaction_name(interaction), worst);
+	printf("  %s%s/%s: predictor vs plain forward, worst relative diff %g\n",
+		   mtl_model_type_name(type), scenario ? " with scenarios" : "",
+		   mtl_interaction_name(interaction), worst);
 	mtl_work_free(work, &m.model);
 	mtl_predictor_free(p);
 	mtl_trained_free(&m);
@@ -120,6 +126,7 @@ CheckRecommender(MtlModelType type)
 	double	   *all;
 
 	synthetic_spec(&spec, type);
+	spec.interaction = interaction;
 	spec.epochs = 2;
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
 	r = mtl_recommender_create(&m);
@@ -138,10 +145,10 @@ CheckRecommender(MtlModelType type)
 				worst = fmax(worst, fabs(all[i * spec.n_tasks + t] - one[t]) / fmax(1.0, fabs(one[t])));
 		}
 	}
-	CHECK(r->n_items > 0 && worst < 1e-5, "%s: catalog scores equal per-row scores (worst %g)",
-		  mtl_model_type_name(type), worst);
-	printf("  %s: recommender vs predictor over %lld items, worst relative diff %g\n",
-		   mtl_model_type_name(type), (long long) r->n_items, worst);
+	CHECK(r->n_items > 0 && worst < 1e-5, "%s/%s: catalog scores equal per-row scores (worst %g)",
+		  mtl_model_type_name(type), mtl_interaction_name(interaction), worst);
+	printf("  %s/%s: recommender vs predictor over %lld items, worst relative diff %g\n",
+		   mtl_model_type_name(type), mtl_interaction_name(interaction), (long long) r->n_items, worst);
 	mtl_free(all);
 	mtl_predictor_free(p);
 	mtl_recommender_free(r);
@@ -167,6 +174,7 @@ CheckRecommenderScenario(void)
 	int			scen;
 
 	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.interaction = interaction;
 	spec.epochs = 2;
 	strcpy(spec.scenario, "scenario");
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
@@ -230,4 +238,14 @@ test_predict(void)
 		CheckRecommender(MTL_MODEL_MMOE);
 		mtl_fp_flush_end(&mode);
 	}
+	/* the pooled and fm cross slots, from per-side pools when scoring */
+	for (interaction = MTL_INTERACTION_POOLED; interaction <= MTL_INTERACTION_LAST; interaction++)
+	{
+		CheckModel(MTL_MODEL_MMOE, 1);
+		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
+		CheckRecommender(MTL_MODEL_MMOE);
+		CheckRecommender(MTL_MODEL_SINGLE_TASK);
+		CheckRecommenderScenario();
+	}
+	interaction = MTL_INTERACTION_IDS;
 }
