@@ -12,11 +12,20 @@ mtl_adam_init(MtlAdam *adam, size_t n_params, float lr, float l2)
 	adam->beta2 = 0.999f;
 	adam->eps = 1e-8f;
 	adam->l2 = l2;
+	adam->l2_embeddings = l2;
+	adam->dense0 = 0;
 	adam->t = 0;
 	adam->from = 0;
 	adam->lazy_rows = 0;
 	adam->m = mtl_alloc(sizeof(float) * n_params);
 	adam->v = mtl_alloc(sizeof(float) * n_params);
+}
+
+void
+mtl_adam_embedding_l2(MtlAdam *adam, size_t dense0, float l2)
+{
+	adam->dense0 = dense0;
+	adam->l2_embeddings = l2;
 }
 
 void
@@ -35,13 +44,11 @@ mtl_adam_begin(MtlAdam *adam)
 	adam->v_correction = 1.0f / sqrtf(1.0f - powf(adam->beta2, (float) adam->t));
 }
 
-void
-mtl_adam_update(MtlAdam *adam, float *params, const float *grads,
-				size_t from, size_t to)
+static void
+Update(MtlAdam *adam, float *params, const float *grads, size_t from, size_t to, float l2)
 {
 	float		b1 = adam->beta1,
 				b2 = adam->beta2,
-				l2 = adam->l2,
 				eps = adam->eps;
 	float		step = adam->step_size,
 				vc = adam->v_correction;
@@ -56,6 +63,17 @@ mtl_adam_update(MtlAdam *adam, float *params, const float *grads,
 		v[i] = b2 * v[i] + (1.0f - b2) * g * g;
 		params[i] -= step * m[i] / (sqrtf(v[i]) * vc + eps);
 	}
+}
+
+void
+mtl_adam_update(MtlAdam *adam, float *params, const float *grads, size_t from, size_t to)
+{
+	size_t		split = adam->dense0 < from ? from : adam->dense0 > to ? to : adam->dense0;
+
+	if (from < split)
+		Update(adam, params, grads, from, split, adam->l2_embeddings);
+	if (split < to)
+		Update(adam, params, grads, split, to, adam->l2);
 }
 
 void

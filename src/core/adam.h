@@ -16,7 +16,9 @@ typedef struct MtlAdam
 	float		beta1;
 	float		beta2;
 	float		eps;
-	float		l2;
+	float		l2;				/* dense parameters */
+	float		l2_embeddings;	/* embedding rows: params[0 .. dense0) */
+	size_t		dense0;
 	int64_t		t;				/* steps taken */
 	size_t		from;			/* training steps only params[from ..] (0: all; see TrainStep) */
 	/* step only the embedding rows a batch used, whatever the catalog's size */
@@ -29,6 +31,8 @@ typedef struct MtlAdam
 } MtlAdam;
 
 void		mtl_adam_init(MtlAdam *adam, size_t n_params, float lr, float l2);
+/* Embedding rows (params below dense0) take l2 instead of the dense one. */
+void		mtl_adam_embedding_l2(MtlAdam *adam, size_t dense0, float l2);
 void		mtl_adam_free(MtlAdam *adam);
 
 /* Start a step: advance t and compute its bias corrections. */

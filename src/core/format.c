@@ -54,6 +54,7 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_u32(w, (uint32_t) s->patience);
 	mtl_put_u64(w, s->seed);
 	mtl_put_u8(w, (uint8_t) s->interaction);
+	mtl_put_f32(w, s->embedding_l2);
 }
 
 static void
@@ -291,6 +292,7 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 	mtl_free(scenario);
 	ReadTraining(r, s);
 	s->interaction = MTL_INTERACTION_IDS;
+	s->embedding_l2 = s->l2;
 	if (version >= 3 && !r->failed)
 	{
 		uint8_t		interaction = mtl_get_u8(r);
@@ -298,6 +300,9 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 		if (interaction > MTL_INTERACTION_LAST)
 			{ mtl_reader_fail(r, "unknown interaction"); return; }
 		s->interaction = (MtlInteraction) interaction;
+		s->embedding_l2 = mtl_get_f32(r);
+		if (!(s->embedding_l2 >= 0.0f) || !isfinite(s->embedding_l2))
+			{ mtl_reader_fail(r, "invalid embedding_l2"); return; }
 	}
 }
 

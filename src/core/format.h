@@ -23,7 +23,7 @@
 
 /*
  * Format versions: 1 (mtl 0.1); 2 adds the seconds of each training phase;
- * 3 the interaction (earlier ones are "ids"). The decoder reads every version
+ * 3 the interaction and embedding_l2 (earlier: "ids" and l2). The decoder reads every version
  * from MTL_FORMAT_OLDEST on.
  */
 #define MTL_FORMAT_VERSION 3

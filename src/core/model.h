@@ -140,7 +140,8 @@ typedef struct MtlSpec
 	float		learning_rate;
 	float		lr_decay;		/* learning rate times this after each epoch */
 	float		clip_norm;		/* global gradient norm limit, 0: none */
-	float		l2;
+	float		l2;				/* dense parameters */
+	float		embedding_l2;	/* embedding rows */
 	float		dropout;		/* on expert outputs and tower hidden layers */
 	float		id_dropout;
 	MtlLossWeighting loss_weighting;

@@ -863,6 +863,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	pass.work = mtl_work_create(model, batch);
 	pass.grads = mtl_alloc(sizeof(float) * L->n_params);
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
+	mtl_adam_embedding_l2(&adam, (size_t) (L->emb_rows * L->n_copies) * L->E, spec->embedding_l2);
 	adam.from = cont ? cont->train_from : 0;
 	BuffersCreate(&buf, model, batch);
 	if (n_val > 0)
@@ -964,6 +965,8 @@ mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed)
 	s->work = mtl_work_create(model, max_batch);
 	s->grads = mtl_alloc(sizeof(float) * model->layout.n_params);
 	mtl_adam_init(&s->adam, model->layout.n_params, model->spec.learning_rate, model->spec.l2);
+	mtl_adam_embedding_l2(&s->adam, (size_t) (model->layout.emb_rows * model->layout.n_copies) * model->layout.E,
+						  model->spec.embedding_l2);
 	BuffersCreate(&s->buf, model, max_batch);
 	mtl_weighting_init(&s->wt, model->spec.n_tasks);
 	mtl_rng_seed(&s->rng, seed);

@@ -12,7 +12,7 @@ FROM (SELECT pg_temp.seconds($q$
 	INSERT INTO census_models
 	SELECT 'fixed', mtl_train(NULL::bigint, NULL::bigint, ARRAY[y1, y2], features, NULL::jsonb,
 		'{"tasks": [{"name": "t1", "type": "binary"}, {"name": "t2", "type": "binary"}],
-		  "epochs": 10, "validation_fraction": 0}')
+		  "epochs": 10, "validation_fraction": 0, "interaction": "ids", "embedding_l2": 1e-6}')
 	FROM census WHERE NOT test$q$) AS s,
 	(SELECT count(*) FROM census WHERE NOT test) AS n) AS t;
 

@@ -1,6 +1,8 @@
 -- mtl's side of the benchmark: prints key=value lines.
 \set ON_ERROR_STOP on
 \ir timing.sql
+-- the PyTorch reference's architecture: the id embeddings' product ("interaction": "ids") and one L2
+-- for all parameters
 -- scoring is measured on one backend, one core
 SET max_parallel_workers_per_gather = 0;
 
@@ -13,7 +15,7 @@ FROM (SELECT pg_temp.seconds($q$
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
 		'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary"},
 					{"name": "ctcvr", "type": "binary"}, {"name": "rating", "type": "regression"}],
-		  "model": "mmoe", "epochs": 10, "validation_fraction": 0}')
+		  "model": "mmoe", "epochs": 10, "validation_fraction": 0, "interaction": "ids", "embedding_l2": 1e-6}')
 	FROM shop.impressions i
 	JOIN shop.users u USING (user_id)
 	JOIN shop.items it USING (item_id)
@@ -63,7 +65,7 @@ SELECT seed, mtl_train(i.user_id, i.item_id,
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
 		jsonb_build_object('seed', seed) || '{"tasks": [{"name": "ctr", "type": "binary"},
 			{"name": "cvr", "type": "binary"}, {"name": "ctcvr", "type": "binary"},
-			{"name": "rating", "type": "regression"}], "epochs": 10, "validation_fraction": 0}') AS model
+			{"name": "rating", "type": "regression"}], "epochs": 10, "validation_fraction": 0, "interaction": "ids", "embedding_l2": 1e-6}') AS model
 FROM generate_series(1, 3) seed, shop.impressions i
 JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id)
 WHERE i.day <= 12
@@ -79,7 +81,7 @@ SELECT 'train_seconds_2_threads=' || round(pg_temp.seconds($q$
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
 		'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary"},
 					{"name": "ctcvr", "type": "binary"}, {"name": "rating", "type": "regression"}],
-		  "epochs": 10, "validation_fraction": 0, "threads": 2}')
+		  "epochs": 10, "validation_fraction": 0, "interaction": "ids", "embedding_l2": 1e-6, "threads": 2}')
 	FROM shop.impressions i
 	JOIN shop.users u USING (user_id)
 	JOIN shop.items it USING (item_id)

@@ -63,8 +63,7 @@ WITH shown AS MATERIALIZED (
 		   1 + floor(:items * power(random(), 2.2))::bigint AS item_id,
 		   (ARRAY['home','home','home','home','home','search','search','search','ads','ads'])
 			   [1 + floor(random() * 10)::int] AS scenario
-	FROM users u, generate_series(1, (:per_user * (0.5 + random()))::int) k
-	WHERE k > 0 AND u.user_id > 0
+	FROM users u, LATERAL generate_series(1, (:per_user * (0.5 + random()))::int + 0 * u.user_id::int) k
 ), truth AS MATERIALIZED (
 	SELECT row_number() OVER (ORDER BY random()) AS impression_id, s.*,
 		   (SELECT sum(a * b) FROM unnest(ut.taste, it.taste) AS t(a, b)) / sqrt(8.0) AS affinity,

@@ -118,5 +118,6 @@ synthetic_spec(MtlSpec *s, MtlModelType type)
 	s->batch_size = 256;
 	s->learning_rate = 0.005f;
 	s->l2 = 1e-6f;
+	s->embedding_l2 = 1e-6f;
 	s->seed = 42;
 }
