@@ -55,6 +55,7 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_u64(w, s->seed);
 	mtl_put_u8(w, (uint8_t) s->interaction);
 	mtl_put_f32(w, s->embedding_l2);
+	mtl_put_u32(w, (uint32_t) s->validate_every);
 }
 
 static void
@@ -303,6 +304,9 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 		s->embedding_l2 = mtl_get_f32(r);
 		if (!(s->embedding_l2 >= 0.0f) || !isfinite(s->embedding_l2))
 			{ mtl_reader_fail(r, "invalid embedding_l2"); return; }
+		s->validate_every = (int) mtl_get_u32(r);
+		if (s->validate_every < 0)
+			{ mtl_reader_fail(r, "invalid validation settings"); return; }
 	}
 }
 

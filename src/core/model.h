@@ -148,7 +148,8 @@ typedef struct MtlSpec
 	float		gradnorm_alpha;
 	float		dwa_temperature;
 	float		validation_fraction;	/* rows held out to measure each epoch */
-	int			patience;		/* stop after this many epochs without a better one (0: never) */
+	int			patience;		/* stop after this many checks without a better one (0: never) */
+	int			validate_every; /* training rows between checks inside an epoch (0: epoch ends only) */
 	uint64_t	seed;
 	int			threads;
 	int			verbose;

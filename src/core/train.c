@@ -323,8 +323,10 @@ typedef struct RowSource
 	int			streamed;
 	int64_t		n_train;
 	int64_t		n_val;
+	int			stop;			/* set: the batch loops end early */
 	/* in memory */
 	int64_t    *order;			/* [0, n_train) training, then validation */
+	int			borrowed_order; /* a view's: owned by the source it reads */
 	/* streamed */
 	double		val_fraction;
 	uint64_t	val_seed;
@@ -386,12 +388,37 @@ SourceCreate(RowSource *src, const MtlDataset *data, const MtlSpec *spec, int ba
 	src->group_order = mtl_alloc(sizeof(int64_t) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
 }
 
+/*
+ * A second reader of src's rows with buffers of its own, so validation can
+ * run between two training batches of a pass (streamed: while a group of
+ * chunks is being trained on). It reads src's split and order.
+ */
+static void
+SourceView(RowSource *view, const RowSource *src, int batch)
+{
+	const MtlRowStore *store = src->data->store;
+
+	*view = *src;
+	view->stop = 0;
+	view->borrowed_order = 1;
+	view->refs = mtl_alloc(sizeof(MtlRowRef *) * batch);
+	view->labels = mtl_alloc(sizeof(float *) * batch);
+	if (!src->streamed)
+		return;
+	view->chunk_order = mtl_alloc(sizeof(int64_t) * (store->n_chunks + 1));
+	view->chunk_buffer = mtl_alloc(mtl_rows_chunk_bytes(store) * MTL_STREAM_CHUNKS);
+	view->group_refs = mtl_alloc(sizeof(MtlRowRef *) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+	view->group_labels = mtl_alloc(sizeof(float *) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+	view->group_order = mtl_alloc(sizeof(int64_t) * MTL_CHUNK_ROWS * MTL_STREAM_CHUNKS);
+}
+
 static void
 SourceFree(RowSource *src)
 {
 	mtl_free(src->refs);
 	mtl_free(src->labels);
-	mtl_free(src->order);
+	if (!src->borrowed_order)
+		mtl_free(src->order);
 	mtl_free(src->chunk_order);
 	mtl_free(src->chunk_buffer);
 	mtl_free(src->group_refs);
@@ -405,7 +432,7 @@ MemoryBatches(RowSource *src, const int64_t *rows, int64_t n, int batch, BatchFn
 {
 	const MtlRowStore *store = src->data->store;
 
-	for (int64_t from = 0; from < n; from += batch)
+	for (int64_t from = 0; from < n && !src->stop; from += batch)
 	{
 		int			B = (int) (n - from < batch ? n - from : batch);
 
@@ -458,14 +485,14 @@ StreamBatches(RowSource *src, int part, int shuffle, MtlRng *rng, int batch, int
 		src->chunk_order[c] = c;
 	if (shuffle)
 		mtl_rng_shuffle(rng, src->chunk_order, store->n_chunks);
-	for (int64_t g = 0; g < store->n_chunks && done < limit; g += MTL_STREAM_CHUNKS)
+	for (int64_t g = 0; g < store->n_chunks && done < limit && !src->stop; g += MTL_STREAM_CHUNKS)
 	{
 		int64_t		to = g + MTL_STREAM_CHUNKS < store->n_chunks ? g + MTL_STREAM_CHUNKS : store->n_chunks;
 		int64_t		n = LoadGroup(src, g, to, part, shuffle, rng);
 
 		if (n > limit - done)
 			n = limit - done;
-		for (int64_t from = 0; from < n; from += batch)
+		for (int64_t from = 0; from < n && !src->stop; from += batch)
 		{
 			int			B = (int) (n - from < batch ? n - from : batch);
 
@@ -608,12 +635,64 @@ typedef struct Pass
 	int64_t		rows;
 	/* gates */
 	double		gate_sums[MTL_MAX_LEVELS][MTL_MAX_OWNERS][MTL_MAX_EXPERTS];
+	int			batch;
+	/* validation while training (Validate) */
+	struct EarlyStop *early;
+	RowSource  *train_src;		/* the source whose loops a stop ends */
+	RowSource  *val_src;		/* a view for checks inside an epoch; NULL: at epoch ends only */
+	int64_t		since_check;	/* training rows since the last check */
 	/* held-out metrics */
 	int64_t		n_val;
 	double	   *score;			/* [tasks x n_val] */
 	double	   *label;
 	int64_t		count[MTL_MAX_TASKS];
 } Pass;
+
+/*
+ * Early stopping: the validation loss is measured at each epoch's end and,
+ * with validate_every, every that many training rows inside an epoch; the
+ * best parameters are kept, and training stops after patience checks
+ * without a lower loss.
+ */
+typedef struct EarlyStop
+{
+	double		best_loss;
+	double		last_loss;
+	int			since_best;
+	int			best_epoch;		/* the epoch the best check fell in (1-based), 0: none */
+	int			epoch;			/* the epoch being trained (1-based) */
+	float	   *best;			/* the parameters at the best check */
+	int			done;			/* patience ran out */
+} EarlyStop;
+
+static double ValidationLoss(Pass *p, RowSource *src, int batch);
+
+static double
+Validate(Pass *p, RowSource *src)
+{
+	EarlyStop  *es = p->early;
+	Pass		v = *p;			/* its own sums: a check may fall inside a training pass */
+	double		loss = ValidationLoss(&v, src, p->batch);
+	int			patience = p->model->spec.patience;
+
+	p->since_check = 0;
+	es->last_loss = loss;
+	if (loss < es->best_loss)
+	{
+		es->best_loss = loss;
+		es->best_epoch = es->epoch;
+		memcpy(es->best, p->model->params, sizeof(float) * p->model->layout.n_params);
+		es->since_best = 0;
+	}
+	else
+		es->since_best++;
+	if (patience > 0 && es->since_best >= patience)
+	{
+		es->done = 1;
+		p->train_src->stop = 1;
+	}
+	return loss;
+}
 
 static void
 TrainBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, int B)
@@ -628,6 +707,9 @@ TrainBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, 
 	for (int t = 0; t < p->model->spec.n_tasks; t++)
 		p->task_sum[t] += B * p->wt->loss[t];
 	p->rows += B;
+	p->since_check += B;
+	if (p->val_src != NULL && p->since_check >= p->model->spec.validate_every)
+		Validate(p, p->val_src);
 }
 
 static void
@@ -830,15 +912,14 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 				n_val;
 	double		start = mtl_now_seconds();
 	double		measure_start;
-	double		best_loss = INFINITY;
-	int			since_best = 0;
+	EarlyStop	early = {INFINITY, NAN, 0, 0, 0, NULL, 0};
+	RowSource	view;
 	MtlRng		rng;
 	MtlAdam		adam;
 	BatchBuffers buf;
 	MtlWeighting wt;
 	RowSource	src;
 	Pass		pass;
-	float	   *best = NULL;
 
 	if (cont == NULL)
 		mtl_model_init(model);
@@ -862,12 +943,20 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	pass.drop = spec->id_dropout;
 	pass.work = mtl_work_create(model, batch);
 	pass.grads = mtl_alloc(sizeof(float) * L->n_params);
+	pass.batch = batch;
+	pass.early = &early;
+	pass.train_src = &src;
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
 	mtl_adam_embedding_l2(&adam, (size_t) (L->emb_rows * L->n_copies) * L->E, spec->embedding_l2);
 	adam.from = cont ? cont->train_from : 0;
 	BuffersCreate(&buf, model, batch);
 	if (n_val > 0)
-		best = mtl_alloc(sizeof(float) * L->n_params);
+		early.best = mtl_alloc(sizeof(float) * L->n_params);
+	if (n_val > 0 && spec->validate_every > 0 && spec->validate_every < n)
+	{
+		SourceView(&view, &src, batch);
+		pass.val_src = &view;
+	}
 
 	summary->rows = n;
 	summary->validation_rows = n_val;
@@ -879,6 +968,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	{
 		double		val_loss = NAN;
 		double		epoch_start = mtl_now_seconds();
+		int64_t		rows;
 		MtlEpochReport report;
 
 		adam.lr = spec->learning_rate * powf(spec->lr_decay, (float) epoch);
@@ -888,28 +978,20 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		pass.loss = 0.0;
 		pass.rows = 0;
 		memset(pass.task_sum, 0, sizeof(pass.task_sum));
+		early.epoch = epoch + 1;
 		ForBatches(&src, PART_TRAIN, 1, &rng, batch, INT64_MAX, TrainBatch, &pass);
-		summary->epoch_loss[epoch] = pass.loss / n;
+		/* a check inside the epoch may have stopped it early */
+		rows = pass.rows > 0 ? pass.rows : 1;
+		summary->epoch_loss[epoch] = pass.loss / rows;
 		for (int t = 0; t < T; t++)
-			summary->task_loss[epoch][t] = (float) (pass.task_sum[t] / n);
+			summary->task_loss[epoch][t] = (float) (pass.task_sum[t] / rows);
 		summary->epochs = epoch + 1;
 		report.train_seconds = mtl_now_seconds() - epoch_start;
-		report.loss = pass.loss / n;
+		report.loss = pass.loss / rows;
 		summary->phase_seconds[MTL_PHASE_EPOCHS] += report.train_seconds;
 		if (n_val > 0)
-		{
-			val_loss = ValidationLoss(&pass, &src, batch);
-			summary->validation_loss[epoch] = val_loss;
-			if (val_loss < best_loss)
-			{
-				best_loss = val_loss;
-				summary->best_epoch = epoch + 1;
-				memcpy(best, model->params, sizeof(float) * L->n_params);
-				since_best = 0;
-			}
-			else
-				since_best++;
-		}
+			summary->validation_loss[epoch] = val_loss =
+				early.done || pass.since_check == 0 ? early.last_loss : Validate(&pass, &src);
 		report.val_seconds = mtl_now_seconds() - epoch_start - report.train_seconds;
 		summary->phase_seconds[MTL_PHASE_VALIDATION] += report.val_seconds;
 		report.epoch = epoch + 1;
@@ -917,11 +999,13 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		report.rows = n;
 		if (cb && cb->epoch_done)
 			cb->epoch_done(cb->arg, &report);
-		if (spec->patience > 0 && since_best >= spec->patience)
+		if (early.done)
 			break;
 	}
-	if (best != NULL && summary->best_epoch > 0)
-		memcpy(model->params, best, sizeof(float) * L->n_params);
+	src.stop = 0;				/* the measurements below read every row again */
+	summary->best_epoch = early.best_epoch;
+	if (early.best != NULL && early.best_epoch > 0)
+		memcpy(model->params, early.best, sizeof(float) * L->n_params);
 	FinalWeights(model, &wt, summary);
 	measure_start = mtl_now_seconds();
 	MeasureGates(&pass, &src, batch, summary);
@@ -931,7 +1015,9 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	summary->phase_seconds[MTL_PHASE_MEASURE] = mtl_now_seconds() - measure_start;
 	summary->seconds = mtl_now_seconds() - start;
 
-	mtl_free(best);
+	mtl_free(early.best);
+	if (pass.val_src != NULL)
+		SourceFree(&view);
 	SourceFree(&src);
 	BuffersFree(&buf);
 	mtl_adam_free(&adam);

@@ -50,6 +50,7 @@ SetDefaults(MtlSpec *s)
 	s->id_dropout = 0.1f;
 	s->validation_fraction = 0.1f;
 	s->patience = 2;
+	s->validate_every = 2000000;	/* a 5M-row shop overfits within its first epoch */
 	s->threads = 1;				/* small per-batch products: a second thread costs more than it gains */
 	s->verbose = 0;
 	s->max_memory_mb = 4096;
@@ -434,6 +435,7 @@ static const ConfigKey config_keys[] = {
 	REAL(V_FLOAT, "dwa_temperature", false, dwa_temperature, 0, 100, true),
 	REAL(V_FLOAT, "validation_fraction", false, validation_fraction, 0, 0.5, false),
 	INT("patience", false, patience, 0, MTL_MAX_EPOCHS),
+	INT("validate_every", false, validate_every, 0, INT32_MAX),
 	{"seed", false, V_U64, SPEC(seed), 0, 0, INT32_MAX, false, NULL},
 	INT("threads", false, threads, 0, 64),
 	BOOL("verbose", verbose),

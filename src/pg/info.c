@@ -231,10 +231,10 @@ AppendTraining(StringInfo s, const MtlTrained *m)
 	appendStringInfo(s, ", \"batch_size\": %d, \"learning_rate\": %.6g, \"lr_decay\": %.6g, "
 					 "\"clip_norm\": %.6g, \"l2\": %.6g, \"embedding_l2\": %.6g, \"dropout\": %.6g, "
 					 "\"id_dropout\": %.6g, \"validation_fraction\": %.6g, \"patience\": %d, "
-					 "\"seed\": %llu}",
+					 "\"validate_every\": %d, \"seed\": %llu}",
 					 spec->batch_size, spec->learning_rate, spec->lr_decay, spec->clip_norm,
 					 spec->l2, spec->embedding_l2, spec->dropout, spec->id_dropout,
-					 spec->validation_fraction, spec->patience,
+					 spec->validation_fraction, spec->patience, spec->validate_every,
 					 (unsigned long long) spec->seed);
 }
 

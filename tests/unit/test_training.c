@@ -150,6 +150,56 @@ TestEarlyStopping(void)
 }
 
 /*
+ * Checks inside an epoch (validate_every): none happen when an epoch is
+ * shorter, so the model is the same bytes as with checks at epoch ends only;
+ * with a check every 300 rows, a model that overfits fast stops sooner.
+ */
+static void
+TestValidateEvery(void)
+{
+	MtlSpec		spec;
+	MtlTrained	a,
+				b,
+				c;
+	double	   *truth,
+				needed;
+	MtlRowStore *rows = synthetic_rows(3000, 9, &truth);
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 60;
+	spec.learning_rate = 0.02f;
+	spec.validation_fraction = 0.2f;
+	spec.patience = 2;
+	spec.validate_every = 0;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &a);
+	spec.validate_every = 2400;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &b);
+	CHECK(a.summary.epochs == b.summary.epochs &&
+		  memcmp(a.model.params, b.model.params, sizeof(float) * a.model.layout.n_params) == 0,
+		  "no check inside a 2400-row epoch: the same model as checks at epoch ends");
+	spec.validate_every = 300;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &c);
+	CHECK(c.summary.epochs < a.summary.epochs && c.summary.best_epoch >= 1 &&
+		  c.summary.best_epoch <= c.summary.epochs,
+		  "checks every 300 rows stop sooner: %d epochs (best in %d) against %d",
+		  c.summary.epochs, c.summary.best_epoch, a.summary.epochs);
+	CHECK(c.summary.gate_rows > 0 && c.summary.holdout[0].rows == c.summary.validation_rows,
+		  "a stop inside an epoch still measures gates (%lld rows) and held-out rows (%lld of %lld)",
+		  (long long) c.summary.gate_rows, (long long) c.summary.holdout[0].rows,
+		  (long long) c.summary.validation_rows);
+	for (int e = 0; e < c.summary.epochs; e++)
+		CHECK(isfinite(c.summary.validation_loss[e]) && isfinite(c.summary.epoch_loss[e]),
+			  "epoch %d's losses are measured", e + 1);
+	printf("  validate_every 300: %d epochs, best in epoch %d; at epoch ends only: %d epochs, best %d\n",
+		   c.summary.epochs, c.summary.best_epoch, a.summary.epochs, a.summary.best_epoch);
+	mtl_trained_free(&a);
+	mtl_trained_free(&b);
+	mtl_trained_free(&c);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
+/*
  * The held-out metrics a model carries equal the metrics of its held-out
  * rows (the tail of training's seeded shuffle) scored afresh by the predictor.
  */
@@ -247,5 +297,6 @@ test_training(void)
 	mtl_dense_step_max_embeddings = 262144;
 	TestReproducible();
 	TestEarlyStopping();
+	TestValidateEvery();
 	TestHoldoutMetrics();
 }
