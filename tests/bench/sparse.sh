@@ -64,3 +64,17 @@ q -v schema=demo -v seeds="$seeds" -v variants="$variants" -f tests/bench/sparse
 
 echo "== what the cross costs on the demo shop: seconds to score 200,000 rows, and to train 3 epochs"
 q -f tests/bench/sparse_speed.sql
+
+# 3. With MTL_SPARSE_5M=1: the demo shop of 5M impressions (200,000 users seen
+#    about 22 times), seed 1, mtl's defaults against mtl as in 0.1 (also no
+#    checks inside an epoch). About 15 more minutes.
+if [ "${MTL_SPARSE_5M:-0}" = 1 ]; then
+	echo "== demo shop: 200000 users, 20000 items, 5000000 impressions (days 13-14 held out)"
+	q -c "SET client_min_messages = warning" -c "SELECT mtl_demo_shop('big', 200000, 20000, 5000000, 0.3)" >/dev/null
+	q -c "CREATE SCHEMA big5m" \
+		-c "CREATE TABLE big5m.impressions AS SELECT impression_id, user_id, item_id, scenario, clicked, purchased,
+			p_click, p_buy_given_click, day > 12 AS test FROM big.impressions" \
+		-c "CREATE VIEW big5m.users AS SELECT * FROM big.users" -c "CREATE VIEW big5m.items AS SELECT * FROM big.items"
+	q -v schema=big5m -v seeds=1 -v variants='{"mtl defaults": {"verbose": true}, "mtl as in 0.1 (ids, l2 1e-6, epoch-end checks)": {"interaction": "ids", "embedding_l2": 1e-6, "validate_every": 0, "verbose": true}}' \
+		-f tests/bench/sparse_mtl.sql
+fi
