@@ -21,6 +21,9 @@ SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "model": "xgboost"}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "interaction": "dcn"}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 0}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "embedding_l2": -1}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "validate_every": -5}') FROM tiny;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "interaction": 1}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 2.5}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": "10"}') FROM tiny;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "learning_rate": 0}') FROM tiny;
