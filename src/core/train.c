@@ -224,6 +224,7 @@ typedef struct BatchBuffers
 	float	   *scratch_labels;
 	int32_t    *touched;		/* distinct embedding rows of the batch */
 	int64_t    *stamp;			/* per embedding row: last step that used it */
+	int32_t    *gap;			/* per touched row: steps since it was last used */
 	int64_t    *sort;			/* [batch] scenario sort keys */
 } BatchBuffers;
 
@@ -545,6 +546,9 @@ CollectTouchedRows(const MtlModel *model, BatchBuffers *buf, int B, int64_t step
 			row = (int32_t) MTL_COPY_ROW(L, row, c);
 			if (buf->stamp[row] != step)
 			{
+				int64_t		gap = step - buf->stamp[row];
+
+				buf->gap[n] = gap > INT32_MAX ? INT32_MAX : (int32_t) gap;
 				buf->stamp[row] = step;
 				buf->touched[n++] = row;
 			}
@@ -553,6 +557,29 @@ CollectTouchedRows(const MtlModel *model, BatchBuffers *buf, int B, int64_t step
 }
 
 size_t		mtl_dense_step_max_embeddings = 262144;
+
+/*
+ * A lazy step skips the rows a batch did not use, and with them the
+ * embedding penalty those steps would have added (dense steps add it to every
+ * row every step, which is what shrinks rarely seen ids). A used row takes
+ * the penalty of the steps it missed at once: gap times.
+ */
+static void
+SkippedPenalty(const MtlAdam *adam, const float *params, float *grads, const BatchBuffers *buf,
+			   int n_touched, int E)
+{
+	if (adam->l2_embeddings <= 0.0f)
+		return;
+	for (int k = 0; k < n_touched; k++)
+	{
+		size_t		at = (size_t) buf->touched[k] * E;
+		float		extra = adam->l2_embeddings * (float) (buf->gap[k] - 1);
+
+		if (extra > 0.0f)
+			for (int i = 0; i < E; i++)
+				grads[at + i] += extra * params[at + i];
+	}
+}
 
 static void
 TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
@@ -599,6 +626,7 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	}
 	/* large catalogs: only the rows the batch used (lazy Adam), so a step stays cheap */
 	mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
+	SkippedPenalty(adam, model->params, grads, buf, n_touched, L->E);
 	mtl_adam_update_rows(adam, model->params, grads, buf->touched, n_touched, L->E);
 	memset(grads + dense0, 0, sizeof(float) * L->n_dense);
 	for (int k = 0; k < n_touched; k++)
@@ -867,6 +895,7 @@ BuffersCreate(BatchBuffers *buf, const MtlModel *model, int batch)
 	buf->scratch_nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
 	buf->scratch_labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
 	buf->touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
+	buf->gap = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
 	buf->stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows * L->n_copies + 1));
 	buf->sort = mtl_alloc(sizeof(int64_t) * batch);
 }
@@ -881,6 +910,7 @@ BuffersFree(BatchBuffers *buf)
 	mtl_free(buf->scratch_nums);
 	mtl_free(buf->scratch_labels);
 	mtl_free(buf->touched);
+	mtl_free(buf->gap);
 	mtl_free(buf->stamp);
 	mtl_free(buf->sort);
 }

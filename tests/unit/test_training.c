@@ -286,6 +286,60 @@ TestHoldoutMetrics(void)
 	mtl_free(truth);
 }
 
+/* Mean norm of the user id embeddings of a model trained with embedding_l2. */
+static double
+UserNorm(MtlRowStore *rows, float embedding_l2, size_t dense_max)
+{
+	MtlSpec		spec;
+	MtlTrained	m;
+	double		needed,
+				sum = 0.0;
+	int64_t		n;
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.epochs = 4;
+	spec.batch_size = 8;		/* many steps between two uses of a user */
+	spec.embedding_l2 = embedding_l2;
+	mtl_dense_step_max_embeddings = dense_max;
+	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
+	mtl_dense_step_max_embeddings = 262144;
+	n = m.model.shape.n_users;
+	for (int64_t u = 0; u < n; u++)
+	{
+		double		sq = 0.0;
+
+		for (int i = 0; i < m.model.layout.E; i++)
+			sq += (double) m.model.params[u * m.model.layout.E + i] * m.model.params[u * m.model.layout.E + i];
+		sum += sqrt(sq);
+	}
+	mtl_trained_free(&m);
+	return sum / (double) n;
+}
+
+/*
+ * embedding_l2 shrinks the id embeddings alike whether every row steps each
+ * batch (dense) or only the rows a batch used (lazy, where a row takes the
+ * penalty of the steps it missed when next used).
+ */
+static void
+TestEmbeddingPenalty(void)
+{
+	double	   *truth;
+	MtlRowStore *rows = synthetic_rows(3000, 21, &truth);
+	double		dense_none = UserNorm(rows, 0.0f, 262144),
+				dense = UserNorm(rows, 3e-3f, 262144),
+				lazy = UserNorm(rows, 3e-3f, 0);
+
+	printf("  user embedding norm: no penalty %.4f, penalty dense %.4f, lazy %.4f\n",
+		   dense_none, dense, lazy);
+	CHECK(dense < 0.8 * dense_none, "the penalty shrinks the user embeddings (%.4f against %.4f)",
+		  dense, dense_none);
+	CHECK(lazy > 0.75 * dense && lazy < 1.33 * dense,
+		  "lazy steps shrink them about as much as dense ones (%.4f against %.4f)", lazy, dense);
+	mtl_rows_free(rows);
+	mtl_free(truth);
+}
+
 void
 test_training(void)
 {
@@ -298,5 +352,6 @@ test_training(void)
 	TestReproducible();
 	TestEarlyStopping();
 	TestValidateEvery();
+	TestEmbeddingPenalty();
 	TestHoldoutMetrics();
 }
