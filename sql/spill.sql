@@ -8,8 +8,10 @@ SELECT s.name, mtl_train(i.user_id, i.item_id,
 	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[],
 	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
 	jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}]'::jsonb,
-					   'scenario', 'scenario', 'epochs', 4, 'rows_memory_mb', s.mb)) AS model
-FROM (VALUES ('memory', 1024), ('streamed', 0), ('streamed again', 0)) s(name, mb)
+					   'scenario', 'scenario', 'epochs', 4, 'rows_memory_mb', s.mb,
+					   'validate_every', s.every)) AS model
+FROM (VALUES ('memory', 1024, 0), ('streamed', 0, 0), ('streamed again', 0, 0),
+			 ('streamed, checked every 5000 rows', 0, 5000), ('streamed, checked again', 0, 5000)) s(name, mb, every)
 CROSS JOIN spill_shop.impressions i JOIN spill_shop.users u USING (user_id) JOIN spill_shop.items it USING (item_id)
 WHERE i.day <= 12
 GROUP BY s.name;
@@ -20,6 +22,15 @@ SELECT name, (mtl_info(model) #>> '{training,rows}')::int + (mtl_info(model) #>>
 FROM spill_models ORDER BY name;
 SELECT a.model = b.model AS streamed_reproducible
 FROM spill_models a, spill_models b WHERE a.name = 'streamed' AND b.name = 'streamed again';
+-- checks inside an epoch read the streamed rows through a second reader while
+-- training streams them: reproducible, the held-out rows all measured, and it
+-- learns (patience counts checks: 2 of them 5000 rows apart stop it early)
+SELECT a.model = b.model AS checked_reproducible, a.model <> c.model AS checks_changed_it,
+	   (mtl_info(a.model) #>> '{training,holdout,ctr,rows}')::int =
+	   (mtl_info(a.model) #>> '{training,validation_rows}')::int AS holdout_measured,
+	   (mtl_info(a.model) #>> '{training,holdout,ctr,auc}')::float8 > 0.6 AS learns
+FROM spill_models a, spill_models b, spill_models c
+WHERE a.name = 'streamed, checked every 5000 rows' AND b.name = 'streamed, checked again' AND c.name = 'streamed';
 
 -- held-out days: streamed training is as good as in memory (within the seed spread)
 SELECT abs(m.ctr - s.ctr) < 0.02 AS ctr_close, m.ctr > 0.6 AND s.ctr > 0.6 AS both_learn
