@@ -601,6 +601,7 @@ DECLARE
 	patience int;
 	batch int;
 	share_batch int;
+	total_rows float8;
 	best_loss float8 := 'Infinity';
 	since int := 0;
 	val float8;
@@ -681,6 +682,8 @@ BEGIN
 	lr_decay := (info->'training'->>'lr_decay')::float8;
 	batch := (info->'training'->>'batch_size')::int;
 	share_batch := coalesce(fixed_batch, batch);
+	-- embedding_l2 is per epoch: shares spread it over an epoch's steps
+	total_rows := (info->'training'->>'rows')::float8 * (1 - (info->'training'->>'validation_fraction')::float8);
 	-- held-out rows are measured at the end of each epoch (every slices rounds)
 	slices := ceil(1 / fraction - 1e-9)::int;
 	patience := (info->'training'->>'patience')::int;
@@ -726,7 +729,7 @@ BEGIN
 				-- Adam's square-root rule: batches k times smaller, a rate sqrt(k) times lower
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)) * sqrt(share_batch::float8 / batch),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
-				'batch_size', share_batch, 'validate', validate),
+				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows),
 				-- the cached rows' slices this round reads (-2: none)
 				CASE WHEN r > max_rounds THEN -2 ELSE (r - 1) % slices END,
 				CASE WHEN validate THEN -1 ELSE -2 END;

@@ -82,6 +82,10 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	r->stepper = mtl_stepper_create(&r->model, r->batch,
 									start->model.spec.seed ^ (0xA5A5A5A5ULL * (uint64_t) opt->round));
 	mtl_stepper_set_lr(r->stepper, opt->learning_rate);
+	/* per step as in mtl_train: shares of b = batch / shares rows see rows / shares each */
+	mtl_stepper_set_embedding_l2(r->stepper, opt->train_rows > 0 ?
+								 (float) (start->model.spec.embedding_l2 * start->model.spec.batch_size /
+										  opt->train_rows) : 0.0f);
 	/* only the rows a batch used step: see round.h */
 	mtl_stepper_lazy_rows(r->stepper);
 	r->val_work = mtl_work_create(&start->model, r->batch);

@@ -75,6 +75,7 @@ typedef struct MtlRoundOptions
 	double		row_fraction;	/* share of training rows per round, (0, 1]; 0: measure only */
 	int			batch_size;		/* rows per step of a share; 0: the model's */
 	int			skip_validation;	/* held-out rows sit this round out (not measured) */
+	double		train_rows;		/* rows of one epoch, to spread embedding_l2 over its steps (0: none) */
 } MtlRoundOptions;
 
 typedef struct MtlRoundStats

@@ -977,7 +977,9 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	pass.early = &early;
 	pass.train_src = &src;
 	mtl_adam_init(&adam, L->n_params, spec->learning_rate, spec->l2);
-	mtl_adam_embedding_l2(&adam, (size_t) (L->emb_rows * L->n_copies) * L->E, spec->embedding_l2);
+	/* embedding_l2 is per epoch: spread over its steps, it weighs the same against an id's rows at any size */
+	mtl_adam_embedding_l2(&adam, (size_t) (L->emb_rows * L->n_copies) * L->E,
+						  (float) (spec->embedding_l2 * batch / (double) n));
 	adam.from = cont ? cont->train_from : 0;
 	BuffersCreate(&buf, model, batch);
 	if (n_val > 0)
@@ -1082,7 +1084,7 @@ mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed)
 	s->grads = mtl_alloc(sizeof(float) * model->layout.n_params);
 	mtl_adam_init(&s->adam, model->layout.n_params, model->spec.learning_rate, model->spec.l2);
 	mtl_adam_embedding_l2(&s->adam, (size_t) (model->layout.emb_rows * model->layout.n_copies) * model->layout.E,
-						  model->spec.embedding_l2);
+						  0.0f);
 	BuffersCreate(&s->buf, model, max_batch);
 	mtl_weighting_init(&s->wt, model->spec.n_tasks);
 	mtl_rng_seed(&s->rng, seed);
@@ -1094,6 +1096,12 @@ void
 mtl_stepper_set_lr(MtlStepper *s, float lr)
 {
 	s->adam.lr = lr;
+}
+
+void
+mtl_stepper_set_embedding_l2(MtlStepper *s, float per_step)
+{
+	s->adam.l2_embeddings = per_step;
 }
 
 void

@@ -187,6 +187,8 @@ void		mtl_label_stats_apply(MtlModel *model, const MtlLabelStats *st, int first_
 typedef struct MtlStepper MtlStepper;
 MtlStepper *mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed);
 void		mtl_stepper_set_lr(MtlStepper *s, float lr);
+/* The embedding rows' penalty per step (0 until set). */
+void		mtl_stepper_set_embedding_l2(MtlStepper *s, float per_step);
 /* Only the embedding rows a batch used step (lazy Adam), whatever the catalog's size. */
 void		mtl_stepper_lazy_rows(MtlStepper *s);
 double		mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums,

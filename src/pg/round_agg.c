@@ -378,7 +378,7 @@ OptionNumber(JsonbValue *v, const char *key)
 	return (float) x;
 }
 
-/* Options of a round: round (required), learning_rate, row_fraction. */
+/* Options of a round: round (required), learning_rate, row_fraction, batch_size, validate, train_rows. */
 static void
 ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 {
@@ -396,6 +396,7 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 	opt->row_fraction = 1.0;
 	opt->batch_size = 0;
 	opt->skip_validation = 0;
+	opt->train_rows = 0;
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *key;
@@ -421,19 +422,21 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 			opt->batch_size = (int) x;
 		else if (strcmp(key, "validate") == 0 && (x == 0 || x == 1))
 			opt->skip_validation = x == 0;
+		else if (strcmp(key, "train_rows") == 0 && x >= 0 && isfinite(x))
+			opt->train_rows = x;
 		else if (strcmp(key, "round") == 0 || strcmp(key, "learning_rate") == 0 ||
 				 strcmp(key, "row_fraction") == 0 || strcmp(key, "batch_size") == 0 ||
-				 strcmp(key, "validate") == 0)
+				 strcmp(key, "validate") == 0 || strcmp(key, "train_rows") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("round option \"%s\" is out of range", key),
-					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1; batch_size: an integer from 1 to 65536; validate: 0 or 1.",
+					 errdetail("round: an integer from 1 to %d; learning_rate: above 0; row_fraction: from 0 to 1; batch_size: an integer from 1 to 65536; validate: 0 or 1; train_rows: at least 0.",
 							   MTL_MAX_EPOCHS)));
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown round option \"%s\"", key),
-					 errhint("The options are round, learning_rate, row_fraction, batch_size and validate.")));
+					 errhint("The options are round, learning_rate, row_fraction, batch_size, validate and train_rows.")));
 	}
 	if (opt->round == 0)
 		ereport(ERROR,

@@ -126,7 +126,7 @@ static void
 TestParts(void)
 {
 	MtlSpec		spec = {0};
-	MtlRoundOptions opt = {1, 0.01f, 0.25, 0, 0};
+	MtlRoundOptions opt = {1, 0.01f, 0.25, 0, 0, 0};
 	int64_t		n = 40000,
 				val = 0,
 				bad = 0;
@@ -290,8 +290,8 @@ OneRound(const MtlTrained *start, const MtlRowStore *store, const MtlRoundOption
 static void
 TestLearns(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 1.0, 0, 0};
-	MtlRoundOptions measure = {2, 0.01f, 0.0, 0, 0};
+	MtlRoundOptions opt = {1, 0.01f, 1.0, 0, 0, 0};
+	MtlRoundOptions measure = {2, 0.01f, 0.0, 0, 0, 0};
 	MtlRoundStats first,
 				again,
 				after,
@@ -332,7 +332,7 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 0.5, 0, 0};
+	MtlRoundOptions opt = {1, 0.01f, 0.5, 0, 0, 0};
 	MtlRound   *round = RunShare(start, store, &opt);
 	MtlWriter	w = {0};
 	int			truncated = 1,

@@ -327,8 +327,8 @@ TestEmbeddingPenalty(void)
 	double	   *truth;
 	MtlRowStore *rows = synthetic_rows(3000, 21, &truth);
 	double		dense_none = UserNorm(rows, 0.0f, 262144),
-				dense = UserNorm(rows, 3e-3f, 262144),
-				lazy = UserNorm(rows, 3e-3f, 0);
+				dense = UserNorm(rows, 1.0f, 262144),
+				lazy = UserNorm(rows, 1.0f, 0);
 
 	printf("  user embedding norm: no penalty %.4f, penalty dense %.4f, lazy %.4f\n",
 		   dense_none, dense, lazy);
