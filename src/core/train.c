@@ -737,7 +737,12 @@ TrainBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, 
 	p->rows += B;
 	p->since_check += B;
 	if (p->val_src != NULL && p->since_check >= p->model->spec.validate_every)
-		Validate(p, p->val_src);
+	{
+		double		loss = Validate(p, p->val_src);
+
+		if (p->cb && p->cb->check_done)
+			p->cb->check_done(p->cb->arg, p->early->epoch, p->rows, loss, p->early->since_best == 0);
+	}
 }
 
 static void

@@ -44,6 +44,8 @@ typedef struct MtlTrainCallbacks
 	/* called once per batch; may not return (a cancel inside PostgreSQL) */
 	void		(*interrupt) (void *arg);
 	void		(*epoch_done) (void *arg, const MtlEpochReport *report);
+	/* a validation check inside epoch (validate_every), after rows of it; NULL: none */
+	void		(*check_done) (void *arg, int epoch, int64_t rows, double val_loss, int best);
 	void	   *arg;
 } MtlTrainCallbacks;
 

@@ -267,6 +267,17 @@ EpochCallback(void *arg, const MtlEpochReport *e)
 						e->val_seconds, rate)));
 }
 
+static void
+CheckCallback(void *arg, int epoch, int64_t rows, double val_loss, int best)
+{
+	const MtlSpec *spec = arg;
+
+	if (spec->verbose)
+		ereport(INFO,
+				(errmsg("mtl_train: epoch %d after %lld rows, validation loss %.6f%s",
+						epoch, (long long) rows, val_loss, best ? " (lowest so far)" : "")));
+}
+
 /* The verbose summary of where the time went, and what the rows took. */
 static void
 ReportPhases(const MtlSpec *spec, const MtlTrainSummary *sum, const MtlRowStore *rows)
@@ -346,6 +357,7 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 
 	cb.interrupt = InterruptCallback;
 	cb.epoch_done = EpochCallback;
+	cb.check_done = CheckCallback;
 	cb.arg = &state->spec;
 
 	/* everything training allocates goes away with this context */
