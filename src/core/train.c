@@ -1033,7 +1033,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 		summary->phase_seconds[MTL_PHASE_VALIDATION] += report.val_seconds;
 		report.epoch = epoch + 1;
 		report.val_loss = val_loss;
-		report.rows = n;
+		report.rows = pass.rows;
 		if (cb && cb->epoch_done)
 			cb->epoch_done(cb->arg, &report);
 		if (early.done)
