@@ -8,7 +8,8 @@
 #    (sparse_baselines.py). Seeds 1-3 each; mean and range of held-out AUC.
 # 2. The demo shop of 200,000 impressions (days 13-14 held out): the same mtl
 #    variants; then what each interaction costs to score and to train
-#    (sparse_speed.sql).
+#    (sparse_speed.sql); and the census-like data of run.sh with the
+#    defaults and the 0.1 settings (census_defaults.sql).
 #
 #   tests/bench/sparse.sh                 # about 5 minutes
 #   MTL_SPARSE_USERS=40000 tests/bench/sparse.sh
@@ -64,6 +65,10 @@ q -v schema=demo -v seeds="$seeds" -v variants="$variants" -f tests/bench/sparse
 
 echo "== what the cross costs on the demo shop: seconds to score 200,000 rows, and to train 3 epochs"
 q -f tests/bench/sparse_speed.sql
+
+echo "== census-like data, features only (200000 rows): the defaults against the 0.1 settings"
+q -v rows=200000 -f tests/bench/census.sql >/dev/null 2>&1
+q -f tests/bench/census_defaults.sql
 
 # 3. With MTL_SPARSE_5M=1: the demo shop of 5M impressions (200,000 users seen
 #    about 22 times), seed 1, mtl's defaults against mtl as in 0.1 (also no
