@@ -13,7 +13,8 @@
 # a message when neither is possible. Starts its own three clusters.
 # MTL_CITUS_SHOP sets the shop's users, items and impressions (default
 # "2500 400 120000"), MTL_CITUS_FRACTION the round_fraction (default 0.5)
-# and MTL_CITUS_SEED the config's seed (default 3).
+# and MTL_CITUS_SEED the config's seed (default 3); MTL_CITUS_CONFIG adds
+# config keys.
 # MTL_CITUS_SHARDS sets the impressions' shard count (default 2, one per
 # worker); with Citus's default of 32 the AUC check fails (see README).
 set -euo pipefail
@@ -64,7 +65,9 @@ SQL
 [ "$(node 1 -c "SELECT count(*) FROM pg_extension WHERE extname = 'mtl'")" = 1 ] ||
 	fail "CREATE EXTENSION mtl did not reach the workers"
 
-config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "seed": '"${MTL_CITUS_SEED:-3}"'}'
+# MTL_CITUS_CONFIG: more config keys for both trainings, e.g. '"embedding_l2": 0'
+extra=${MTL_CITUS_CONFIG:+, $MTL_CITUS_CONFIG}
+config='{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "scenario": "scenario", "seed": '"${MTL_CITUS_SEED:-3}$extra"'}'
 query() {
 	echo "SELECT i.user_id, i.item_id, ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END]::float8[],
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario)
