@@ -53,7 +53,7 @@ train() {
 	  to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
 	  '{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}],
 	    "scenario": "scenario", "epochs": 3, "patience": 0, "verbose": true, "record_seconds": true,
-	    "interaction": "ids", "embedding_l2": 1e-6,
+	    "interaction": "ids", "embedding_l2": 1e-6, "validate_every": 0,
 	    "seed": $seed, "rows_memory_mb": $mb}')
 	FROM scale.impressions i JOIN scale.users u USING (user_id) JOIN scale.items it USING (item_id)
 	WHERE i.day <= 12;
