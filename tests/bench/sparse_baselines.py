@@ -7,7 +7,8 @@ the test split gets the means of the whole training split), categorical
 features as integer codes, price, scenario. One model per label: clicked
 (CTR) and purchased (CTCVR, over all impressions).
 
-PyTorch DeepFM (Guo et al., IJCAI 2017): every field (user id, item id,
+PyTorch MMoE of mtl's default shape (the reference: the id product only, no
+cross of features), and PyTorch DeepFM (Guo et al., IJCAI 2017): every field (user id, item id,
 categorical features, scenario, and price bucketed into 10 quantiles) has an
 embedding of width 8 and a first-order weight; logit = linear + FM
 second-order term + an MLP (64, 32) over the concatenated embeddings. One
@@ -84,7 +85,8 @@ def xgboost_run(d, train, seed, threads):
     return result
 
 
-def deepfm_run(d, train, seed, threads, epochs=8):
+def torch_run(d, train, seed, threads, name, epochs=8):
+    """DeepFM or an MMoE of mtl's default shape, as CTR and CTCVR = CTR x CVR heads."""
     import torch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -93,6 +95,8 @@ def deepfm_run(d, train, seed, threads, epochs=8):
     fields = [codes(d["user_id"], train), codes(d["item_id"], train)] + \
         [codes(d[c], train) for c in CATS] + [np.searchsorted(edges, price) + 1]
     X = torch.tensor(np.column_stack(fields))
+    logp = torch.tensor(((np.log(price) - np.log(price[train]).mean()) /
+                         np.log(price[train]).std()).astype(np.float32)).unsqueeze(1)
     sizes = [int(f.max()) + 1 for f in fields]
     offsets = torch.tensor(np.concatenate([[0], np.cumsum(sizes)[:-1]]))
     clicked = torch.tensor(d["clicked"].astype(np.float32))
@@ -111,31 +115,54 @@ def deepfm_run(d, train, seed, threads, epochs=8):
                                            torch.nn.Linear(32, 2))
             self.fm = torch.nn.Linear(1, 2)
 
-        def forward(self, x):
-            idx = x + offsets
+        def forward(self, rows):
+            idx = X[rows] + offsets
             v = self.emb(idx)
             fm = 0.5 * (v.sum(1) ** 2 - (v ** 2).sum(1)).sum(1, keepdim=True)
             return self.lin(idx).sum(1) + self.fm(fm) + self.mlp(v.flatten(1))
 
-    model = DeepFM()
-    opt = torch.optim.Adam(model.parameters(), lr=0.002, weight_decay=1e-6)
+    class MMoE(torch.nn.Module):
+        """mtl's default shape: [user | item | user * item | each field | log price],
+        4 experts of 64, a softmax gate and a tower of 32 per head."""
+
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(sum(sizes), E)
+            torch.nn.init.normal_(self.emb.weight, std=0.05)
+            D = (F + 1) * E + 1
+            self.experts = torch.nn.ModuleList(
+                torch.nn.Sequential(torch.nn.Linear(D, 64), torch.nn.ReLU()) for _ in range(4))
+            self.gates = torch.nn.ModuleList(torch.nn.Linear(D, 4) for _ in range(2))
+            self.towers = torch.nn.ModuleList(
+                torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+                for _ in range(2))
+
+        def forward(self, rows):
+            v = self.emb(X[rows] + offsets)
+            x = torch.cat([v.flatten(1), v[:, 0] * v[:, 1], logp[rows]], dim=1)
+            outs = torch.stack([e(x) for e in self.experts], dim=1)
+            heads = []
+            for g, t in zip(self.gates, self.towers):
+                w = torch.softmax(g(x), dim=1).unsqueeze(2)
+                heads.append(t((outs * w).sum(1)))
+            return torch.cat(heads, dim=1)
+
+    model = DeepFM() if name == "deepfm" else MMoE()
+    opt = torch.optim.Adam(model.parameters(), lr=0.002 if name == "deepfm" else 0.003,
+                           weight_decay=1e-6)
     tr = np.flatnonzero(train)
     rng = np.random.default_rng(seed)
     rng.shuffle(tr)
     val, fit = tr[: len(tr) // 20], tr[len(tr) // 20:]
     te = np.flatnonzero(~train)
 
-    def scores(rows):
-        model.eval()
-        with torch.no_grad():
-            z = model(X[rows])
-        ctr = torch.sigmoid(z[:, 0])
-        return ctr, ctr * torch.sigmoid(z[:, 1])
+    def heads(rows):
+        z = model(torch.tensor(rows))
+        ctr = torch.sigmoid(z[:, 0]).clamp(1e-6, 1 - 1e-6)
+        return ctr, (ctr * torch.sigmoid(z[:, 1])).clamp(1e-6, 1 - 1e-6)
 
     def loss_of(rows):
-        z = model(X[rows])
-        ctr = torch.sigmoid(z[:, 0]).clamp(1e-6, 1 - 1e-6)
-        ctcvr = (ctr * torch.sigmoid(z[:, 1])).clamp(1e-6, 1 - 1e-6)
+        ctr, ctcvr = heads(rows)
         bce = torch.nn.functional.binary_cross_entropy
         return bce(ctr, clicked[rows]) + bce(ctcvr, bought[rows])
 
@@ -145,18 +172,18 @@ def deepfm_run(d, train, seed, threads, epochs=8):
         model.train()
         rng.shuffle(fit)
         for b in range(0, len(fit), 512):
-            rows = torch.tensor(fit[b:b + 512])
             opt.zero_grad()
-            loss_of(rows).backward()
+            loss_of(fit[b:b + 512]).backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            v = float(loss_of(torch.tensor(val)))
+            v = float(loss_of(val))
         if best is None or v < best:
             best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
     model.load_state_dict(best_state)
-    ctr, ctcvr = scores(torch.tensor(te))
-    return {"model": "deepfm", "seed": seed,
+    with torch.no_grad():
+        ctr, ctcvr = heads(te)
+    return {"model": name, "seed": seed,
             "ctr_auc": round(roc_auc_score(clicked[te].numpy(), ctr.numpy()), 4),
             "ctcvr_auc": round(roc_auc_score(bought[te].numpy(), ctcvr.numpy()), 4),
             "seconds": round(time.time() - started, 1)}
@@ -167,14 +194,16 @@ def main():
     ap.add_argument("data")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", default="xgboost,deepfm")
+    ap.add_argument("--models", default="xgboost,deepfm,mmoe")
     a = ap.parse_args()
     d = read(a.data)
     train = d["test"] == "0"
     for seed in range(1, a.seeds + 1):
         for m in a.models.split(","):
-            run = xgboost_run if m == "xgboost" else deepfm_run
-            print(json.dumps(run(d, train, seed, a.threads)), flush=True)
+            if m == "xgboost":
+                print(json.dumps(xgboost_run(d, train, seed, a.threads)), flush=True)
+            else:
+                print(json.dumps(torch_run(d, train, seed, a.threads, m)), flush=True)
 
 
 if __name__ == "__main__":
