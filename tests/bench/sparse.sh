@@ -33,6 +33,13 @@ scripts/cluster.sh start "$dir" "$port" >/dev/null
 export PGHOST=$dir PGPORT=$port PGUSER=postgres
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo"
+# schema $2: demo shop $1 in sparse_mtl.sql's shape, days 13-14 the test split
+held_out_days() {
+	q -c "CREATE SCHEMA $2" \
+		-c "CREATE TABLE $2.impressions AS SELECT impression_id, user_id, item_id, scenario, clicked, purchased,
+			p_click, p_buy_given_click, day > 12 AS test FROM $1.impressions" \
+		-c "CREATE VIEW $2.users AS SELECT * FROM $1.users" -c "CREATE VIEW $2.items AS SELECT * FROM $1.items"
+}
 variants='{"mtl defaults": {}, "mtl as in 0.1 (ids, l2 1e-6)": {"interaction": "ids", "embedding_l2": 1e-6}, "mtl, fm": {"interaction": "fm"}}'
 
 echo "== sparse shop: $users users, 4000 items, about 20 impressions per user (16 training)"
@@ -57,10 +64,7 @@ for m in sorted(set(r["model"] for r in runs)):
 
 echo "== demo shop: 5000 users, 1000 items, 200000 impressions (days 13-14 held out)"
 q -c "SET client_min_messages = warning" -c "SELECT mtl_demo_shop('shop')" >/dev/null
-q -c "CREATE SCHEMA demo" \
-	-c "CREATE TABLE demo.impressions AS SELECT impression_id, user_id, item_id, scenario, clicked, purchased,
-		p_click, p_buy_given_click, day > 12 AS test FROM shop.impressions" \
-	-c "CREATE VIEW demo.users AS SELECT * FROM shop.users" -c "CREATE VIEW demo.items AS SELECT * FROM shop.items"
+held_out_days shop demo
 q -v schema=demo -v seeds="$seeds" -v variants="$variants" -f tests/bench/sparse_mtl.sql
 
 echo "== what the cross costs on the demo shop: seconds to score 200,000 rows, and to train 3 epochs"
@@ -76,10 +80,7 @@ q -f tests/bench/census_defaults.sql
 if [ "${MTL_SPARSE_5M:-0}" = 1 ]; then
 	echo "== demo shop: 200000 users, 20000 items, 5000000 impressions (days 13-14 held out)"
 	q -c "SET client_min_messages = warning" -c "SELECT mtl_demo_shop('big', 200000, 20000, 5000000, 0.3)" >/dev/null
-	q -c "CREATE SCHEMA big5m" \
-		-c "CREATE TABLE big5m.impressions AS SELECT impression_id, user_id, item_id, scenario, clicked, purchased,
-			p_click, p_buy_given_click, day > 12 AS test FROM big.impressions" \
-		-c "CREATE VIEW big5m.users AS SELECT * FROM big.users" -c "CREATE VIEW big5m.items AS SELECT * FROM big.items"
+	held_out_days big big5m
 	q -v schema=big5m -v seeds=1 -v variants='{"mtl defaults": {"verbose": true}, "mtl as in 0.1 (ids, l2 1e-6, epoch-end checks)": {"interaction": "ids", "embedding_l2": 1e-6, "validate_every": 0, "verbose": true}}' \
 		-f tests/bench/sparse_mtl.sql
 fi
