@@ -139,6 +139,7 @@ SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{}') FROM round
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 0}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 1.5}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 1, "row_fraction": 2}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
+SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 1, "train_rows": -5}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": 1, "speed": 2}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '{"round": "one"}') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
 SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, '[1]') FROM rounds_models m, rounds_rows r WHERE m.round = 0;
