@@ -4,14 +4,14 @@
 #    impressions each, 4,000 items of power-law popularity, 3 scenarios; every
 #    fifth impression is the test split): mtl's defaults, mtl as in 0.1
 #    (interaction "ids", one L2 of 1e-6), mtl with the fm cross; then XGBoost
-#    with target-encoded ids and PyTorch DeepFM on the same split
-#    (sparse_baselines.py). Seeds 1-3 each; mean and range of held-out AUC.
+#    with target-encoded ids, PyTorch DeepFM and a PyTorch MMoE of mtl's
+#    default shape on the same split (sparse_baselines.py). Seeds 1-3 each; mean and range of held-out AUC.
 # 2. The demo shop of 200,000 impressions (days 13-14 held out): the same mtl
 #    variants; then what each interaction costs to score and to train
 #    (sparse_speed.sql); and the census-like data of run.sh with the
 #    defaults and the 0.1 settings (census_defaults.sql).
 #
-#   tests/bench/sparse.sh                 # about 5 minutes
+#   tests/bench/sparse.sh                 # about 10 minutes
 #   MTL_SPARSE_USERS=40000 tests/bench/sparse.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
