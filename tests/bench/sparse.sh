@@ -76,11 +76,19 @@ q -f tests/bench/census_defaults.sql
 
 # 3. With MTL_SPARSE_5M=1: the demo shop of 5M impressions (200,000 users seen
 #    about 22 times), seed 1, mtl's defaults against mtl as in 0.1 (also no
-#    checks inside an epoch). About 15 more minutes.
+#    checks inside an epoch), then the same baselines (one thread each). About
+#    an hour more.
 if [ "${MTL_SPARSE_5M:-0}" = 1 ]; then
 	echo "== demo shop: 200000 users, 20000 items, 5000000 impressions (days 13-14 held out)"
 	q -c "SET client_min_messages = warning" -c "SELECT mtl_demo_shop('big', 200000, 20000, 5000000, 0.3)" >/dev/null
 	held_out_days big big5m
 	q -v schema=big5m -v seeds=1 -v variants='{"mtl defaults": {"verbose": true}, "mtl as in 0.1 (ids, l2 1e-6, epoch-end checks)": {"interaction": "ids", "embedding_l2": 1e-6, "validate_every": 0, "verbose": true}}' \
 		-f tests/bench/sparse_mtl.sql
+	q -c "\\copy (SELECT i.impression_id, i.user_id, i.item_id, i.scenario, u.segment, u.region,
+		u.member::text AS member, it.category, it.brand, it.on_sale::text AS on_sale, it.price, i.clicked,
+		i.purchased, (i.day > 12)::int AS test
+		FROM big.impressions i JOIN big.users u USING (user_id) JOIN big.items it USING (item_id)
+		ORDER BY impression_id) TO '$work/big.csv' CSV HEADER"
+	/usr/bin/python3 tests/bench/sparse_baselines.py "$work/big.csv" --seeds 1 --threads 1 \
+		--cats scenario,segment,region,member,category,brand,on_sale
 fi
