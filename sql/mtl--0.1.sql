@@ -472,7 +472,11 @@ SELECT m.name, m.version, coalesce(m.version = dep.version, false) AS deployed,
 					  ORDER BY d.id DESC LIMIT 1) dep ON true;
 COMMENT ON VIEW mtl_versions IS 'every version of every named model, whether it is deployed, and its metrics';
 
-GRANT SELECT ON mtl_models, mtl_deployments, mtl_versions TO PUBLIC;
+-- mtl 0.1 as first released let every role read the registry here. Model
+-- bytes hold training ids with their features and the registry keeps each
+-- training query, so this script grants nothing: the owner and superusers
+-- read it, and 0.2's roles (mtl_scorer, mtl_trainer) come with the update,
+-- which also revokes what the released 0.1 granted.
 
 -- Scoring with the deployed version of a named model.
 

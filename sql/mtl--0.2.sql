@@ -830,7 +830,7 @@ $fn$;
 COMMENT ON FUNCTION mtl_fit_parallel(text, text, jsonb) IS
 'train in data-parallel rounds (parallel query workers, Citus shards) on the rows of query and store the model of the best round as the next version of name; config as mtl_fit plus round_fraction, max_rounds and cache_rows';
 
--- Privileges. Nothing of the registry is granted to PUBLIC: a model's bytes
+-- Privileges. PUBLIC holds no privilege on the registry: a model's bytes
 -- hold every training id with the features stored for it, and the registry
 -- keeps each training query. Two roles, in the style of PostgreSQL's
 -- predefined roles, are granted to users by the DBA:

@@ -36,8 +36,11 @@ SELECT m.name, m.version, u AS user_id, i AS item_id, mtl_predict(m.model, u, i)
 FROM mtl_models m, generate_series(1, 40) u, generate_series(1, 30) i;
 CREATE TABLE registry_before AS SELECT name, version, md5(model) AS model, info, metrics FROM mtl_models;
 SQL
-[ "$(run -d $db -c "SELECT has_table_privilege('public', 'mtl_models', 'SELECT')")" = t ] ||
-	fail "0.1 did not grant the registry to PUBLIC (is this 0.1's script?)"
+[ "$(run -d $db -c "SELECT has_table_privilege('public', 'mtl_models', 'SELECT')")" = f ] ||
+	fail "the 0.1 install script lets every role read the registry"
+# a database installed from 0.1 as first released, whose script granted the
+# registry to every role: the update must take that back
+run -d $db -c "GRANT SELECT ON mtl_models, mtl_deployments, mtl_versions TO PUBLIC"
 
 run -d $db -c "ALTER EXTENSION mtl UPDATE"
 [ "$(run -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'mtl'")" = 0.2 ] || fail "not updated to 0.2"
