@@ -12,10 +12,11 @@
 #    defaults and the 0.1 settings (census_defaults.sql).
 #
 #   tests/bench/sparse.sh                 # about 10 minutes
-#   MTL_SPARSE_USERS=40000 tests/bench/sparse.sh
+#   MTL_SPARSE_USERS=40000 MTL_SPARSE_SEED=0.23 tests/bench/sparse.sh   # the shop's size and setseed
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 users=${MTL_SPARSE_USERS:-20000}
+shop_seed=${MTL_SPARSE_SEED:-0.17}
 seeds=${MTL_SPARSE_SEEDS:-3}
 dir=/tmp/mtl-sparse-bench
 port=5497
@@ -43,7 +44,7 @@ held_out_days() {
 variants='{"mtl defaults": {}, "mtl as in 0.1 (ids, l2 1e-6)": {"interaction": "ids", "embedding_l2": 1e-6}, "mtl, fm": {"interaction": "fm"}}'
 
 echo "== sparse shop: $users users, 4000 items, about 20 impressions per user (16 training)"
-q -v schema=sparse -v users="$users" -v items=4000 -v per_user=20 -v seed=0.17 -f tests/bench/sparse_shop.sql >/dev/null
+q -v schema=sparse -v users="$users" -v items=4000 -v per_user=20 -v seed="$shop_seed" -f tests/bench/sparse_shop.sql >/dev/null
 q -c "SELECT count(*) AS impressions, round(avg(clicked), 4) AS click_rate, round(avg(purchased), 4) AS purchase_rate,
 	round(count(*) FILTER (WHERE NOT test)::numeric / count(DISTINCT user_id), 1) AS training_rows_per_user
 	FROM sparse.impressions"
