@@ -18,27 +18,35 @@ IdRows(const MtlSchema *schema, const MtlRowStore *store, int side, int64_t row0
 	return rows;
 }
 
-/* Which slots and columns each side's fields fill. */
+/* Which row slots and nums columns each side's columns fill. */
 static void
-SideFields(MtlDataset *data, const MtlSchema *schema)
+SideFields(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout)
 {
 	for (int side = 0; side < MTL_N_SIDES; side++)
 	{
-		data->side_cat[side] = mtl_alloc(sizeof(int) * (schema->n_fields + 1));
-		data->side_num[side] = mtl_alloc(sizeof(int) * (schema->n_fields + 1));
+		data->side_cat[side] = mtl_alloc(sizeof(int) * (schema->n_slot_cols + 1));
+		data->side_num[side] = mtl_alloc(sizeof(int) * (schema->n_num_cols + 1));
 	}
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		const MtlFeature *feat = &schema->fields[f];
+		int			side = feat->side;
 
-		if (feat->kind == MTL_KIND_CAT)
-			data->side_cat[feat->side][data->side_n_cat[feat->side]++] = feat->index;
-		else
-			data->side_num[feat->side][data->side_n_num[feat->side]++] = feat->index;
+		for (int k = 0; k < feat->width; k++)
+		{
+			if (feat->kind != MTL_KIND_NUM)
+				data->side_cat[side][feat->side_slot + k] = layout->cat_slot[feat->index] + k;
+			if (feat->kind != MTL_KIND_CAT)
+				data->side_num[side][feat->side_col + k] = feat->col + k;
+		}
+		if (feat->kind != MTL_KIND_NUM)
+			data->side_n_cat[side] += feat->width;
+		if (feat->kind != MTL_KIND_CAT)
+			data->side_n_num[side] += feat->width;
 	}
 }
 
-/* Each set's values in its side's field order: embedding rows and standardised numbers. */
+/* Each set's values in its side's column order: embedding rows, numbers and weights. */
 static void
 EncodeSets(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
 		   const MtlRowStore *store)
@@ -58,33 +66,16 @@ EncodeSets(MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
 	data->set_cat = mtl_alloc(sizeof(int32_t) * (n_cat + 1));
 	data->set_num = mtl_alloc(sizeof(float) * (n_num + 1));
 	for (int64_t set = 1; set <= store->n_sets; set++)
-	{
-		int			side = store->set_side[set];
-		int32_t    *cat = data->set_cat + data->set_cat0[set];
-		float	   *num = data->set_num + data->set_num0[set];
-
-		for (int k = 0; k < data->side_n_cat[side]; k++)
-			cat[k] = (int32_t) layout->cat_row0[data->side_cat[side][k]];
-		for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
-		{
-			int			f = store->entry_field[e];
-			const MtlFeature *feat = &schema->fields[f];
-
-			if (feat->kind == MTL_KIND_CAT)
-				cat[feat->side_index] = (int32_t) layout->cat_row0[feat->index] +
-					mtl_schema_cat_index(schema, f, store->entry_value[e]);
-			else
-				num[feat->side_index] = mtl_schema_standardise(schema, f,
-															   mtl_bits_number(store->entry_value[e]));
-		}
-	}
+		mtl_schema_side_features(schema, layout, store, (uint32_t) set,
+								 data->set_cat + data->set_cat0[set],
+								 data->set_num + data->set_num0[set]);
 }
 
 double
 mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store)
 {
 	return 4.0 * (store->ids[0].n + store->ids[1].n) +
-		(16.0 + 4.0 * (schema->n_cat + schema->n_num)) * store->n_sets;
+		(16.0 + 4.0 * (schema->n_slot_cols + schema->n_num_cols)) * store->n_sets;
 }
 
 void
@@ -95,16 +86,22 @@ mtl_dataset_build(MtlDataset *data, const MtlSchema *schema, const MtlLayout *la
 	data->store = store;
 	data->n_rows = store->n_rows;
 	data->n_slots = layout->n_slots;
-	data->n_cat = schema->n_cat;
-	data->n_num = schema->n_num;
+	data->n_cols = layout->n_cols;
 	data->n_tasks = store->n_tasks;
 	data->user_row = IdRows(schema, store, MTL_SIDE_USER, 0);
 	data->item_row = IdRows(schema, store, MTL_SIDE_ITEM, layout->item_row0);
 	data->missing = mtl_alloc(sizeof(int32_t) * (layout->n_slots + 1));
+	data->missing_nums = mtl_alloc(sizeof(float) * (layout->n_cols + 1));
 	data->missing[0] = data->missing[1] = -1;
-	for (int c = 0; c < schema->n_cat; c++)
-		data->missing[2 + c] = (int32_t) layout->cat_row0[c];
-	SideFields(data, schema);
+	for (int f = 0; f < schema->n_cat; f++)
+		for (int k = 0; k < layout->cat_slots[f]; k++)
+		{
+			/* a bag with no value: its missing row with weight 1 in its first slot */
+			data->missing[layout->cat_slot[f] + k] = k == 0 ? (int32_t) layout->cat_row0[f] : -1;
+			if (layout->cat_wcol[f] >= 0)
+				data->missing_nums[layout->cat_wcol[f] + k] = k == 0 ? 1.0f : 0.0f;
+		}
+	SideFields(data, schema, layout);
 	EncodeSets(data, schema, layout, store);
 	for (int t = 0; t < MTL_MAX_TASKS; t++)
 	{
@@ -119,6 +116,7 @@ mtl_dataset_free(MtlDataset *data)
 	mtl_free(data->user_row);
 	mtl_free(data->item_row);
 	mtl_free(data->missing);
+	mtl_free(data->missing_nums);
 	for (int side = 0; side < MTL_N_SIDES; side++)
 	{
 		mtl_free(data->side_cat[side]);
@@ -138,7 +136,7 @@ mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *la
 	memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
 	slots[0] = data->user_row[ref->user];
 	slots[1] = data->item_row[ref->item];
-	memset(nums, 0, sizeof(float) * data->n_num);
+	memcpy(nums, data->missing_nums, sizeof(float) * data->n_cols);
 	for (int side = 0; side < MTL_N_SIDES; side++)
 	{
 		uint32_t	set = ref->set[side];
@@ -146,7 +144,7 @@ mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *la
 		if (set == 0)
 			continue;
 		for (int k = 0; k < data->side_n_cat[side]; k++)
-			slots[2 + data->side_cat[side][k]] = data->set_cat[data->set_cat0[set] + k];
+			slots[data->side_cat[side][k]] = data->set_cat[data->set_cat0[set] + k];
 		for (int k = 0; k < data->side_n_num[side]; k++)
 			nums[data->side_num[side][k]] = data->set_num[data->set_num0[set] + k];
 	}

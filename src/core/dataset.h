@@ -21,16 +21,16 @@ typedef struct MtlDataset
 	const MtlRowStore *store;
 	int64_t		n_rows;
 	int			n_slots;
-	int			n_cat;
-	int			n_num;
+	int			n_cols;			/* nums of a row: numbers, then bag weights */
 	int			n_tasks;
 	int32_t    *user_row;		/* [1 + users]: embedding row of an interned user; [0] = -1 */
 	int32_t    *item_row;		/* [1 + items] */
 	int32_t    *missing;		/* [n_slots]: slots of a row without ids or features */
+	float	   *missing_nums;	/* [n_cols]: its nums */
 	int			side_n_cat[MTL_N_SIDES];
 	int			side_n_num[MTL_N_SIDES];
-	int		   *side_cat[MTL_N_SIDES];	/* the side's categorical slots (global cat index) */
-	int		   *side_num[MTL_N_SIDES];	/* the side's numeric columns */
+	int		   *side_cat[MTL_N_SIDES];	/* row slot of each of the side's slot columns */
+	int		   *side_num[MTL_N_SIDES];	/* nums column of each of the side's columns */
 	int64_t    *set_cat0;		/* [1 + sets]: first of the set's values in set_cat */
 	int64_t    *set_num0;
 	int32_t    *set_cat;		/* embedding rows, side_n_cat per set */
@@ -46,7 +46,7 @@ void		mtl_dataset_free(MtlDataset *data);
 /* Bytes mtl_dataset_build will hold. */
 double		mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store);
 
-/* Expand one row into slots [n_slots], nums [n_num] and labels [n_tasks]. */
+/* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks]. */
 void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
 							   int32_t *slots, float *nums, float *out_labels);
 

@@ -42,7 +42,7 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
 	model->spec = *spec;
-	mtl_schema_build(&out->schema, store);
+	mtl_schema_build(&out->schema, store, spec->bag_size);
 	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
 	if (why == NULL)
 		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);

@@ -1,11 +1,15 @@
 #include "format.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "bytes.h"
 #include "mem.h"
 #include "rng.h"
+
+static void ReadText(MtlReader *r, MtlSpec *s);
 
 static const char MAGIC[4] = {'M', 'T', 'L', 'M'};
 
@@ -56,6 +60,12 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_u8(w, (uint8_t) s->interaction);
 	mtl_put_f32(w, s->embedding_l2);
 	mtl_put_u32(w, (uint32_t) s->validate_every);
+	mtl_put_u32(w, (uint32_t) s->bag_size);
+	mtl_put_u32(w, (uint32_t) s->text_buckets);
+	mtl_put_str(w, s->text_config);
+	mtl_put_u8(w, (uint8_t) s->n_text);
+	for (int k = 0; k < s->n_text; k++)
+		mtl_put_str(w, s->text_fields[k]);
 }
 
 static void
@@ -69,7 +79,7 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 		mtl_put_u8(w, feat->side);
 		mtl_put_u8(w, feat->kind);
 		mtl_put_str(w, feat->name);
-		if (feat->kind == MTL_KIND_CAT)
+		if (feat->kind != MTL_KIND_NUM)
 		{
 			mtl_put_u64(w, (uint64_t) feat->n_values);
 			mtl_put_u64_array(w, feat->values, feat->n_values);
@@ -79,6 +89,8 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 			mtl_put_f64(w, feat->mean);
 			mtl_put_f64(w, feat->std);
 		}
+		if (feat->kind == MTL_KIND_BAG)
+			mtl_put_u32(w, (uint32_t) feat->width);
 	}
 	for (int side = 0; side < 2; side++)
 	{
@@ -86,8 +98,8 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 
 		mtl_put_u64(w, (uint64_t) t->n);
 		mtl_put_u64_array(w, (const uint64_t *) t->ids, t->n);
-		mtl_put_i32_array(w, t->cat, (size_t) t->n * t->n_cat);
-		mtl_put_f32_array(w, t->num, (size_t) t->n * t->n_num);
+		mtl_put_i32_array(w, t->cat, (size_t) t->n * t->n_slot_cols);
+		mtl_put_f32_array(w, t->num, (size_t) t->n * t->n_num_cols);
 	}
 }
 
@@ -308,6 +320,47 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 		if (s->validate_every < 0)
 			{ mtl_reader_fail(r, "invalid validation settings"); return; }
 	}
+	s->bag_size = 1;
+	s->n_text = 0;
+	s->text_buckets = 0;
+	s->text_config[0] = '\0';
+	if (version >= 4 && !r->failed)
+		ReadText(r, s);
+}
+
+/* Copy a string of at most MTL_NAME_LEN - 1 bytes into to; false on failure. */
+static bool
+ReadName(MtlReader *r, char *to)
+{
+	char	   *name = mtl_get_str(r, MTL_NAME_LEN - 1);
+
+	if (name == NULL)
+		return false;
+	strcpy(to, name);
+	mtl_free(name);
+	return true;
+}
+
+static void
+ReadText(MtlReader *r, MtlSpec *s)
+{
+	uint32_t	bag_size = mtl_get_u32(r),
+				buckets = mtl_get_u32(r);
+	uint8_t		n_text;
+
+	if (bag_size > MTL_MAX_BAG || buckets > INT32_MAX)
+		{ mtl_reader_fail(r, "invalid bag settings"); return; }
+	s->bag_size = (int) bag_size;
+	s->text_buckets = (int) buckets;
+	if (!ReadName(r, s->text_config))
+		return;
+	n_text = mtl_get_u8(r);
+	if (n_text > MTL_MAX_TEXT)
+		{ mtl_reader_fail(r, "too many text fields"); return; }
+	for (int k = 0; k < n_text; k++)
+		if (!ReadName(r, s->text_fields[k]))
+			return;
+	s->n_text = n_text;
 }
 
 static void
@@ -317,10 +370,11 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 
 	feat->side = mtl_get_u8(r);
 	feat->kind = mtl_get_u8(r);
-	if (feat->side > MTL_SIDE_CONTEXT || feat->kind > MTL_KIND_NUM)
+	if (feat->side > MTL_SIDE_CONTEXT || feat->kind > MTL_KIND_LAST)
 		{ mtl_reader_fail(r, "invalid feature field"); return; }
 	feat->name = mtl_get_str(r, MTL_MAX_FIELD_NAME);
-	if (feat->kind == MTL_KIND_CAT)
+	feat->width = 1;
+	if (feat->kind != MTL_KIND_NUM)
 	{
 		uint64_t	n = mtl_get_u64(r);
 
@@ -328,8 +382,6 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 			{ mtl_reader_fail(r, "vocabulary too large"); return; }
 		feat->n_values = (int64_t) n;
 		feat->values = mtl_get_u64_array(r, n);
-		feat->index = s->n_cat;
-		s->cat_field[s->n_cat++] = f;
 	}
 	else
 	{
@@ -337,13 +389,21 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 		feat->std = mtl_get_f64(r);
 		if (!isfinite(feat->mean) || !isfinite(feat->std) || !(feat->std > 0))
 			{ mtl_reader_fail(r, "invalid feature statistics"); return; }
-		feat->index = s->n_num;
-		s->num_field[s->n_num++] = f;
 	}
-	feat->side_index = (*mtl_schema_side_counter(s, feat->side, feat->kind))++;
+	if (feat->kind == MTL_KIND_BAG)
+	{
+		uint32_t	width = mtl_get_u32(r);
+
+		if (width < 1 || width > MTL_MAX_BAG)
+			{ mtl_reader_fail(r, "invalid bag width"); return; }
+		feat->width = (int) width;
+	}
 }
 
-/* Stored categorical indices must stay inside their field's vocabulary. */
+/*
+ * Stored categorical indices must stay inside their field's vocabulary (a
+ * bag's empty slots are -1), and bag weights must be finite.
+ */
 static void
 CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 {
@@ -352,17 +412,22 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 	for (int f = 0; f < s->n_fields; f++)
 	{
 		const MtlFeature *feat = &s->fields[f];
+		int			lowest = feat->kind == MTL_KIND_BAG ? -1 : 0;
 
-		if (feat->side != side || feat->kind != MTL_KIND_CAT)
+		if (feat->side != side || feat->kind == MTL_KIND_NUM)
 			continue;
 		for (int64_t i = 0; i < t->n; i++)
-		{
-			int32_t		v = t->cat[i * t->n_cat + feat->side_index];
+			for (int k = 0; k < feat->width; k++)
+			{
+				int32_t		v = t->cat[i * t->n_slot_cols + feat->side_slot + k];
 
-			if (v < 0 || v > feat->n_values)
-				{ mtl_reader_fail(r, "stored feature index out of range"); return; }
-		}
+				if (v < lowest || v > feat->n_values)
+					{ mtl_reader_fail(r, "stored feature index out of range"); return; }
+			}
 	}
+	for (int64_t i = 0; i < t->n * t->n_num_cols; i++)
+		if (!isfinite(t->num[i]))
+			{ mtl_reader_fail(r, "stored feature value not finite"); return; }
 }
 
 static void
@@ -382,6 +447,9 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 		s->n_fields = (int) f + 1;
 		ReadField(r, s, (int) f);
 	}
+	if (r->failed)
+		return;
+	mtl_schema_assign_columns(s);
 	for (int side = 0; side < 2 && !r->failed; side++)
 	{
 		MtlIdTable *t = &s->ids[side];
@@ -391,8 +459,10 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 			{ mtl_reader_fail(r, "too many ids"); return; }
 		t->n = (int64_t) n;
 		t->ids = (int64_t *) mtl_get_u64_array(r, n);
-		t->cat = mtl_get_i32_array(r, n * (size_t) t->n_cat);
-		t->num = mtl_get_f32_array(r, n * (size_t) t->n_num);
+		if (n > 0 && (size_t) t->n_slot_cols + t->n_num_cols > SIZE_MAX / 8 / n)
+			{ mtl_reader_fail(r, "id table too large"); return; }
+		t->cat = mtl_get_i32_array(r, n * (size_t) t->n_slot_cols);
+		t->num = mtl_get_f32_array(r, n * (size_t) t->n_num_cols);
 		if (!r->failed)
 			CheckIdFeatures(r, s, side);
 	}

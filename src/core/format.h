@@ -26,7 +26,7 @@
  * 3 the interaction and embedding_l2 (earlier: "ids" and l2). The decoder reads every version
  * from MTL_FORMAT_OLDEST on.
  */
-#define MTL_FORMAT_VERSION 3
+#define MTL_FORMAT_VERSION 4
 #define MTL_FORMAT_OLDEST 1
 #define MTL_HEADER_SIZE 24
 #define MTL_TRAILER_SIZE 4

@@ -334,3 +334,36 @@ mtl_embedding_backward(float *dtable, const float *dout, int ld,
 			t[i] += d[i];
 	}
 }
+
+void
+mtl_bag_forward(float *out, int ld, const float *table, const int32_t *index, int index_stride,
+				const float *weight, int weight_stride, int width, int B, int E)
+{
+	for (int r = 0; r < B; r++)
+	{
+		const int32_t *k = index + (size_t) r * index_stride;
+		const float *w = weight + (size_t) r * weight_stride;
+		float	   *o = out + (size_t) r * ld;
+
+		memset(o, 0, sizeof(float) * E);
+		for (int j = 0; j < width; j++)
+			if (k[j] >= 0)
+				mtl_axpy(o, w[j], table + (size_t) k[j] * E, E);
+	}
+}
+
+void
+mtl_bag_backward(float *dtable, const float *dout, int ld, const int32_t *index, int index_stride,
+				 const float *weight, int weight_stride, int width, int B, int E)
+{
+	for (int r = 0; r < B; r++)
+	{
+		const int32_t *k = index + (size_t) r * index_stride;
+		const float *w = weight + (size_t) r * weight_stride;
+		const float *d = dout + (size_t) r * ld;
+
+		for (int j = 0; j < width; j++)
+			if (k[j] >= 0)
+				mtl_axpy(dtable + (size_t) k[j] * E, w[j], d, E);
+	}
+}

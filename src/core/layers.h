@@ -68,4 +68,17 @@ void		mtl_embedding_forward(float *out, int ld, const float *table,
 void		mtl_embedding_backward(float *dtable, const float *dout, int ld,
 								   const int32_t *index, int index_stride, int B, int E);
 
+/*
+ * Bags: out row r = sum over k < width of weight[r][k] * table[index[r][k]]
+ * (index -1: empty), index and weight rows index_stride and weight_stride
+ * apart.
+ */
+void		mtl_bag_forward(float *out, int ld, const float *table, const int32_t *index,
+							int index_stride, const float *weight, int weight_stride, int width,
+							int B, int E);
+/* dtable[index[r][k]] += weight[r][k] * dout row r. */
+void		mtl_bag_backward(float *dtable, const float *dout, int ld, const int32_t *index,
+							 int index_stride, const float *weight, int weight_stride, int width,
+							 int B, int E);
+
 #endif

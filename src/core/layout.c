@@ -160,6 +160,30 @@ BuildLevels(MtlLayout *L, const MtlSpec *spec)
 	return NULL;
 }
 
+/* Each embedded field's slots in a row, and a bag's weights after the numbers. */
+static const MtlError *
+PlaceSlots(MtlLayout *L, const MtlShape *shape)
+{
+	L->cat_slot = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
+	L->cat_slots = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
+	L->cat_wcol = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
+	L->n_slots = 2;
+	L->n_cols = shape->n_num;
+	for (int f = 0; f < shape->n_cat; f++)
+	{
+		int			width = shape->cat_width != NULL ? shape->cat_width[f] : 0;
+
+		if (width < 0 || width > MTL_MAX_BAG)
+			MTL_FAIL(MTL_E_SHAPE, "invalid bag width");
+		L->cat_slot[f] = L->n_slots;
+		L->cat_slots[f] = width > 0 ? width : 1;
+		L->cat_wcol[f] = width > 0 ? L->n_cols : -1;
+		L->n_slots += L->cat_slots[f];
+		L->n_cols += width;
+	}
+	return NULL;
+}
+
 /* Embedding rows: users, items, then each categorical field (one copy). */
 static const MtlError *
 PlaceEmbeddings(MtlLayout *L, const MtlShape *shape)
@@ -276,7 +300,9 @@ mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 	if (why != NULL)
 		return why;
 	L->E = spec->embedding_dim;
-	L->n_slots = 2 + shape->n_cat;
+	why = PlaceSlots(L, shape);
+	if (why != NULL)
+		return why;
 	L->D = 3 * L->E + shape->n_cat * L->E + shape->n_num;
 	L->Xw = L->n_copies * L->D;
 	why = PlaceEmbeddings(L, shape);
@@ -322,7 +348,11 @@ void
 mtl_layout_free(MtlLayout *layout)
 {
 	mtl_free(layout->cat_row0);
+	mtl_free(layout->cat_slot);
+	mtl_free(layout->cat_slots);
+	mtl_free(layout->cat_wcol);
 	layout->cat_row0 = NULL;
+	layout->cat_slot = layout->cat_slots = layout->cat_wcol = NULL;
 }
 
 static void
@@ -430,7 +460,9 @@ mtl_model_free(MtlModel *model)
 	mtl_free(model->shape.cat_rows);
 	model->shape.cat_rows = NULL;
 	mtl_free(model->shape.cat_side);
+	mtl_free(model->shape.cat_width);
 	model->shape.cat_side = NULL;
+	model->shape.cat_width = NULL;
 }
 
 static float *

@@ -29,7 +29,7 @@ mtl_model_row_scenario(const MtlModel *model, const int32_t *slots)
 
 	if (f < 0)
 		return 0;
-	row = slots[2 + f];
+	row = slots[model->layout.cat_slot[f]];
 	return row < 0 ? 0 : (int32_t) (row - model->layout.cat_row0[f]);
 }
 
@@ -52,45 +52,70 @@ PoolAdd(float *sum, float *sq, const float *v, int E, int fm)
 			sq[i] += v[i] * v[i];
 }
 
+void
+mtl_model_field_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
+					   const float *nums, int f, float *out)
+{
+	const MtlLayout *L = &model->layout;
+	const int32_t *s = slots + L->cat_slot[f];
+	int			E = L->E;
+
+	memset(out, 0, sizeof(float) * E);
+	for (int k = 0; k < L->cat_slots[f]; k++)
+		if (s[k] >= 0)
+			mtl_axpy(out, L->cat_wcol[f] < 0 ? 1.0f : nums[L->cat_wcol[f] + k],
+					 params + (size_t) MTL_COPY_ROW(L, s[k], c) * E, E);
+}
+
 /*
  * Side's pool over one row's embeddings: from its input row x (copy's D-wide
  * input, absent slots zero) when x is set, else from params' rows of copy c
- * named by slots.
+ * named by slots (and nums, for bags).
  */
 static void
 Pool(const MtlModel *model, const float *x, const float *params, int c, const int32_t *slots,
-	 int side, float *sum, float *sq)
+	 const float *nums, int side, float *sum, float *sq)
 {
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
 	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
+	float		v[MTL_MAX_EMBEDDING];
 
 	memset(sum, 0, sizeof(float) * E);
 	if (fm)
 		memset(sq, 0, sizeof(float) * E);
-	/* slot k: the user id, the item id, then categorical field k - 2 */
-	for (int k = 0; k < L->n_slots; k++)
+	if (side < 2)
 	{
-		if (k < 2 ? k != side : !PoolsField(model, k - 2, side))
+		if (x != NULL)
+			PoolAdd(sum, sq, x + side * E, E, fm);
+		else if (slots[side] >= 0)
+			PoolAdd(sum, sq, params + (size_t) MTL_COPY_ROW(L, slots[side], c) * E, E, fm);
+	}
+	for (int f = 0; f < model->shape.n_cat; f++)
+	{
+		if (!PoolsField(model, f, side))
 			continue;
 		if (x != NULL)
-			PoolAdd(sum, sq, k < 2 ? x + k * E : x + 3 * E + (k - 2) * E, E, fm);
-		else if (slots[k] >= 0)
-			PoolAdd(sum, sq, params + (size_t) MTL_COPY_ROW(L, slots[k], c) * E, E, fm);
+			PoolAdd(sum, sq, x + 3 * E + f * E, E, fm);
+		else
+		{
+			mtl_model_field_vector(model, params, c, slots, nums, f, v);
+			PoolAdd(sum, sq, v, E, fm);
+		}
 	}
 }
 
 void
 mtl_model_pool(const MtlModel *model, const float *x, int side, float *sum, float *sq)
 {
-	Pool(model, x, NULL, 0, NULL, side, sum, sq);
+	Pool(model, x, NULL, 0, NULL, NULL, side, sum, sq);
 }
 
 void
 mtl_model_pool_slots(const MtlModel *model, const float *params, int c, const int32_t *slots,
-					 int side, float *sum, float *sq)
+					 const float *nums, int side, float *sum, float *sq)
 {
-	Pool(model, NULL, params, c, slots, side, sum, sq);
+	Pool(model, NULL, params, c, slots, nums, side, sum, sq);
 }
 
 void
@@ -149,15 +174,20 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 
 		mtl_embedding_forward(X, L->Xw, table, slots, S, B, E);
 		mtl_embedding_forward(X + E, L->Xw, table, slots + 1, S, B, E);
-		for (int f = 0; f < S - 2; f++)
-			mtl_embedding_forward(X + 3 * E + f * E, L->Xw, table, slots + 2 + f, S, B, E);
+		for (int f = 0; f < model->shape.n_cat; f++)
+			if (L->cat_wcol[f] < 0)
+				mtl_embedding_forward(X + 3 * E + f * E, L->Xw, table, slots + L->cat_slot[f], S,
+									  B, E);
+			else
+				mtl_bag_forward(X + 3 * E + f * E, L->Xw, table, slots + L->cat_slot[f], S,
+								nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);
 		for (int r = 0; r < B; r++)
 		{
 			float	   *x = X + (size_t) r * L->Xw;
 
 			CrossOfRow(model, x, pools);
 			if (n_num > 0)
-				memcpy(x + num0, nums + (size_t) r * n_num, sizeof(float) * n_num);
+				memcpy(x + num0, nums + (size_t) r * L->n_cols, sizeof(float) * n_num);
 		}
 	}
 	mtl_free(pools);
@@ -627,57 +657,78 @@ mtl_model_backward(const MtlModel *model, MtlWork *work, const float *params,
 	mtl_model_backward_shared(model, work, params, grads, B);
 }
 
+/* Scatter a field's input gradient g into its rows of one row's slots (a bag's weighted). */
+static void
+FieldScatter(const MtlLayout *L, int f, const int32_t *s, const float *nums, const float *g,
+			 float *table)
+{
+	int			E = L->E;
+	const int32_t *slot = s + L->cat_slot[f];
+
+	for (int k = 0; k < L->cat_slots[f]; k++)
+		if (slot[k] >= 0)
+			mtl_axpy(table + (size_t) slot[k] * E,
+					 L->cat_wcol[f] < 0 ? 1.0f : nums[L->cat_wcol[f] + k], g, E);
+}
+
 /*
  * The cross slot's gradient d into the embedding rows of one input row x
- * (slots s of copy table): ids and pooled send d * V to each embedding of the
- * user's pool and d * U to each of the item's; fm sends d * (S - v_j) to each
- * embedding v_j, S the sum of all. pools: [7 x E] scratch.
+ * (slots s and nums of copy table): ids and pooled send d * V to each
+ * embedding of the user's pool and d * U to each of the item's; fm sends
+ * d * (S - v_j) to each embedding v_j, S the sum of all. A bag's rows get its
+ * share times their weights. pools: [8 x E] scratch.
  */
 static void
 CrossBackward(const MtlModel *model, const float *x, const float *d, const int32_t *s,
-			  float *table, float *pools)
+			  const float *nums, float *table, float *pools)
 {
-	int			E = model->layout.E;
+	const MtlLayout *L = &model->layout;
+	int			E = L->E;
 	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
 	const float *U = pools,
 			   *V = pools + 2 * E;
 	float	   *all = pools + 6 * E;
+	float	   *g = pools + 7 * E;
 
 	for (int side = 0; side < MTL_N_SIDES; side++)
 		mtl_model_pool(model, x, side, pools + (size_t) side * 2 * E, pools + (size_t) side * 2 * E + E);
 	for (int i = 0; fm && i < E; i++)
 		all[i] = pools[i] + pools[2 * E + i] + pools[4 * E + i];
-	/* slot k: the user id, the item id, then categorical field k - 2 */
-	for (int k = 0; k < model->layout.n_slots; k++)
+	/* k: the user id, the item id, then embedded field k - 2 */
+	for (int k = 0; k < 2 + model->shape.n_cat; k++)
 	{
 		int			side = k < 2 ? k : model->shape.cat_side[k - 2];
 		const float *v = k < 2 ? x + k * E : x + 3 * E + (k - 2) * E;
-		float	   *g;
 
-		if (s[k] < 0 || (k >= 2 && !PoolsField(model, k - 2, side)))
+		if (k < 2 ? s[k] < 0 : !PoolsField(model, k - 2, side))
 			continue;
-		g = table + (size_t) s[k] * E;
 		if (fm)
 			for (int i = 0; i < E; i++)
-				g[i] += d[i] * (all[i] - v[i]);
+				g[i] = d[i] * (all[i] - v[i]);
 		else if (side != MTL_SIDE_CONTEXT)
 		{
 			const float *other = side == MTL_SIDE_USER ? V : U;
 
 			for (int i = 0; i < E; i++)
-				g[i] += d[i] * other[i];
+				g[i] = d[i] * other[i];
 		}
+		else
+			continue;
+		if (k < 2)
+			mtl_add(table + (size_t) s[k] * E, g, E);
+		else
+			FieldScatter(L, k - 2, s, nums, g, table);
 	}
 }
 
 void
 mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
-							  const int32_t *slots, int B)
+							  const int32_t *slots, const float *nums, int B)
 {
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
 	int			S = L->n_slots;
-	float	   *pools = mtl_alloc(sizeof(float) * 7 * E);
+	float	   *pools = mtl_alloc(sizeof(float) * 8 * E);
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -687,11 +738,16 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 
 		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
 		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);
-		for (int f = 0; f < S - 2; f++)
-			mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + 2 + f, S, B, E);
+		for (int f = 0; f < model->shape.n_cat; f++)
+			if (L->cat_wcol[f] < 0)
+				mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f],
+									   S, B, E);
+			else
+				mtl_bag_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f], S,
+								 nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);
 		for (int r = 0; r < B; r++)
 			CrossBackward(model, X + (size_t) r * L->Xw, dX + (size_t) r * L->Xw + 2 * E,
-						  slots + (size_t) r * S, table, pools);
+						  slots + (size_t) r * S, nums + (size_t) r * L->n_cols, table, pools);
 	}
 	mtl_free(pools);
 }

@@ -5,6 +5,9 @@
  * Input of a row (width D):
  *   [ user id emb (E) | item id emb (E) | cross (E) | one E-wide embedding
  *     per categorical field | standardised numeric features ]
+ * A bag field (tags, text tokens) is one embedded field whose E-wide input
+ * is the weighted sum of its values' rows: it has several slots, and its
+ * weights follow the numbers in a row's nums.
  * The cross slot gives the experts the user-item affinity directly, which an
  * MLP over concatenated embeddings learns poorly (config "interaction"):
  *   ids     u * v, the id embeddings' product;
@@ -67,6 +70,9 @@
 #define MTL_MAX_OWNERS (MTL_MAX_TASKS + 1)	/* tasks, then "shared" */
 #define MTL_MAX_LAYERS 4
 #define MTL_NAME_LEN 64
+#define MTL_MAX_BAG 256			/* slots of a bag field */
+#define MTL_MAX_EMBEDDING 256
+#define MTL_MAX_TEXT 16			/* text fields */
 
 typedef enum MtlTaskType
 {
@@ -135,6 +141,11 @@ typedef struct MtlSpec
 	int			tower_units[MTL_MAX_LAYERS];
 	char		scenario[MTL_NAME_LEN];	/* context key of the scenario, "" none */
 	MtlInteraction interaction;	/* what the cross slot holds */
+	int			bag_size;		/* slots of a bag field: most values of a list, words of a text */
+	int			n_text;			/* fields whose strings are texts (tokenised into a bag) */
+	char		text_fields[MTL_MAX_TEXT][MTL_NAME_LEN];
+	int			text_buckets;	/* hashing trick: a text's words fall in this many buckets */
+	char		text_config[MTL_NAME_LEN];	/* PostgreSQL text search configuration */
 	int			epochs;
 	int			batch_size;
 	float		learning_rate;
@@ -163,10 +174,11 @@ typedef struct MtlShape
 {
 	int64_t		n_users;
 	int64_t		n_items;
-	int			n_cat;			/* categorical fields */
+	int			n_cat;			/* embedded fields: categorical and bags */
 	int			n_num;			/* numeric fields */
 	int64_t    *cat_rows;		/* [n_cat] embedding rows per field (vocab + 1) */
 	uint8_t    *cat_side;		/* [n_cat] side of each field: user, item, context */
+	int		   *cat_width;		/* [n_cat] 0: categorical (one slot), k: bag of k slots; NULL: none */
 	int			scenario_cat;	/* categorical field holding the scenario, -1: none */
 } MtlShape;
 
@@ -198,7 +210,11 @@ typedef struct MtlLayout
 	int			D;				/* input width of one copy */
 	int			n_copies;		/* embedding and input copies: n_tasks for single_task, else 1 */
 	int			Xw;				/* n_copies * D */
-	int			n_slots;		/* 2 + n_cat */
+	int			n_slots;		/* 2 + every embedded field's slots */
+	int			n_cols;			/* a row's nums: n_num numbers, then bag weights */
+	int		   *cat_slot;		/* [n_cat] each field's first slot in a row */
+	int		   *cat_slots;		/* [n_cat] its slots: 1, or a bag's width */
+	int		   *cat_wcol;		/* [n_cat] a bag's first weight in nums, -1: categorical */
 	int			n_levels;
 	MtlLevel	levels[MTL_MAX_LEVELS];
 	int			n_expert_layers;
@@ -281,9 +297,16 @@ void		mtl_model_cross(const MtlModel *model, const float *const *sum, const floa
  * in place): the embeddings of the side's slots that enter the cross slot.
  */
 void		mtl_model_pool(const MtlModel *model, const float *x, int side, float *sum, float *sq);
-/* The same from params' embedding rows of copy c named by a row's slots (-1: absent). */
+/*
+ * The same from params' embedding rows of copy c named by a row's slots (-1:
+ * absent), with its nums for bag weights.
+ */
 void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
-								 const int32_t *slots, int side, float *sum, float *sq);
+								 const int32_t *slots, const float *nums, int side,
+								 float *sum, float *sq);
+/* Field f's E-wide input of one row from params' rows of copy c (a bag's weighted sum). */
+void		mtl_model_field_vector(const MtlModel *model, const float *params, int c,
+								   const int32_t *slots, const float *nums, int f, float *out);
 const char *mtl_task_type_name(MtlTaskType type);
 
 /* Fill layout from spec and shape; returns NULL or a reason it is impossible. */
@@ -299,8 +322,8 @@ void		mtl_work_free(MtlWork *work, const MtlModel *model);
 
 /*
  * Build the input rows of a batch: slots [B x n_slots] global embedding rows
- * of copy 0 (-1: none), nums [B x n_num] standardised numeric values. Also
- * sets each row's scenario from its slot.
+ * of copy 0 (-1: none), nums [B x n_cols] standardised numeric values and
+ * bag weights. Also sets each row's scenario from its slot.
  */
 void		mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 							   const int32_t *slots, const float *nums, int B);
@@ -332,7 +355,7 @@ void		mtl_model_backward_towers(const MtlModel *model, MtlWork *work, const floa
 void		mtl_model_backward_shared(const MtlModel *model, MtlWork *work, const float *params,
 									  float *grads, int B);
 void		mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
-										  const int32_t *slots, int B);
+										  const int32_t *slots, const float *nums, int B);
 
 /*
  * The last shared layer, where GradNorm measures: the weight matrices of the

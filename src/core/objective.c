@@ -108,7 +108,7 @@ mtl_objective_value(const MtlTrained *trained, const MtlObjective *obj, const do
 			case MTL_TERM_FEATURE:
 				{
 					const MtlFeature *f = &trained->schema.fields[obj->terms[k].index];
-					float		z = items->num[item_pos * items->n_num + f->side_index];
+					float		z = items->num[item_pos * items->n_num_cols + f->side_col];
 
 					v *= f->mean + f->std * z;
 				}

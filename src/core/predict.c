@@ -22,7 +22,10 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 	for (int f = 0; f < schema->n_num; f++)
 		if (schema->fields[schema->num_field[f]].side == side)
 			c->num_cols[c->n_num++] = f;
-	c->sig_len = 1 + c->n_cat + c->n_num;
+	c->sig_len = 1 + c->n_num;
+	for (int k = 0; k < c->n_cat; k++)
+		c->sig_len += trained->model.layout.cat_slots[c->cat_slots[k]] *
+			(trained->model.layout.cat_wcol[c->cat_slots[k]] >= 0 ? 2 : 1);
 	/* a row with a known id takes the entry of the id's position: no collisions while the ids fit */
 	fit = MTL_PREDICT_CACHE_BYTES / ((P + c->sig_len) * (int64_t) sizeof(float) + 1);
 	/*
@@ -80,7 +83,7 @@ mtl_predictor_create(const MtlTrained *trained)
 	p->trained = trained;
 	p->work = mtl_work_create(&trained->model, 1);
 	p->slots = mtl_alloc(sizeof(int32_t) * trained->model.layout.n_slots);
-	p->nums = mtl_alloc(sizeof(float) * (trained->model.shape.n_num + 1));
+	p->nums = mtl_alloc(sizeof(float) * (trained->model.layout.n_cols + 1));
 	for (int side = 0; side < 3; side++)
 	{
 		SideCacheInit(&p->side[side], trained, side);
@@ -92,7 +95,7 @@ mtl_predictor_create(const MtlTrained *trained)
 	RowProjectionsInit(p);
 	{
 		const MtlLayout *L = &trained->model.layout;
-		int			terms = 3 * L->E + trained->model.shape.n_cat * L->E + trained->model.shape.n_num + 1;
+		int			terms = 3 * L->E + L->n_slots * L->E + trained->model.shape.n_num + 1;
 
 		p->coef = mtl_alloc(sizeof(float) * terms);
 		p->coef_rows = mtl_alloc(sizeof(float *) * terms);
@@ -179,16 +182,36 @@ RowProjection(const MtlPredictor *p, int32_t row, int field)
 	return proj;
 }
 
-/* vec += categorical row's embedding @ its field's block of W_in */
+/* vec += weight * categorical row's embedding @ its field's block of W_in */
 static void
-AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field)
+AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field, float weight)
 {
+	const MtlLayout *L = &p->trained->model.layout;
 	const float *proj = RowProjection(p, row, field);
 
-	if (proj == NULL)
-		AddEmbedding(vec, &p->trained->model, row, 3 * p->trained->model.layout.E + field * p->trained->model.layout.E);
+	if (proj != NULL)
+		mtl_axpy(vec, weight, proj, L->P);
+	else if (weight == 1.0f)
+		AddEmbedding(vec, &p->trained->model, row, 3 * L->E + field * L->E);
 	else
-		mtl_add(vec, proj, p->trained->model.layout.P);
+	{
+		float		scaled[MTL_MAX_EMBEDDING];
+
+		for (int k = 0; k < L->E; k++)
+			scaled[k] = weight * p->trained->model.params[(size_t) row * L->E + k];
+		for (int k = 0; k < L->E; k++)
+			mtl_axpy(vec, scaled[k], p->trained->model.params + L->W_in +
+					 (size_t) (3 * L->E + field * L->E + k) * L->P, L->P);
+	}
+}
+
+/* Weight of slot k of embedded field f in the predictor's row (1: categorical). */
+static float
+SlotWeight(const MtlPredictor *p, int f, int k)
+{
+	int			wcol = p->trained->model.layout.cat_wcol[f];
+
+	return wcol < 0 ? 1.0f : p->nums[wcol + k];
 }
 
 /* The side's share of X @ W_in: its id embedding, categorical fields, numbers. */
@@ -206,9 +229,11 @@ mtl_predictor_side_vector(const MtlPredictor *p, int side, float *vec)
 	for (int k = 0; k < c->n_cat; k++)
 	{
 		int			f = c->cat_slots[k];
+		const int32_t *s = p->slots + L->cat_slot[f];
 
-		if (p->slots[2 + f] >= 0)
-			AddCategorical(p, vec, p->slots[2 + f], f);
+		for (int j = 0; j < L->cat_slots[f]; j++)
+			if (s[j] >= 0)
+				AddCategorical(p, vec, s[j], f, SlotWeight(p, f, j));
 	}
 	for (int k = 0; k < c->n_num; k++)
 	{
@@ -223,11 +248,22 @@ static void
 SideSignature(const MtlPredictor *p, int side, uint32_t *sig)
 {
 	const MtlSideCache *c = &p->side[side];
+	const MtlLayout *L = &p->trained->model.layout;
 	int			n = 0;
 
 	sig[n++] = (uint32_t) p->slots[side];
 	for (int k = 0; k < c->n_cat; k++)
-		sig[n++] = (uint32_t) p->slots[2 + c->cat_slots[k]];
+	{
+		int			f = c->cat_slots[k];
+
+		for (int j = 0; j < L->cat_slots[f]; j++)
+			sig[n++] = (uint32_t) p->slots[L->cat_slot[f] + j];
+		if (L->cat_wcol[f] >= 0)
+		{
+			memcpy(&sig[n], &p->nums[L->cat_wcol[f]], sizeof(uint32_t) * L->cat_slots[f]);
+			n += L->cat_slots[f];
+		}
+	}
 	for (int k = 0; k < c->n_num; k++)
 		memcpy(&sig[n++], &p->nums[c->num_cols[k]], sizeof(uint32_t));
 }
@@ -276,23 +312,23 @@ mtl_predictor_cross(MtlPredictor *p, int c)
 	{
 		float	   *s = p->pools + (size_t) side * 2 * E;
 
-		mtl_model_pool_slots(m, m->params, c, p->slots, side, s, s + E);
+		mtl_model_pool_slots(m, m->params, c, p->slots, p->nums, side, s, s + E);
 		sum[side] = s;
 		sq[side] = s + E;
 	}
 	mtl_model_cross(m, sum, sq, p->cross);
 }
 
-/* Add W_in's rows x0 .. x0+E scaled by emb to the fused list. */
+/* Add W_in's rows x0 .. x0+E scaled by weight * emb to the fused list. */
 static int
-ListEmbedding(const MtlPredictor *p, int n, const float *emb, int x0)
+ListEmbedding(const MtlPredictor *p, int n, const float *emb, float weight, int x0)
 {
 	const MtlLayout *L = &p->trained->model.layout;
 	const float *W = p->trained->model.params + L->W_in;
 
 	for (int k = 0; k < L->E; k++)
 	{
-		p->coef[n] = emb[k];
+		p->coef[n] = weight * emb[k];
 		p->coef_rows[n++] = W + (size_t) (x0 + k) * L->P;
 	}
 	return n;
@@ -328,20 +364,31 @@ ProjectFused(MtlPredictor *p)
 			continue;
 		}
 		if (emb != NULL)
-			n = ListEmbedding(p, n, emb, side * L->E);
+			n = ListEmbedding(p, n, emb, 1.0f, side * L->E);
 		for (int k = 0; k < c->n_cat; k++)
 		{
 			int			f = c->cat_slots[k];
-			int32_t		row = p->slots[2 + f];
-			const float *proj;
 
-			if (row < 0)
-				continue;
-			proj = RowProjection(p, row, f);
-			if (proj != NULL)
-				p->plain_rows[n_plain++] = proj;
-			else
-				n = ListEmbedding(p, n, m->params + (size_t) row * L->E, 3 * L->E + f * L->E);
+			for (int j = 0; j < L->cat_slots[f]; j++)
+			{
+				int32_t		row = p->slots[L->cat_slot[f] + j];
+				float		w = SlotWeight(p, f, j);
+				const float *proj;
+
+				if (row < 0)
+					continue;
+				proj = RowProjection(p, row, f);
+				if (proj != NULL && L->cat_wcol[f] < 0)
+					p->plain_rows[n_plain++] = proj;
+				else if (proj != NULL)
+				{
+					p->coef[n] = w;
+					p->coef_rows[n++] = proj;
+				}
+				else
+					n = ListEmbedding(p, n, m->params + (size_t) row * L->E, w,
+									  3 * L->E + f * L->E);
+			}
 		}
 		for (int k = 0; k < c->n_num; k++)
 		{

@@ -28,11 +28,11 @@
 
 typedef struct MtlSideCache
 {
-	int			n_cat;			/* this side's categorical slots ... */
+	int			n_cat;			/* this side's embedded fields ... */
 	int		   *cat_slots;
 	int			n_num;			/* ... and numeric columns */
 	int		   *num_cols;
-	int			sig_len;		/* inputs of a side: id slot, cat slots, num bits */
+	int			sig_len;		/* inputs of a side: id slot, field slots, num and weight bits */
 	int			all_fit;		/* every id of the side has an entry of its own */
 	int64_t		row0;			/* first embedding row of this side's ids */
 	int64_t		n_entries;		/* by the id's position */

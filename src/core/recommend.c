@@ -24,7 +24,7 @@ ItemSides(MtlRecommender *r)
 			float	   *pool = r->item_pool + ((size_t) c * r->n_items + i) * 2 * E;
 
 			mtl_model_pool_slots(&t->model, t->model.params, c, r->predictor->slots,
-								 MTL_SIDE_ITEM, pool, pool + E);
+								 r->predictor->nums, MTL_SIDE_ITEM, pool, pool + E);
 		}
 	}
 }
@@ -41,7 +41,8 @@ RowPools(MtlRecommender *r)
 		{
 			float	   *pool = r->row_pool + ((size_t) c * MTL_N_SIDES + side) * 2 * E;
 
-			mtl_model_pool_slots(m, m->params, c, r->predictor->slots, side, pool, pool + E);
+			mtl_model_pool_slots(m, m->params, c, r->predictor->slots, r->predictor->nums, side,
+								 pool, pool + E);
 		}
 }
 
@@ -81,19 +82,25 @@ mtl_recommender_free(MtlRecommender *r)
 
 /* Copy the context fields of one row (slots, nums) into another. */
 static void
-CopyContext(const MtlSchema *schema, const int32_t *from_slots, const float *from_nums,
-			int32_t *slots, float *nums)
+CopyContext(const MtlSchema *schema, const MtlLayout *L, const int32_t *from_slots,
+			const float *from_nums, int32_t *slots, float *nums)
 {
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		const MtlFeature *feat = &schema->fields[f];
+		int			s0;
 
 		if (feat->side != MTL_SIDE_CONTEXT)
 			continue;
-		if (feat->kind == MTL_KIND_CAT)
-			slots[2 + feat->index] = from_slots[2 + feat->index];
-		else
-			nums[feat->index] = from_nums[feat->index];
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			nums[feat->col] = from_nums[feat->col];
+			continue;
+		}
+		s0 = L->cat_slot[feat->index];
+		memcpy(slots + s0, from_slots + s0, sizeof(int32_t) * feat->width);
+		if (feat->kind == MTL_KIND_BAG)
+			memcpy(nums + feat->col, from_nums + feat->col, sizeof(float) * feat->width);
 	}
 }
 
@@ -109,17 +116,17 @@ UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set, int context
 	MtlPredictor *p = r->predictor;
 	float	   *side = mtl_alloc(sizeof(float) * L->P);
 	int32_t    *slots = mtl_alloc(sizeof(int32_t) * L->n_slots);
-	float	   *nums = mtl_alloc(sizeof(float) * (t->schema.n_num + 1));
+	float	   *nums = mtl_alloc(sizeof(float) * (L->n_cols + 1));
 	int32_t		scenario;
 
 	memcpy(slots, p->slots, sizeof(int32_t) * L->n_slots);
-	memcpy(nums, p->nums, sizeof(float) * t->schema.n_num);
+	memcpy(nums, p->nums, sizeof(float) * L->n_cols);
 	if (!user_features_set)
 		mtl_schema_row_from_ids(&t->schema, L, user_pos, -1, p->slots, p->nums);
 	else
 		p->slots[0] = user_pos >= 0 ? (int32_t) user_pos : -1;
 	if (context_set)
-		CopyContext(&t->schema, slots, nums, p->slots, p->nums);
+		CopyContext(&t->schema, L, slots, nums, p->slots, p->nums);
 	else
 		mtl_schema_clear_side(&t->schema, L, MTL_SIDE_CONTEXT, p->slots, p->nums);
 	memcpy(r->base, t->model.params + L->b_in, sizeof(float) * L->P);

@@ -65,7 +65,7 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	MtlRound   *r = mtl_alloc(sizeof(MtlRound));
 	const MtlLayout *L = &start->model.layout;
 	int			S = L->n_slots;
-	int			n_num = start->model.shape.n_num;
+	int			n_num = start->model.layout.n_cols;
 	int			T = start->model.spec.n_tasks;
 
 	r->start = start;
@@ -130,7 +130,7 @@ void
 mtl_round_row(MtlRound *r, int part, int32_t **slots, float **nums, float **labels)
 {
 	int			S = r->model.layout.n_slots;
-	int			n_num = r->model.shape.n_num;
+	int			n_num = r->model.layout.n_cols;
 	int			T = r->model.spec.n_tasks;
 	int			k = part == MTL_ROUND_TRAIN ? r->n_train : r->n_val;
 
@@ -182,7 +182,7 @@ TrainWaiting(MtlRound *r)
 {
 	const MtlLayout *L = &r->model.layout;
 	int			S = L->n_slots;
-	int			n_num = r->model.shape.n_num;
+	int			n_num = r->model.layout.n_cols;
 	int			T = r->model.spec.n_tasks;
 	MtlRng		rng;
 	int			n = r->n_train;

@@ -634,7 +634,7 @@ ReadFields(MtlReader *r, MtlRowStore *s, uint32_t n_fields)
 		s->fields[f].kind = mtl_get_u8(r);
 		s->fields[f].name = mtl_get_str(r, MTL_MAX_FIELD_NAME);
 		s->n_fields = (int) f + 1;
-		if (!r->failed && (s->fields[f].side >= MTL_N_SIDES || s->fields[f].kind > MTL_KIND_NUM))
+		if (!r->failed && (s->fields[f].side >= MTL_N_SIDES || s->fields[f].kind > MTL_KIND_LAST))
 			mtl_reader_fail(r, "invalid field");
 	}
 }

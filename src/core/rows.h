@@ -36,6 +36,8 @@
 #define MTL_N_SIDES 3
 #define MTL_KIND_CAT 0
 #define MTL_KIND_NUM 1
+#define MTL_KIND_BAG 2			/* one value of a multi-valued field (tags, text) */
+#define MTL_KIND_LAST MTL_KIND_BAG
 #define MTL_HAS_USER 1
 #define MTL_HAS_ITEM 2
 #define MTL_MAX_FIELDS 1024
@@ -192,6 +194,31 @@ void		mtl_rows_write(MtlWriter *w, MtlRowStore *store);
 MtlRowStore *mtl_rows_read(MtlReader *r);
 
 uint64_t	mtl_category_hash(const char *text, size_t len, int is_bool);
+
+/*
+ * A bag entry's value: the upper 32 bits of its hash (its key in the field's
+ * vocabulary) and its weight's float bits. A NaN weight marks a member of a
+ * list, whose weight is 1 / (the list's known values) once the row is
+ * complete; an object's value -> weight entries keep their weight.
+ */
+#define MTL_BAG_MEAN_BITS 0x7fc00000u
+static inline uint64_t
+mtl_bag_value(uint64_t hash, uint32_t weight_bits)
+{
+	return (hash & 0xFFFFFFFF00000000ULL) | weight_bits;
+}
+
+static inline uint64_t
+mtl_bag_key(uint64_t value)
+{
+	return value >> 32;
+}
+
+static inline uint32_t
+mtl_bag_weight_bits(uint64_t value)
+{
+	return (uint32_t) value;
+}
 uint64_t	mtl_number_bits(double value);
 double		mtl_bits_number(uint64_t bits);
 

@@ -42,16 +42,56 @@ SortUnique(void *values, int64_t n, int (*cmp) (const void *, const void *))
 	return k + 1;
 }
 
-int *
-mtl_schema_side_counter(MtlSchema *schema, int side, int kind)
+void
+mtl_schema_assign_columns(MtlSchema *schema)
 {
-	if (side == MTL_SIDE_CONTEXT)
-		return &schema->context_count[kind];
-	return kind == MTL_KIND_CAT ? &schema->ids[side].n_cat : &schema->ids[side].n_num;
+	int			side_slots[MTL_N_SIDES] = {0},
+				side_cols[MTL_N_SIDES] = {0};
+
+	schema->n_cat = schema->n_num = schema->n_slot_cols = 0;
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			feat->width = 1;
+			feat->index = feat->col = schema->n_num;
+			schema->num_field[schema->n_num++] = f;
+			feat->side_col = side_cols[feat->side]++;
+			continue;
+		}
+		if (feat->kind == MTL_KIND_CAT)
+			feat->width = 1;
+		feat->index = schema->n_cat;
+		schema->cat_field[schema->n_cat++] = f;
+		feat->slot = schema->n_slot_cols;
+		schema->n_slot_cols += feat->width;
+		feat->side_slot = side_slots[feat->side];
+		side_slots[feat->side] += feat->width;
+	}
+	/* bag weights follow the numbers, which the model input reads as one block */
+	schema->n_num_cols = schema->n_num;
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		MtlFeature *feat = &schema->fields[f];
+
+		if (feat->kind != MTL_KIND_BAG)
+			continue;
+		feat->col = schema->n_num_cols;
+		schema->n_num_cols += feat->width;
+		feat->side_col = side_cols[feat->side];
+		side_cols[feat->side] += feat->width;
+	}
+	for (int side = 0; side < 2; side++)
+	{
+		schema->ids[side].n_slot_cols = side_slots[side];
+		schema->ids[side].n_num_cols = side_cols[side];
+	}
 }
 
 static void
-BuildFields(MtlSchema *schema, const MtlRowStore *store)
+BuildFields(MtlSchema *schema, const MtlRowStore *store, int bag_width)
 {
 	schema->n_fields = store->n_fields;
 	schema->fields = mtl_alloc(sizeof(MtlFeature) * (store->n_fields + 1));
@@ -65,18 +105,16 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store)
 		feat->side = def->side;
 		feat->kind = def->kind;
 		feat->name = mtl_strdup(def->name);
-		feat->side_index = (*mtl_schema_side_counter(schema, def->side, def->kind))++;
-		if (def->kind == MTL_KIND_CAT)
-		{
-			feat->index = schema->n_cat;
-			schema->cat_field[schema->n_cat++] = f;
-		}
-		else
-		{
-			feat->index = schema->n_num;
-			schema->num_field[schema->n_num++] = f;
-		}
+		feat->width = def->kind == MTL_KIND_BAG ? bag_width : 1;
 	}
+	mtl_schema_assign_columns(schema);
+}
+
+/* A field's vocabulary key of an entry's value. */
+static uint64_t
+EntryKey(int kind, uint64_t value)
+{
+	return kind == MTL_KIND_BAG ? mtl_bag_key(value) : value;
 }
 
 /*
@@ -152,13 +190,17 @@ BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 
 	PairSetInit(&set, 1024);
 	for (int64_t e = 0; e < store->n_entries; e++)
-		if (schema->fields[store->entry_field[e]].kind == MTL_KIND_CAT)
-			PairSetAdd(&set, store->entry_field[e], store->entry_value[e]);
+	{
+		int			kind = schema->fields[store->entry_field[e]].kind;
+
+		if (kind != MTL_KIND_NUM)
+			PairSetAdd(&set, store->entry_field[e], EntryKey(kind, store->entry_value[e]));
+	}
 	for (size_t i = 0; i < set.cap; i++)
 		if (set.fields[i] >= 0)
 			count[set.fields[i]]++;
 	for (int f = 0; f < schema->n_fields; f++)
-		if (schema->fields[f].kind == MTL_KIND_CAT)
+		if (schema->fields[f].kind != MTL_KIND_NUM)
 			schema->fields[f].values = mtl_alloc(sizeof(uint64_t) * (count[f] + 1));
 	for (size_t i = 0; i < set.cap; i++)
 		if (set.fields[i] >= 0)
@@ -168,7 +210,7 @@ BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 			feat->values[feat->n_values++] = set.values[i];
 		}
 	for (int f = 0; f < schema->n_fields; f++)
-		if (schema->fields[f].kind == MTL_KIND_CAT)
+		if (schema->fields[f].kind != MTL_KIND_NUM)
 			schema->fields[f].n_values = SortUnique(schema->fields[f].values,
 													schema->fields[f].n_values, CompareU64);
 	mtl_free(set.values);
@@ -227,30 +269,171 @@ BuildIdTable(MtlIdTable *table, const MtlRowStore *store, int side)
 	if (ids->n > 0)				/* ids->ids is NULL when no row had an id */
 		memcpy(table->ids, ids->ids, sizeof(int64_t) * ids->n);
 	table->n = SortUnique(table->ids, ids->n, CompareI64);
-	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
-	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));
+	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_slot_cols + 1));
+	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num_cols + 1));
+}
+
+/*
+ * One row's cells of an embedded field (slot columns and bag weights), with
+ * base the row a local index counts from: 0 in id tables, the field's first
+ * embedding row in a model's rows.
+ */
+typedef struct FieldCells
+{
+	int32_t    *slot;
+	float	   *weight;			/* bags only */
+	int			width;
+	int32_t		base;
+} FieldCells;
+
+static void
+CellsMissing(const FieldCells *c)
+{
+	c->slot[0] = c->base;
+	if (c->weight == NULL)
+		return;
+	c->weight[0] = 1.0f;
+	for (int k = 1; k < c->width; k++)
+	{
+		c->slot[k] = -1;
+		c->weight[k] = 0.0f;
+	}
+}
+
+/* Add a bag value (local index) in the first free slot; 0 when full. */
+static int
+CellsAddBag(const FieldCells *c, int32_t local, uint32_t weight_bits)
+{
+	int			k = 0;
+
+	if (local == 0)
+		return 1;				/* unseen: skipped */
+	if (c->slot[0] != c->base)
+		while (k < c->width && c->slot[k] != -1)
+			k++;
+	if (k == c->width)
+		return 0;
+	c->slot[k] = c->base + local;
+	if (weight_bits == MTL_BAG_MEAN_BITS)
+		c->weight[k] = NAN;
+	else
+		memcpy(&c->weight[k], &weight_bits, sizeof(float));
+	return 1;
+}
+
+/* List members' weights: 1 / (known values). */
+static void
+CellsFinishBag(const FieldCells *c)
+{
+	int			known = 0;
+
+	if (c->slot[0] == c->base)
+		return;
+	for (int k = 0; k < c->width; k++)
+		known += c->slot[k] != -1;
+	for (int k = 0; k < c->width; k++)
+		if (isnan(c->weight[k]))
+			c->weight[k] = 1.0f / (float) known;
+}
+
+/*
+ * The cells of embedded field f in a side's row of columns (an id table's
+ * row, a dataset's feature set): local indices without a layout, embedding
+ * rows with one.
+ */
+static FieldCells
+SideCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *cat, float *num)
+{
+	const MtlFeature *feat = &schema->fields[f];
+	FieldCells	c;
+
+	c.slot = cat + feat->side_slot;
+	c.weight = feat->kind == MTL_KIND_BAG ? num + feat->side_col : NULL;
+	c.width = feat->width;
+	c.base = layout != NULL ? (int32_t) layout->cat_row0[feat->index] : 0;
+	return c;
+}
+
+/* The cells of embedded field f in a model row's slots and nums. */
+static FieldCells
+RowCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *slots, float *nums)
+{
+	const MtlFeature *feat = &schema->fields[f];
+	FieldCells	c;
+
+	c.slot = slots + 2 + feat->slot;
+	c.weight = feat->kind == MTL_KIND_BAG ? nums + feat->col : NULL;
+	c.width = feat->width;
+	c.base = (int32_t) layout->cat_row0[feat->index];
+	return c;
+}
+
+/* Write one value of an embedded field into its cells; 0 when a bag is full. */
+static int
+CellsSet(const MtlSchema *schema, int f, const FieldCells *c, uint64_t value)
+{
+	if (schema->fields[f].kind == MTL_KIND_CAT)
+	{
+		c->slot[0] = c->base + mtl_schema_cat_index(schema, f, value);
+		return 1;
+	}
+	return CellsAddBag(c, mtl_schema_cat_index(schema, f, mtl_bag_key(value)),
+					   mtl_bag_weight_bits(value));
+}
+
+void
+mtl_schema_side_features(const MtlSchema *schema, const MtlLayout *layout,
+						 const MtlRowStore *store, uint32_t set, int32_t *cat, float *num)
+{
+	int			side = store->set_side[set];
+
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		const MtlFeature *feat = &schema->fields[f];
+		FieldCells	c;
+
+		if (feat->side != side)
+			continue;
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			num[feat->side_col] = 0.0f;
+			continue;
+		}
+		c = SideCells(schema, layout, f, cat, num);
+		CellsMissing(&c);
+	}
+	for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
+	{
+		int			f = store->entry_field[e];
+		const MtlFeature *feat = &schema->fields[f];
+		FieldCells	c;
+
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			num[feat->side_col] = mtl_schema_standardise(schema, f,
+														 mtl_bits_number(store->entry_value[e]));
+			continue;
+		}
+		c = SideCells(schema, layout, f, cat, num);
+		CellsSet(schema, f, &c, store->entry_value[e]);
+	}
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].side == side && schema->fields[f].kind == MTL_KIND_BAG)
+		{
+			FieldCells	c = SideCells(schema, layout, f, cat, num);
+
+			CellsFinishBag(&c);
+		}
 }
 
 /* Write a set's entries into an id table's row p (other fields missing). */
 static void
 SetIdFeatures(MtlSchema *schema, const MtlRowStore *store, int side, int64_t p, uint32_t set)
 {
-	MtlIdTable *table = &schema->ids[side];
+	MtlIdTable *t = &schema->ids[side];
 
-	memset(table->cat + p * table->n_cat, 0, sizeof(int32_t) * table->n_cat);
-	memset(table->num + p * table->n_num, 0, sizeof(float) * table->n_num);
-	for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
-	{
-		int			f = store->entry_field[e];
-		const MtlFeature *feat = &schema->fields[f];
-
-		if (feat->kind == MTL_KIND_CAT)
-			table->cat[p * table->n_cat + feat->side_index] =
-				mtl_schema_cat_index(schema, f, store->entry_value[e]);
-		else
-			table->num[p * table->n_num + feat->side_index] =
-				mtl_schema_standardise(schema, f, mtl_bits_number(store->entry_value[e]));
-	}
+	mtl_schema_side_features(schema, NULL, store, set, t->cat + p * t->n_slot_cols,
+							 t->num + p * t->n_num_cols);
 }
 
 /* Each known id keeps the features of its last row that had any for its side. */
@@ -269,10 +452,10 @@ FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 }
 
 void
-mtl_schema_build(MtlSchema *schema, const MtlRowStore *store)
+mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width)
 {
 	memset(schema, 0, sizeof(*schema));
-	BuildFields(schema, store);
+	BuildFields(schema, store, bag_width);
 	BuildVocabularies(schema, store);
 	BuildNumericStats(schema, store);
 	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
@@ -325,10 +508,14 @@ mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 	shape->n_num = schema->n_num;
 	shape->cat_rows = mtl_alloc(sizeof(int64_t) * (schema->n_cat + 1));
 	shape->cat_side = mtl_alloc(schema->n_cat + 1);
+	shape->cat_width = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
 	for (int c = 0; c < schema->n_cat; c++)
 	{
-		shape->cat_rows[c] = schema->fields[schema->cat_field[c]].n_values + 1;
-		shape->cat_side[c] = schema->fields[schema->cat_field[c]].side;
+		const MtlFeature *feat = &schema->fields[schema->cat_field[c]];
+
+		shape->cat_rows[c] = feat->n_values + 1;
+		shape->cat_side[c] = feat->side;
+		shape->cat_width[c] = feat->kind == MTL_KIND_BAG ? feat->width : 0;
 	}
 	return NULL;
 }
@@ -433,17 +620,33 @@ mtl_schema_standardise(const MtlSchema *schema, int field, double value)
 	return (float) ((value - feat->mean) / feat->std);
 }
 
-void
+int
 mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
 					   uint64_t value, int32_t *slots, float *nums)
 {
 	const MtlFeature *feat = &schema->fields[field];
+	FieldCells	c;
 
-	if (feat->kind == MTL_KIND_CAT)
-		slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index] +
-			mtl_schema_cat_index(schema, field, value);
-	else
-		nums[feat->index] = mtl_schema_standardise(schema, field, mtl_bits_number(value));
+	if (feat->kind == MTL_KIND_NUM)
+	{
+		nums[feat->col] = mtl_schema_standardise(schema, field, mtl_bits_number(value));
+		return 1;
+	}
+	c = RowCells(schema, layout, field, slots, nums);
+	return CellsSet(schema, field, &c, value);
+}
+
+void
+mtl_schema_finish_side(const MtlSchema *schema, const MtlLayout *layout, int side,
+					   int32_t *slots, float *nums)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].side == side && schema->fields[f].kind == MTL_KIND_BAG)
+		{
+			FieldCells	c = RowCells(schema, layout, f, slots, nums);
+
+			CellsFinishBag(&c);
+		}
 }
 
 void
@@ -453,13 +656,17 @@ mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, int side
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		const MtlFeature *feat = &schema->fields[f];
+		FieldCells	c;
 
 		if (feat->side != side)
 			continue;
-		if (feat->kind == MTL_KIND_CAT)
-			slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index];
-		else
-			nums[feat->index] = 0.0f;
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			nums[feat->col] = 0.0f;
+			continue;
+		}
+		c = RowCells(schema, layout, f, slots, nums);
+		CellsMissing(&c);
 	}
 }
 
@@ -477,12 +684,28 @@ mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 		const MtlFeature *feat = &schema->fields[f];
 		const MtlIdTable *t = &schema->ids[feat->side == MTL_SIDE_CONTEXT ? 0 : feat->side];
 		int64_t		p = feat->side == MTL_SIDE_CONTEXT ? -1 : pos[feat->side];
+		FieldCells	c;
 
-		if (feat->kind == MTL_KIND_CAT)
-			slots[2 + feat->index] = (int32_t) layout->cat_row0[feat->index] +
-				(p >= 0 ? t->cat[p * t->n_cat + feat->side_index] : 0);
-		else
-			nums[feat->index] = p >= 0 ? t->num[p * t->n_num + feat->side_index] : 0.0f;
+		if (feat->kind == MTL_KIND_NUM)
+		{
+			nums[feat->col] = p >= 0 ? t->num[p * t->n_num_cols + feat->side_col] : 0.0f;
+			continue;
+		}
+		c = RowCells(schema, layout, f, slots, nums);
+		if (p < 0)
+		{
+			CellsMissing(&c);
+			continue;
+		}
+		for (int k = 0; k < feat->width; k++)
+		{
+			int32_t		local = t->cat[p * t->n_slot_cols + feat->side_slot + k];
+
+			c.slot[k] = local < 0 ? -1 : c.base + local;
+		}
+		if (c.weight != NULL)
+			memcpy(c.weight, t->num + p * t->n_num_cols + feat->side_col,
+				   sizeof(float) * feat->width);
 	}
 }
 
@@ -545,7 +768,7 @@ mtl_schema_index_fields(MtlSchema *schema)
 			continue;
 		len = strlen(feat->name);
 		schema->fields[f].name_len = len;
-		if (feat->kind == MTL_KIND_CAT)
+		if (feat->kind != MTL_KIND_NUM)
 			IndexValues(&schema->fields[f]);
 		i = FieldHome(schema, feat->side, feat->kind, feat->name, len);
 		/* a repeated field keeps its first number, as a scan would find */
@@ -619,10 +842,10 @@ MergeIds(MtlIdTable *table, const MtlIdTable *old)
 	table->n = SortUnique(merged, table->n + old->n, CompareI64);
 	mtl_free(table->cat);
 	mtl_free(table->num);
-	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_cat + 1));
-	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num + 1));
-	memset(table->cat, 0, sizeof(int32_t) * table->n * table->n_cat);
-	memset(table->num, 0, sizeof(float) * table->n * table->n_num);
+	table->cat = mtl_alloc(sizeof(int32_t) * (table->n * table->n_slot_cols + 1));
+	table->num = mtl_alloc(sizeof(float) * (table->n * table->n_num_cols + 1));
+	memset(table->cat, 0, sizeof(int32_t) * table->n * table->n_slot_cols);
+	memset(table->num, 0, sizeof(float) * table->n * table->n_num_cols);
 }
 
 /* An old id's stored features, with its categorical values re-indexed in the merged vocabularies. */
@@ -636,17 +859,21 @@ CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
 	{
 		int64_t		q = mtl_schema_find_id(schema, side, from->ids[p]);
 
-		memcpy(to->num + q * to->n_num, from->num + p * from->n_num, sizeof(float) * from->n_num);
+		memcpy(to->num + q * to->n_num_cols, from->num + p * from->n_num_cols,
+			   sizeof(float) * from->n_num_cols);
 		for (int f = 0; f < old->n_fields; f++)
 		{
 			const MtlFeature *feat = &old->fields[f];
-			int32_t		local;
 
-			if (feat->side != side || feat->kind != MTL_KIND_CAT)
+			if (feat->side != side || feat->kind == MTL_KIND_NUM)
 				continue;
-			local = from->cat[p * from->n_cat + feat->side_index];
-			to->cat[q * to->n_cat + feat->side_index] = local == 0 ? 0 :
-				mtl_schema_cat_index(schema, f, feat->values[local - 1]);
+			for (int k = 0; k < feat->width; k++)
+			{
+				int32_t		local = from->cat[p * from->n_slot_cols + feat->side_slot + k];
+
+				to->cat[q * to->n_slot_cols + feat->side_slot + k] = local <= 0 ? local :
+					mtl_schema_cat_index(schema, f, feat->values[local - 1]);
+			}
 		}
 	}
 }
@@ -654,14 +881,19 @@ CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
 void
 mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *store)
 {
+	int			bag_width = 1;
+
+	for (int f = 0; f < old->n_fields; f++)
+		if (old->fields[f].kind == MTL_KIND_BAG)
+			bag_width = old->fields[f].width;
 	memset(schema, 0, sizeof(*schema));
-	BuildFields(schema, store);
+	BuildFields(schema, store, bag_width);
 	BuildVocabularies(schema, store);
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		MtlFeature *feat = &schema->fields[f];
 
-		if (feat->kind == MTL_KIND_CAT)
+		if (feat->kind != MTL_KIND_NUM)
 			MergeVocabulary(feat, &old->fields[f]);
 		else
 		{

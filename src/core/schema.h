@@ -6,6 +6,14 @@
  * A categorical value's local index is 1 + its position in the sorted hash
  * list; 0 means missing or never seen (a learned embedding row of its own).
  * A numeric value is standardised; missing is 0, the training mean.
+ * A bag (multi-valued categorical: tags, text tokens) has `width` slots and
+ * as many weights: its embedding is the weighted sum of its values' rows.
+ * Unseen values are skipped; a bag with no known value is missing (local 0,
+ * weight 1); empty slots are -1 with weight 0.
+ *
+ * Columns of a row (see model.h): slots [2 + cat slot columns] hold embedding
+ * rows, a categorical field one, a bag `width`; nums [numeric fields, then
+ * each bag's weights].
  * An id never seen in training is treated as anonymous: no id embedding, and,
  * when no features are passed, missing features.
  */
@@ -22,10 +30,14 @@ typedef struct MtlFeature
 	uint8_t		side;
 	uint8_t		kind;
 	char	   *name;
-	int			index;			/* among fields of its kind: cat slot or num column */
-	int			side_index;		/* among fields of its kind and side */
-	int64_t		n_values;		/* categorical: vocabulary size */
-	uint64_t   *values;			/* categorical: sorted hashes */
+	int			index;			/* categorical and bag: embedded field number; numeric: its number */
+	int			width;			/* slots (and bag weights) of the field: bag width, else 1 */
+	int			slot;			/* first slot column among the cat slots (row slot 2 + slot) */
+	int			col;			/* numeric: its nums column; bag: its first weight column */
+	int			side_slot;		/* the same within the side's id table */
+	int			side_col;
+	int64_t		n_values;		/* categorical and bag: vocabulary size */
+	uint64_t   *values;			/* categorical: sorted hashes; bag: sorted keys */
 	double		mean;			/* numeric */
 	double		std;
 	/* built by mtl_schema_index_fields: */
@@ -38,10 +50,10 @@ typedef struct MtlIdTable
 {
 	int64_t		n;
 	int64_t    *ids;			/* sorted */
-	int			n_cat;			/* this side's categorical fields */
-	int			n_num;			/* this side's numeric fields */
-	int32_t    *cat;			/* [n x n_cat] local indices */
-	float	   *num;			/* [n x n_num] standardised values */
+	int			n_slot_cols;	/* this side's cat slot columns */
+	int			n_num_cols;		/* this side's nums columns (numbers, bag weights) */
+	int32_t    *cat;			/* [n x n_slot_cols] local indices, -1: empty bag slot */
+	float	   *num;			/* [n x n_num_cols] standardised values and bag weights */
 	/*
 	 * Hash index of the ids (mtl_schema_index_ids), valid while index_n == n:
 	 * each slot holds the id beside 1 + its position, so a lookup touches one
@@ -62,19 +74,23 @@ typedef struct MtlSchema
 {
 	int			n_fields;
 	MtlFeature *fields;
-	int			n_cat;
-	int			n_num;
-	int		   *cat_field;		/* [n_cat] field number of each cat slot */
+	int			n_cat;			/* embedded fields: categorical and bags */
+	int			n_num;			/* numeric fields */
+	int			n_slot_cols;	/* slot columns of the embedded fields */
+	int			n_num_cols;		/* nums columns: n_num, then bag weights */
+	int		   *cat_field;		/* [n_cat] field number of each embedded field */
 	int		   *num_field;		/* [n_num] field number of each num column */
 	MtlIdTable	ids[2];			/* MTL_SIDE_USER, MTL_SIDE_ITEM */
-	int			context_count[2];	/* context fields by kind (they have no id table) */
 	/* open-addressing index of (side, kind, name) -> field; -1 empty */
 	int			field_index_cap;	/* a power of two; 0: not built, scan */
 	int32_t    *field_index;
 } MtlSchema;
 
-/* Build vocabularies, statistics and id tables from collected rows. */
-void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store);
+/*
+ * Build vocabularies, statistics and id tables from collected rows; a bag
+ * field has bag_width slots.
+ */
+void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width);
 void		mtl_schema_free(MtlSchema *schema);
 
 /*
@@ -93,8 +109,11 @@ void		mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowSto
  */
 const MtlError *mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape);
 
-/* Side index counter of a field of this side and kind (ids' or context's). */
-int		   *mtl_schema_side_counter(MtlSchema *schema, int side, int kind);
+/*
+ * Number the fields' columns (index, slot, col, side_slot, side_col) from
+ * their kinds and widths: after the fields are built or decoded.
+ */
+void		mtl_schema_assign_columns(MtlSchema *schema);
 
 /* Position of id in the side's table, or -1. */
 int64_t		mtl_schema_find_id(const MtlSchema *schema, int side, int64_t id);
@@ -109,12 +128,27 @@ float		mtl_schema_standardise(const MtlSchema *schema, int field, double value);
 void		mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 									int64_t user_pos, int64_t item_pos,
 									int32_t *slots, float *nums);
+/*
+ * The columns of a side's row (id table layout: side_slot, side_col) from
+ * feature set `set` of the store: local indices without a layout, embedding
+ * rows with one.
+ */
+void		mtl_schema_side_features(const MtlSchema *schema, const MtlLayout *layout,
+									 const MtlRowStore *store, uint32_t set, int32_t *cat,
+									 float *num);
 /* Clear one side's features to missing before writing the passed ones. */
 void		mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, int side,
 								  int32_t *slots, float *nums);
-/* Write one feature value into a row (kind decides how value is read). */
-void		mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
+/*
+ * Write one feature value into a row (kind decides how value is read). A bag
+ * value fills the field's next free slot; unseen ones and those beyond its
+ * width are dropped. Returns 0 when a bag was full.
+ */
+int			mtl_schema_set_feature(const MtlSchema *schema, const MtlLayout *layout, int field,
 								   uint64_t value, int32_t *slots, float *nums);
+/* After set_feature: list members' weights become 1 / (known values). */
+void		mtl_schema_finish_side(const MtlSchema *schema, const MtlLayout *layout, int side,
+								   int32_t *slots, float *nums);
 
 /*
  * Hash indexes of the user and item ids (after the id tables are final), so

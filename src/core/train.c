@@ -122,7 +122,7 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 		if (opt != NULL && opt->shared_norm != NULL)
 			mtl_model_shared_grad_norms(model, work, B, opt->shared_norm);
 		mtl_model_backward_shared(model, work, params, grads, B);
-		mtl_model_backward_embeddings(model, work, grads, slots, B);
+		mtl_model_backward_embeddings(model, work, grads, slots, nums, B);
 	}
 	return total;
 }
@@ -242,7 +242,7 @@ static void
 ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
 {
 	int			S = model->layout.n_slots;
-	int			n_num = model->shape.n_num;
+	int			n_num = model->layout.n_cols;
 	int			T = model->spec.n_tasks;
 
 	for (int r = 0; r < B; r++)
@@ -270,7 +270,7 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 			const float *const *labels, int B, BatchBuffers *buf, MtlRng *rng, double drop)
 {
 	int			S = model->layout.n_slots;
-	int			n_num = model->shape.n_num;
+	int			n_num = model->layout.n_cols;
 	int			T = model->spec.n_tasks;
 	int			sorted = model->layout.n_scenarios > 0;
 	int32_t    *slots = sorted ? buf->scratch_slots : buf->slots;
@@ -894,10 +894,10 @@ BuffersCreate(BatchBuffers *buf, const MtlModel *model, int batch)
 	const MtlLayout *L = &model->layout;
 
 	buf->slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
-	buf->nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
+	buf->nums = mtl_alloc(sizeof(float) * batch * (model->layout.n_cols + 1));
 	buf->labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
 	buf->scratch_slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
-	buf->scratch_nums = mtl_alloc(sizeof(float) * batch * (model->shape.n_num + 1));
+	buf->scratch_nums = mtl_alloc(sizeof(float) * batch * (model->layout.n_cols + 1));
 	buf->scratch_labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
 	buf->touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
 	buf->gap = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
@@ -1120,7 +1120,7 @@ mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums, const f
 {
 	const MtlModel *model = s->model;
 	int			S = model->layout.n_slots;
-	int			n_num = model->shape.n_num;
+	int			n_num = model->layout.n_cols;
 	int			T = model->spec.n_tasks;
 	double		drop = model->spec.id_dropout;
 

@@ -603,7 +603,7 @@ static size_t
 EncodedRowBytes(const MtlTrained *m)
 {
 	return sizeof(double) + sizeof(int32) * m->model.layout.n_slots +
-		sizeof(float) * (m->model.shape.n_num + m->model.spec.n_tasks);
+		sizeof(float) * (m->model.layout.n_cols + m->model.spec.n_tasks);
 }
 
 /*
@@ -625,7 +625,7 @@ NewEncodedRow(const MtlTrained *m, double u, int32 **slots, float **nums, float 
 	p += sizeof(double);
 	*slots = (int32 *) p;
 	*nums = (float *) (p + sizeof(int32) * m->model.layout.n_slots);
-	*labels = *nums + m->model.shape.n_num;
+	*labels = *nums + m->model.layout.n_cols;
 	return out;
 }
 
@@ -700,7 +700,7 @@ DecodeRow(RoundState *s, const char *p, int part)
 {
 	const MtlTrained *m = &s->start;
 	int			S = m->model.layout.n_slots;
-	int			n_num = m->model.shape.n_num;
+	int			n_num = m->model.layout.n_cols;
 	int			T = m->model.spec.n_tasks;
 	int32	   *slots;
 	float	   *nums,

@@ -23,7 +23,7 @@ PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const floa
 			double *out)
 {
 	int			S = m->model.layout.n_slots;
-	int			n_num = m->model.shape.n_num;
+	int			n_num = m->model.layout.n_cols;
 	int32_t		slots2[2 * 64];
 	float		nums2[2 * 64];
 

@@ -72,8 +72,8 @@ SameSchema(const MtlSchema *a, const MtlSchema *b)
 				   *y = &b->ids[side];
 
 		if (x->n != y->n || memcmp(x->ids, y->ids, sizeof(int64_t) * x->n) != 0 ||
-			memcmp(x->cat, y->cat, sizeof(int32_t) * x->n * x->n_cat) != 0 ||
-			memcmp(x->num, y->num, sizeof(float) * x->n * x->n_num) != 0)
+			memcmp(x->cat, y->cat, sizeof(int32_t) * x->n * x->n_slot_cols) != 0 ||
+			memcmp(x->num, y->num, sizeof(float) * x->n * x->n_num_cols) != 0)
 			return 0;
 	}
 	return 1;
@@ -96,7 +96,7 @@ TestCounting(const MtlRowStore *store, const MtlSpec *spec, MtlTrained *start)
 	MtlRowStore *b_back;
 	double		needed;
 
-	mtl_schema_build(&full, store);
+	mtl_schema_build(&full, store, spec->bag_size);
 	CHECK(mtl_fit_init(spec, c, &whole, 0, &needed, start) == NULL, "the first pass builds a model");
 	CHECK(SameSchema(&full, &start->schema), "a counting store gives the schema of all rows");
 	CHECK(c->n_chunks == 0 && c->n_rows == store->n_rows, "a counting store keeps no rows");
