@@ -44,6 +44,9 @@ SetDefaults(MtlSpec *s)
 	s->dropout = 0.0f;
 	s->loss_weighting = MTL_WEIGHTING_FIXED;
 	s->interaction = MTL_INTERACTION_POOLED;
+	s->bag_size = 16;			/* a product's tags, a title's words */
+	s->text_buckets = 65536;
+	strcpy(s->text_config, "english");
 	s->gradnorm_alpha = 1.5f;
 	s->dwa_temperature = 2.0f;
 	s->seed = 42;
@@ -363,6 +366,52 @@ ScenarioKey(ConfigState *state, const JsonbValue *v)
 	ParseScenario(state->spec, v);
 }
 
+/* "text": ["title", ...], the feature keys whose strings are texts. */
+static void
+TextKey(ConfigState *state, const JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	MtlSpec    *spec = state->spec;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"text\" must be an array of feature keys")));
+	spec->n_text = 0;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvString || e.val.string.len < 1 || e.val.string.len >= MTL_NAME_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("config key \"text\" must list feature keys of 1 to %d characters",
+							MTL_NAME_LEN - 1)));
+		if (spec->n_text == MTL_MAX_TEXT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("config key \"text\" may list at most %d keys", MTL_MAX_TEXT)));
+		memcpy(spec->text_fields[spec->n_text], e.val.string.val, e.val.string.len);
+		spec->text_fields[spec->n_text++][e.val.string.len] = '\0';
+	}
+}
+
+/* "text_config": a text search configuration that exists. */
+static void
+TextConfigKey(ConfigState *state, const JsonbValue *v)
+{
+	if (v->type != jbvString || v->val.string.len < 1 || v->val.string.len >= MTL_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"text_config\" must name a text search configuration")));
+	memcpy(state->spec->text_config, v->val.string.val, v->val.string.len);
+	state->spec->text_config[v->val.string.len] = '\0';
+	MtlTextConfigOid(state->spec->text_config);
+}
+
 static void
 WeightingKey(ConfigState *state, const JsonbValue *v)
 {
@@ -421,6 +470,10 @@ static const ConfigKey config_keys[] = {
 	CUSTOM("scenario", true, ScenarioKey),
 	CUSTOM("interaction", true, InteractionKey),
 	CUSTOM("loss_weighting", true, WeightingKey),
+	INT("bag_size", true, bag_size, 1, MTL_MAX_BAG),
+	CUSTOM("text", true, TextKey),
+	INT("text_buckets", true, text_buckets, 1, 1 << 24),
+	CUSTOM("text_config", true, TextConfigKey),
 	/* training */
 	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),
 	INT("batch_size", false, batch_size, 1, 65536),

@@ -97,74 +97,190 @@ NumericToDouble(Numeric num)
 #endif
 }
 
-/*
- * Kind and value of one feature; false for JSON null (missing). Errors on
- * arrays, objects and numbers that are not finite.
- */
-static bool
-ReadFeatureValue(const JsonbValue *key, const JsonbValue *v, int *kind, uint64 *value)
+/* What reading a features object needs to know of the model's config. */
+static int
+BagLimit(const MtlSpec *spec)
 {
-	switch (v->type)
-	{
-		case jbvNull:
-			return false;
-		case jbvString:
-			*kind = MTL_KIND_CAT;
-			*value = mtl_category_hash(v->val.string.val, v->val.string.len, 0);
-			return true;
-		case jbvBool:
-			*kind = MTL_KIND_CAT;
-			*value = mtl_category_hash(v->val.boolean ? "true" : "false",
-									   v->val.boolean ? 4 : 5, 1);
-			return true;
-		case jbvNumeric:
-			{
-				double		d = NumericToDouble(v->val.numeric);
+	return spec != NULL ? spec->bag_size : MTL_MAX_BAG;
+}
 
-				if (!isfinite(d))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("feature \"%.*s\" must be a finite number",
-									key->val.string.len, key->val.string.val)));
-				*kind = MTL_KIND_NUM;
-				*value = mtl_number_bits(d);
-				return true;
-			}
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("feature \"%.*s\" must be a string, number, boolean or null",
-							key->val.string.len, key->val.string.val),
-					 errhint("Flatten nested objects and arrays into separate keys.")));
-	}
+bool
+MtlIsTextField(const MtlSpec *spec, const char *name, int len)
+{
+	if (spec == NULL)
+		return false;
+	for (int k = 0; k < spec->n_text; k++)
+		if (strlen(spec->text_fields[k]) == (size_t) len &&
+			memcmp(spec->text_fields[k], name, len) == 0)
+			return true;
 	return false;
 }
 
+static bool
+IsTextField(const MtlSpec *spec, const JsonbValue *key)
+{
+	return MtlIsTextField(spec, key->val.string.val, key->val.string.len);
+}
+
+static void
+ReportTooManyValues(const JsonbValue *key, int n, const MtlSpec *spec)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("feature \"%.*s\" has %d values, more than bag_size (%d)",
+					key->val.string.len, key->val.string.val, n, BagLimit(spec)),
+			 errhint("Pass at most bag_size values (for a history, the newest), or train with a larger config key bag_size.")));
+}
+
+/* A list of strings: each a bag value weighing 1 / (known values). */
+static void
+VisitList(const JsonbValue *key, JsonbContainer *list, const MtlSpec *spec, int side,
+		  MtlFeatureVisit visit, void *arg, int position)
+{
+	JsonbIterator *it = JsonbIteratorInit(list);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%.*s\" must be a list of strings",
+							key->val.string.len, key->val.string.val),
+					 errhint("Write each value as a string, such as [\"summer\", \"linen\"].")));
+		if (++n > BagLimit(spec))
+			ReportTooManyValues(key, JsonContainerSize(list), spec);
+		visit(arg, side, MTL_KIND_BAG, key->val.string.val, key->val.string.len,
+			  mtl_bag_value(mtl_category_hash(v.val.string.val, v.val.string.len, 0),
+							MTL_BAG_MEAN_BITS), position);
+	}
+}
+
+/* An object of value -> weight: each a bag value with its weight. */
+static void
+VisitWeighted(const JsonbValue *key, JsonbContainer *object, const MtlSpec *spec, int side,
+			  MtlFeatureVisit visit, void *arg, int position)
+{
+	JsonbIterator *it = JsonbIteratorInit(object);
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		float		w;
+		uint32		bits;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+		w = v.type == jbvNumeric ? (float) NumericToDouble(v.val.numeric) : NAN;
+		if (!isfinite(w))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%.*s\" must map each value to a finite number (its weight)",
+							key->val.string.len, key->val.string.val),
+					 errhint("Write it as {\"summer\": 2, \"linen\": 0.5}.")));
+		if (++n > BagLimit(spec))
+			ReportTooManyValues(key, JsonContainerSize(object), spec);
+		memcpy(&bits, &w, sizeof(bits));
+		visit(arg, side, MTL_KIND_BAG, key->val.string.val, key->val.string.len,
+			  mtl_bag_value(mtl_category_hash(k.val.string.val, k.val.string.len, 0), bits),
+			  position);
+	}
+}
+
+/* A text field: its words (PostgreSQL's text search) hashed into buckets, as a list. */
+static void
+VisitText(const JsonbValue *key, const JsonbValue *v, const MtlSpec *spec, int side,
+		  MtlFeatureVisit visit, void *arg, int position)
+{
+	int			n;
+	uint32	   *buckets;
+
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("text feature \"%.*s\" must be a string",
+						key->val.string.len, key->val.string.val)));
+	buckets = palloc(sizeof(uint32) * spec->bag_size);
+	n = MtlTextBuckets(v->val.string.val, v->val.string.len, spec, buckets);
+	for (int k = 0; k < n; k++)
+		visit(arg, side, MTL_KIND_BAG, key->val.string.val, key->val.string.len,
+			  mtl_bag_value((uint64) buckets[k] << 32, MTL_BAG_MEAN_BITS), position);
+	pfree(buckets);
+}
+
+/*
+ * Visit one key's value: its kind and value, or each value of a list,
+ * weighted object or text. JSON null is missing; other values error.
+ */
+static void
+VisitValue(const JsonbValue *key, const JsonbValue *v, const MtlSpec *spec, int side,
+		   MtlFeatureVisit visit, void *arg, int position)
+{
+	const char *name = key->val.string.val;
+	int			len = key->val.string.len;
+
+	if (v->type == jbvNull)
+		return;
+	if (IsTextField(spec, key))
+		VisitText(key, v, spec, side, visit, arg, position);
+	else if (v->type == jbvString)
+		visit(arg, side, MTL_KIND_CAT, name, len,
+			  mtl_category_hash(v->val.string.val, v->val.string.len, 0), position);
+	else if (v->type == jbvBool)
+		visit(arg, side, MTL_KIND_CAT, name, len,
+			  mtl_category_hash(v->val.boolean ? "true" : "false", v->val.boolean ? 4 : 5, 1),
+			  position);
+	else if (v->type == jbvNumeric)
+	{
+		double		d = NumericToDouble(v->val.numeric);
+
+		if (!isfinite(d))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%.*s\" must be a finite number", len, name)));
+		visit(arg, side, MTL_KIND_NUM, name, len, mtl_number_bits(d), position);
+	}
+	else if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+		VisitList(key, v->val.binary.data, spec, side, visit, arg, position);
+	else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		VisitWeighted(key, v->val.binary.data, spec, side, visit, arg, position);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature \"%.*s\" must be a string, number, boolean, list of strings, object of weights or null",
+						len, name)));
+}
+
 void
-MtlVisitFeatures(Jsonb *features, int side, MtlFeatureVisit visit, void *arg)
+MtlVisitFeatures(Jsonb *features, int side, const MtlSpec *spec, MtlFeatureVisit visit,
+				 void *arg)
 {
 	JsonbIterator *it;
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
+	int			position = 0;
 
 	CheckObject(features, side);
 	it = JsonbIteratorInit(&features->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
-		int			kind;
-		uint64		value;
-
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
-		if (!ReadFeatureValue(&k, &v, &kind, &value))
-			continue;
 		if (k.val.string.len > MTL_MAX_FIELD_NAME)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("feature name longer than %d bytes", MTL_MAX_FIELD_NAME)));
-		visit(arg, side, kind, k.val.string.val, k.val.string.len, value);
+		VisitValue(&k, &v, spec, side, visit, arg, position++);
 	}
 }
 
@@ -175,7 +291,7 @@ typedef struct AddArg
 } AddArg;
 
 static void
-AddVisit(void *arg, int side, int kind, const char *name, int len, uint64 value)
+AddVisit(void *arg, int side, int kind, const char *name, int len, uint64 value, int position)
 {
 	AddArg	   *a = arg;
 
@@ -199,48 +315,49 @@ MtlAddFeature(MtlRowStore *store, int side, int kind, const char *name, int len,
 }
 
 void
-MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, MemoryContext store_context)
+MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, const MtlSpec *spec,
+			   MemoryContext store_context)
 {
 	AddArg		a = {store, store_context};
 
-	MtlVisitFeatures(features, side, AddVisit, &a);
+	MtlVisitFeatures(features, side, spec, AddVisit, &a);
+}
+
+typedef struct SetArg
+{
+	const MtlTrained *trained;
+	int32	   *slots;
+	float	   *nums;
+	int32	   *hints;
+} SetArg;
+
+static void
+SetVisit(void *arg, int side, int kind, const char *name, int len, uint64 value, int position)
+{
+	SetArg	   *a = arg;
+	const MtlSchema *schema = &a->trained->schema;
+	int			field;
+
+	/* keys the model was not trained on are ignored */
+	if (a->hints != NULL && position < MTL_MAX_FIELDS)
+		field = mtl_schema_find_field_hinted(schema, side, kind, name, len, &a->hints[position]);
+	else
+		field = mtl_schema_find_field(schema, side, kind, name, len);
+	if (field >= 0)
+		mtl_schema_set_feature(schema, &a->trained->model.layout, field, value, a->slots,
+							   a->nums);
 }
 
 void
 MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 				  int32 *slots, float *nums, int32 *hints)
 {
-	const MtlSchema *schema = &trained->schema;
-	const MtlLayout *layout = &trained->model.layout;
-	JsonbIterator *it;
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
-	int			position = 0;
+	SetArg		a = {trained, slots, nums, hints};
 
 	CheckObject(features, side);
-	mtl_schema_clear_side(schema, layout, side, slots, nums);
-	it = JsonbIteratorInit(&features->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		int			kind,
-					field;
-		uint64		value;
-
-		if (tok != WJB_KEY)
-			continue;
-		JsonbIteratorNext(&it, &v, true);
-		if (!ReadFeatureValue(&k, &v, &kind, &value))
-			continue;
-		/* keys the model was not trained on are ignored */
-		if (hints != NULL && position < MTL_MAX_FIELDS)
-			field = mtl_schema_find_field_hinted(schema, side, kind, k.val.string.val,
-												 k.val.string.len, &hints[position++]);
-		else
-			field = mtl_schema_find_field(schema, side, kind, k.val.string.val, k.val.string.len);
-		if (field >= 0)
-			mtl_schema_set_feature(schema, layout, field, value, slots, nums);
-	}
+	mtl_schema_clear_side(&trained->schema, &trained->model.layout, side, slots, nums);
+	MtlVisitFeatures(features, side, &trained->model.spec, SetVisit, &a);
+	mtl_schema_finish_side(&trained->schema, &trained->model.layout, side, slots, nums);
 }
 
 int

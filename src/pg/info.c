@@ -100,8 +100,10 @@ AppendArchitecture(StringInfo s, const MtlModel *model)
 }
 
 static void
-AppendFeatures(StringInfo s, const MtlSchema *schema)
+AppendFeatures(StringInfo s, const MtlTrained *m)
 {
+	const MtlSchema *schema = &m->schema;
+
 	appendStringInfo(s, ", \"users\": %lld, \"items\": %lld, \"features\": [",
 					 (long long) schema->ids[MTL_SIDE_USER].n, (long long) schema->ids[MTL_SIDE_ITEM].n);
 	for (int f = 0; f < schema->n_fields; f++)
@@ -115,6 +117,10 @@ AppendFeatures(StringInfo s, const MtlSchema *schema)
 		if (feat->kind == MTL_KIND_CAT)
 			appendStringInfo(s, ", \"kind\": \"categorical\", \"values\": %lld",
 							 (long long) feat->n_values);
+		else if (feat->kind == MTL_KIND_BAG)
+			appendStringInfo(s, ", \"kind\": \"%s\", \"values\": %lld, \"bag_size\": %d",
+							 MtlIsTextField(&m->model.spec, feat->name, (int) strlen(feat->name)) ?
+							 "text" : "list", (long long) feat->n_values, feat->width);
 		else
 			appendStringInfo(s, ", \"kind\": \"numeric\", \"mean\": %.9g, \"std\": %.9g",
 							 feat->mean, feat->std);
@@ -305,7 +311,7 @@ mtl_info(PG_FUNCTION_ARGS)
 					 MTL_FORMAT_VERSION, (size_t) VARSIZE_ANY_EXHDR(model));
 	AppendTasks(&s, &m.model.spec);
 	AppendArchitecture(&s, &m.model);
-	AppendFeatures(&s, &m.schema);
+	AppendFeatures(&s, &m);
 	AppendTraining(&s, &m);
 	AppendGates(&s, &m);
 	appendStringInfoChar(&s, '}');

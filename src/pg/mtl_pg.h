@@ -23,15 +23,33 @@ void		MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec,
 								 bool *freeze_shared);
 
 /* features.c: read a features object into a training row or a predict row */
-void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side,
+void		MtlAddFeatures(MtlRowStore *store, Jsonb *features, int side, const MtlSpec *spec,
 						   MemoryContext store_context);
-/* one feature of a row: kind MTL_KIND_CAT (value: hash) or MTL_KIND_NUM (value: bits) */
+/*
+ * one feature of a row: kind MTL_KIND_CAT (value: hash), MTL_KIND_NUM (value:
+ * bits) or MTL_KIND_BAG (one value of a list, object of weights or text)
+ */
 void		MtlAddFeature(MtlRowStore *store, int side, int kind, const char *name, int len,
 						  uint64 value, MemoryContext store_context);
-/* each non-null feature of an object, checked, in key order */
+/*
+ * each non-null feature of an object, checked, in key order; position counts
+ * keys (a list's values share their key's). spec (bag_size, text fields) may
+ * be NULL: no text fields, bags up to MTL_MAX_BAG values.
+ */
 typedef void (*MtlFeatureVisit) (void *arg, int side, int kind, const char *name, int len,
-								 uint64 value);
-void		MtlVisitFeatures(Jsonb *features, int side, MtlFeatureVisit visit, void *arg);
+								 uint64 value, int position);
+void		MtlVisitFeatures(Jsonb *features, int side, const MtlSpec *spec,
+							 MtlFeatureVisit visit, void *arg);
+/*
+ * text.c: the buckets of a text's first spec->bag_size words (in order of
+ * appearance, as text search configuration spec->text_config finds them);
+ * their count
+ */
+int			MtlTextBuckets(const char *text, int len, const MtlSpec *spec, uint32 *buckets);
+/* whether config names this feature key a text */
+bool		MtlIsTextField(const MtlSpec *spec, const char *name, int len);
+/* the configuration's oid; errors when it does not exist */
+Oid			MtlTextConfigOid(const char *name);
 /* hints: MTL_MAX_FIELDS entries kept across rows (-1 at first), or NULL */
 void		MtlSetRowFeatures(const MtlTrained *trained, Jsonb *features, int side,
 							  int32 *slots, float *nums, int32 *hints);

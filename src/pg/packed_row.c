@@ -35,7 +35,8 @@ typedef struct Packing
 } Packing;
 
 static void
-PackVisit(void *arg, int side, int kind, const char *name, int len, uint64 value)
+PackVisit(void *arg, int side, int kind, const char *name, int len, uint64 value,
+		  int position)
 {
 	Packing    *p = arg;
 	MtlWriter  *w = &p->w;
@@ -90,7 +91,7 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 		if (!nulls[3 + side])
 			MtlVisitFeatures(DatumGetJsonbP(values[3 + side]),
 							 side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
-							 PackVisit, &p);
+							 NULL, PackVisit, &p);
 	for (int i = 0; i < 4; i++)
 		w->data[count_at + i] = (uint8) (p.count >> (8 * i));
 	out = palloc(VARHDRSZ + w->len);
@@ -98,6 +99,16 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 	memcpy(VARDATA(out), w->data, w->len);
 	mtl_free(w->data);
 	return out;
+}
+
+static float
+BagWeight(uint64 value)
+{
+	uint32		bits = mtl_bag_weight_bits(value);
+	float		w;
+
+	memcpy(&w, &bits, sizeof(w));
+	return w;
 }
 
 static void
@@ -174,8 +185,11 @@ MtlPackedNextFeature(MtlPackedRow *row, MtlPackedFeature *f)
 		ReportBadPacked(r->failed);
 	if (f->side > MTL_SIDE_CONTEXT || !MtlPackedHasSide(row, f->side))
 		ReportBadPacked("a feature of a side the row does not have");
-	if (f->kind != MTL_KIND_CAT && f->kind != MTL_KIND_NUM)
+	if (f->kind > MTL_KIND_LAST)
 		ReportBadPacked("a feature of unknown kind");
+	if (f->kind == MTL_KIND_BAG && !isfinite(BagWeight(f->value)) &&
+		mtl_bag_weight_bits(f->value) != MTL_BAG_MEAN_BITS)
+		ReportBadPacked("a weight that is not finite");
 	if (f->kind == MTL_KIND_NUM && !isfinite(mtl_bits_number(f->value)))
 		ReportBadPacked("a number that is not finite");
 	return true;

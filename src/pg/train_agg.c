@@ -117,7 +117,7 @@ MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls, int n_
 		if (!nulls[3 + side])
 			MtlAddFeatures(state->rows, DatumGetJsonbP(values[3 + side]),
 						   side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
-						   context);
+						   &state->spec, context);
 	if ((state->rows->n_rows & 4095) == 0)
 		CheckRowMemory(state);
 }
@@ -128,12 +128,35 @@ MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context
 {
 	MtlPackedFeature f;
 	MemoryContext old = MemoryContextSwitchTo(context);
+	MtlPackedFeature run = {0};
+	int			run_count = 0;
 
 	mtl_rows_add(state->rows, row->user_id, row->item_id,
 				 row->flags & (MTL_HAS_USER | MTL_HAS_ITEM), row->labels);
 	MemoryContextSwitchTo(old);
 	while (MtlPackedNextFeature(row, &f))
+	{
+		if (f.kind == MTL_KIND_CAT && MtlIsTextField(&state->spec, f.name, f.len))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("text feature \"%.*s\" cannot be trained from packed rows", f.len, f.name),
+					 errhint("Train models with text features with mtl_train or mtl_fit.")));
+		/* a list's values come one after another */
+		if (f.kind == MTL_KIND_BAG && run.name != NULL && run.side == f.side &&
+			run.len == f.len && memcmp(run.name, f.name, f.len) == 0)
+			run_count++;
+		else
+		{
+			run = f;
+			run_count = 1;
+		}
+		if (f.kind == MTL_KIND_BAG && run_count > state->spec.bag_size)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("feature \"%.*s\" has more than bag_size (%d) values",
+							f.len, f.name, state->spec.bag_size)));
 		MtlAddFeature(state->rows, f.side, f.kind, f.name, f.len, f.value, context);
+	}
 	if ((state->rows->n_rows & 4095) == 0)
 		CheckRowMemory(state);
 }

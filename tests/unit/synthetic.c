@@ -11,12 +11,37 @@
 #define N_ITEMS 100
 #define DIM 4
 
+int			synthetic_item_lo = 0,
+			synthetic_item_hi = N_ITEMS;
+
+/* Item i's tags: g(i % 5) and h(i % 4), and rare(i) for every ninth item. */
+static void
+AddTags(MtlRowStore *store, int field, int i)
+{
+	char		text[16];
+
+	snprintf(text, sizeof(text), "g%d", i % 5);
+	mtl_rows_add_entry(store, field, mtl_bag_value(mtl_category_hash(text, strlen(text), 0),
+												   MTL_BAG_MEAN_BITS));
+	snprintf(text, sizeof(text), "h%d", i % 4);
+	mtl_rows_add_entry(store, field, mtl_bag_value(mtl_category_hash(text, strlen(text), 0),
+												   MTL_BAG_MEAN_BITS));
+	if (i % 9 == 0)
+	{
+		snprintf(text, sizeof(text), "rare%d", i);
+		mtl_rows_add_entry(store, field, mtl_bag_value(mtl_category_hash(text, strlen(text), 0),
+													   MTL_BAG_MEAN_BITS));
+	}
+}
+
 /*
  * with_scenario: each row also has a context field "scenario" (home, search,
  * ads) that scales the affinity's effect and shifts the click rate.
+ * with_tags: items have a list of tags (a bag field), and users of group
+ * u % 5 like tag g(u % 5).
  */
 static MtlRowStore *
-Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
+Rows(int n_rows, uint64_t seed, double **truth, int with_scenario, int with_tags)
 {
 	static float user_vec[N_USERS][DIM],
 				item_vec[N_ITEMS][DIM];
@@ -27,6 +52,7 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 	int			price = mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
 	int			scenario = with_scenario ?
 		mtl_rows_field(store, MTL_SIDE_CONTEXT, MTL_KIND_CAT, "scenario", 8) : -1;
+	int			tags = with_tags == 1 ? mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_BAG, "tags", 4) : -1;
 	static const char *const scenarios[3] = {"home", "search", "ads"};
 	static const double scale[3] = {0.8, 1.6, 0.2},
 				shift[3] = {0.0, 0.6, -0.8};
@@ -43,7 +69,8 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 	for (int r = 0; r < n_rows; r++)
 	{
 		int			u = (int) mtl_rng_below(&rng, N_USERS);
-		int			i = (int) mtl_rng_below(&rng, N_ITEMS);
+		int			i = synthetic_item_lo +
+			(int) mtl_rng_below(&rng, (uint64_t) (synthetic_item_hi - synthetic_item_lo));
 		double		affinity = 0;
 		int			sc = with_scenario ? (int) mtl_rng_below(&rng, 3) : 0;
 		double		p;
@@ -54,7 +81,8 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 			affinity += user_vec[u][d] * item_vec[i][d];
 		/* segment u % 3 likes category i % 3; price i / 20 dampens clicks */
 		p = 1.0 / (1.0 + exp(-(scale[sc] * affinity + shift[sc] +
-							   (u % 3 == i % 3 ? 1.0 : -0.5) - 0.3 * (i % 7))));
+							   (u % 3 == i % 3 ? 1.0 : -0.5) - 0.3 * (i % 7) +
+							   (with_tags ? (u % 5 == i % 5 ? 1.2 : -0.3) : 0.0))));
 		(*truth)[r] = p;
 		labels[0] = mtl_rng_uniform(&rng) < p ? 1.0f : 0.0f;
 		labels[1] = labels[0] > 0 ? (float) (3.0 + affinity * 0.5 + 0.3 * mtl_rng_normal(&rng)) : NAN;
@@ -67,6 +95,8 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 		if (with_scenario)
 			mtl_rows_add_entry(store, scenario,
 							   mtl_category_hash(scenarios[sc], strlen(scenarios[sc]), 0));
+		if (with_tags == 1)
+			AddTags(store, tags, i);
 	}
 	return store;
 }
@@ -74,13 +104,25 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario)
 MtlRowStore *
 synthetic_rows(int n_rows, uint64_t seed, double **truth)
 {
-	return Rows(n_rows, seed, truth, 0);
+	return Rows(n_rows, seed, truth, 0, 0);
+}
+
+MtlRowStore *
+synthetic_rows_tags(int n_rows, uint64_t seed, double **truth, int with_scenario)
+{
+	return Rows(n_rows, seed, truth, with_scenario, 1);
+}
+
+MtlRowStore *
+synthetic_rows_untagged(int n_rows, uint64_t seed, double **truth)
+{
+	return Rows(n_rows, seed, truth, 0, 2);
 }
 
 MtlRowStore *
 synthetic_rows_scenario(int n_rows, uint64_t seed, double **truth)
 {
-	return Rows(n_rows, seed, truth, 1);
+	return Rows(n_rows, seed, truth, 1, 0);
 }
 
 void
@@ -120,4 +162,5 @@ synthetic_spec(MtlSpec *s, MtlModelType type)
 	s->l2 = 1e-6f;
 	s->embedding_l2 = 1e-6f;
 	s->seed = 42;
+	s->bag_size = 4;
 }

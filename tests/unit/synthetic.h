@@ -9,6 +9,13 @@
 MtlRowStore *synthetic_rows(int n_rows, uint64_t seed, double **truth);
 /* The same with a context field "scenario" that changes the click rate. */
 MtlRowStore *synthetic_rows_scenario(int n_rows, uint64_t seed, double **truth);
+/* items carry a list of tags that the clicks depend on (optionally scenarios too) */
+MtlRowStore *synthetic_rows_tags(int n_rows, uint64_t seed, double **truth, int with_scenario);
+/* the same clicks (tags matter) without the tags field */
+MtlRowStore *synthetic_rows_untagged(int n_rows, uint64_t seed, double **truth);
+/* items are drawn from [lo, hi) (0 and 100 by default) */
+extern int	synthetic_item_lo,
+			synthetic_item_hi;
 void		synthetic_spec(MtlSpec *spec, MtlModelType type);
 
 #endif

@@ -230,15 +230,18 @@ typedef struct Variant
 	float		dropout;
 	MtlLossWeighting weighting;
 	MtlInteraction interaction;
+	int			bag;			/* an item bag field of 3 slots (weights, empty slots) */
 } Variant;
 
 /* A small model with every kind of input, used by the whole-model check. */
 static void
 SmallModel(MtlModel *model, const Variant *v)
 {
-	static int64_t cat_rows[2] = {4, 3};
-	/* field 1 is the item's, or the context's scenario */
-	static uint8_t cat_side[2][2] = {{MTL_SIDE_USER, MTL_SIDE_ITEM}, {MTL_SIDE_USER, MTL_SIDE_CONTEXT}};
+	static int64_t cat_rows[3] = {4, 3, 5};
+	/* field 1 is the item's, or the context's scenario; field 2 the item's bag */
+	static uint8_t cat_side[2][3] = {{MTL_SIDE_USER, MTL_SIDE_ITEM, MTL_SIDE_ITEM},
+	{MTL_SIDE_USER, MTL_SIDE_CONTEXT, MTL_SIDE_ITEM}};
+	static int	cat_width[3] = {0, 0, 3};
 	MtlSpec    *s = &model->spec;
 	const char *names[3] = {"ctr", "cvr", "rating"};
 
@@ -277,8 +280,9 @@ SmallModel(MtlModel *model, const Variant *v)
 	s->seed = 7;
 	model->shape.n_users = 4;
 	model->shape.n_items = 3;
-	model->shape.n_cat = 2;
+	model->shape.n_cat = v->bag ? 3 : 2;
 	model->shape.n_num = 2;
+	model->shape.cat_width = v->bag ? cat_width : NULL;
 	model->shape.cat_rows = cat_rows;
 	model->shape.cat_side = cat_side[v->scenario ? 1 : 0];
 	model->shape.scenario_cat = v->scenario ? 1 : -1;
@@ -299,20 +303,32 @@ static int32_t gslots[4 * 4] = {0, 4, 7, 11, -1, 5, 8, 12, 3, -1, 10, 11, 1, 6, 
 static float gnums[4 * 2] = {0.5f, -1, 0, 0, 2, 0.3f, -0.7f, 1};
 static float glabels[4 * 3] = {1, 1, 0.4f, 0, NAN, NAN, 1, 0, -1.2f, 0, 1, 2};
 
+/*
+ * With the bag (rows 14-18): a list of two (weights 1/2), a missing bag (its
+ * row 0, weight 1), an object's weights with a negative one, a single value.
+ */
+static int32_t bslots[4 * 7] = {0, 4, 7, 11, 15, 16, -1, -1, 5, 8, 12, 14, -1, -1,
+3, -1, 10, 11, 17, 18, 16, 1, 6, 7, 13, 18, -1, -1};
+static float bnums[4 * 5] = {0.5f, -1, 0.5f, 0.5f, 0, 0, 0, 1, 0, 0,
+2, 0.3f, 1, -0.5f, 2, -0.7f, 1, 1, 0, 0};
+
 static double
 Loss(MtlModel *model, MtlWork *work, float *grads)
 {
-	return mtl_batch_loss(model, work, model->params, grads, gslots, gnums, glabels, 4, NULL);
+	int			bag = model->shape.cat_width != NULL;
+
+	return mtl_batch_loss(model, work, model->params, grads, bag ? bslots : gslots,
+						  bag ? bnums : gnums, glabels, 4, NULL);
 }
 
 static const char *
 VariantName(const Variant *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s", mtl_model_type_name(v->type),
+	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s%s", mtl_model_type_name(v->type),
 			 v->expert_layers, v->levels, v->scenario ? "/scenario" : "",
 			 v->conditional ? "/given" : "", v->dropout > 0 ? "/dropout" : "",
 			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "",
-			 mtl_interaction_name(v->interaction));
+			 mtl_interaction_name(v->interaction), v->bag ? "/bag" : "");
 	return buf;
 }
 
@@ -419,7 +435,7 @@ TestChainLoss(void)
 static void
 TestGradNormLayer(MtlModelType type, int expert_layers, int levels)
 {
-	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS};
+	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0};
 	MtlModel	model;
 	MtlWork    *work;
 	MtlParamBlock blocks[MTL_MAX_EXPERTS];
@@ -497,27 +513,32 @@ void
 test_gradients(void)
 {
 	static const Variant variants[] = {
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS},
-		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS},
-		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0},
 		/* the cross slot: pooled sides, and fm over every field (with a context field) */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
-		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM},
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
+		/* a bag field: weighted sums into the input and into each cross */
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 1},
+		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 1},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1},
 	};
 
 	mtl_rng_seed(&rng, 1);

@@ -37,8 +37,53 @@ PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const floa
 		out[t] = mtl_task_output(&m->model.spec.tasks[t], mtl_work_logit(work, t)[1]);
 }
 
-/* The cross slot the following checks train with. */
+/* The cross slot the following checks train with, and whether items have tags. */
 static MtlInteraction interaction = MTL_INTERACTION_IDS;
+static int	with_tags = 0;
+
+static MtlRowStore *
+Rows(int scenario, uint64_t seed, double **truth)
+{
+	if (with_tags)
+		return synthetic_rows_tags(3000, seed, truth, scenario);
+	return scenario ? synthetic_rows_scenario(3000, seed, truth) : synthetic_rows(3000, seed, truth);
+}
+
+/* Move row r's tags around: other known values, an object's weights, none. */
+static void
+VaryTags(const MtlTrained *m, int32_t *slots, float *nums, int64_t r)
+{
+	const MtlLayout *L = &m->model.layout;
+
+	for (int f = 0; f < m->model.shape.n_cat; f++)
+	{
+		int32_t    *s = slots + L->cat_slot[f];
+		float	   *w = nums + L->cat_wcol[f];
+		int32_t		row0 = (int32_t) L->cat_row0[f];
+
+		if (L->cat_wcol[f] < 0 || r % 3 == 0)
+			continue;
+		if (r % 3 == 1)
+		{
+			s[0] = row0 + 1 + (int32_t) (r % (m->model.shape.cat_rows[f] - 1));
+			s[1] = row0 + 1 + (int32_t) ((r / 3) % (m->model.shape.cat_rows[f] - 1));
+			s[2] = -1;
+			w[0] = 0.7f;
+			w[1] = -0.3f;
+			w[2] = 0.0f;
+		}
+		else
+		{
+			s[0] = row0;
+			w[0] = 1.0f;
+			for (int k = 1; k < L->cat_slots[f]; k++)
+			{
+				s[k] = -1;
+				w[k] = 0.0f;
+			}
+		}
+	}
+}
 
 static void
 CheckModel(MtlModelType type, int scenario)
@@ -48,8 +93,7 @@ CheckModel(MtlModelType type, int scenario)
 	double	   *truth,
 				needed,
 				worst = 0.0;
-	MtlRowStore *rows = scenario ? synthetic_rows_scenario(3000, 11, &truth)
-		: synthetic_rows(3000, 11, &truth);
+	MtlRowStore *rows = Rows(scenario, 11, &truth);
 	MtlPredictor *p;
 	MtlWork    *work;
 	int64_t		n_users,
@@ -85,25 +129,30 @@ CheckModel(MtlModelType type, int scenario)
 			if (r % 11 == 0)	/* other features for a known item: another cache entry */
 				p->nums[0] += 0.5f;
 			if (r % 13 == 0)	/* another category */
-				p->slots[2] = p->slots[2] == m.model.layout.cat_row0[0] ?
-					p->slots[2] + 1 : m.model.layout.cat_row0[0];
+			{
+				int32_t    *s = p->slots + m.model.layout.cat_slot[0];
+
+				*s = *s == m.model.layout.cat_row0[0] ? *s + 1 : (int32_t) m.model.layout.cat_row0[0];
+			}
 			if (scenario)		/* context: scenarios 1-3 and unseen (0) */
 			{
 				int			f = m.model.shape.scenario_cat;
 
-				p->slots[2 + f] = (int32_t) (m.model.layout.cat_row0[f] + r % 4);
+				p->slots[m.model.layout.cat_slot[f]] = (int32_t) (m.model.layout.cat_row0[f] + r % 4);
 			}
+			if (r % 4 == 0)
+				VaryTags(&m, p->slots, p->nums, r);
 			PlainScores(&m, work, p->slots, p->nums, plain);
 			mtl_predictor_run(p, fast);
 			for (int t = 0; t < spec.n_tasks; t++)
 				worst = fmax(worst, fabs(fast[t] - plain[t]) / fmax(1.0, fabs(plain[t])));
 		}
-	CHECK(worst < 1e-5, "%s%s/%s: predictor equals the plain forward pass (worst diff %g)",
+	CHECK(worst < 1e-5, "%s%s%s/%s: predictor equals the plain forward pass (worst diff %g)",
 		  mtl_model_type_name(type), scenario ? " with scenarios" : "",
-		  mtl_interaction_name(interaction), worst);
-	printf("  %s%s/%s: predictor vs plain forward, worst relative diff %g\n",
+		  with_tags ? " with tags" : "", mtl_interaction_name(interaction), worst);
+	printf("  %s%s%s/%s: predictor vs plain forward, worst relative diff %g\n",
 		   mtl_model_type_name(type), scenario ? " with scenarios" : "",
-		   mtl_interaction_name(interaction), worst);
+		   with_tags ? " with tags" : "", mtl_interaction_name(interaction), worst);
 	mtl_work_free(work, &m.model);
 	mtl_predictor_free(p);
 	mtl_trained_free(&m);
@@ -120,7 +169,7 @@ CheckRecommender(MtlModelType type)
 	double	   *truth,
 				needed,
 				worst = 0.0;
-	MtlRowStore *rows = synthetic_rows(3000, 12, &truth);
+	MtlRowStore *rows = Rows(0, 12, &truth);
 	MtlRecommender *r;
 	MtlPredictor *p;
 	double	   *all;
@@ -167,7 +216,7 @@ CheckRecommenderScenario(void)
 				needed,
 				worst = 0.0,
 				spread = 0.0;
-	MtlRowStore *rows = synthetic_rows_scenario(3000, 13, &truth);
+	MtlRowStore *rows = Rows(1, 13, &truth);
 	MtlRecommender *r;
 	MtlPredictor *p;
 	double	   *all;
@@ -187,7 +236,7 @@ CheckRecommenderScenario(void)
 		{
 			int32_t		slot = (int32_t) m.model.layout.cat_row0[scen] + s;
 
-			r->predictor->slots[2 + scen] = slot;
+			r->predictor->slots[m.model.layout.cat_slot[scen]] = slot;
 			mtl_recommender_score(r, user, 0, 1, all);
 			for (int64_t i = 0; i < r->n_items; i++)
 			{
@@ -196,7 +245,7 @@ CheckRecommenderScenario(void)
 
 				mtl_predictor_row_from_ids(p, user, i);
 				mtl_predictor_run(p, shared);
-				p->slots[2 + scen] = slot;
+				p->slots[m.model.layout.cat_slot[scen]] = slot;
 				mtl_predictor_run(p, one);
 				spread = fmax(spread, fabs(one[0] - shared[0]));
 				for (int t = 0; t < spec.n_tasks; t++)
@@ -247,5 +296,17 @@ test_predict(void)
 		CheckRecommender(MTL_MODEL_SINGLE_TASK);
 		CheckRecommenderScenario();
 	}
+	interaction = MTL_INTERACTION_IDS;
+	/* a bag field (item tags): weighted sums on every scoring path */
+	with_tags = 1;
+	for (interaction = MTL_INTERACTION_IDS; interaction <= MTL_INTERACTION_LAST; interaction++)
+	{
+		CheckModel(MTL_MODEL_MMOE, 1);
+		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
+		CheckRecommender(MTL_MODEL_MMOE);
+		CheckRecommender(MTL_MODEL_SINGLE_TASK);
+		CheckRecommenderScenario();
+	}
+	with_tags = 0;
 	interaction = MTL_INTERACTION_IDS;
 }

@@ -47,6 +47,118 @@ HeldOutAuc(const MtlTrained *m, double *oracle_auc)
 	return auc;
 }
 
+/*
+ * Rows of users 0..499 and items [item_lo, item_hi): user u likes the items
+ * tagged g(u % 5) (each item has g(i % 5) and a tag h(i % 7) that says
+ * nothing), and nothing else moves the clicks. With tags (as a list) or
+ * without them.
+ */
+static MtlRowStore *
+TaggedRows(int n, int item_lo, int item_hi, uint64_t seed, int with_tags)
+{
+	MtlRowStore *store = mtl_rows_create(2);
+	int			tags = with_tags ? mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_BAG, "tags", 4) : -1;
+	MtlRng		rng;
+
+	mtl_rng_seed(&rng, seed);
+	for (int r = 0; r < n; r++)
+	{
+		int			u = (int) mtl_rng_below(&rng, 500);
+		int			i = item_lo + (int) mtl_rng_below(&rng, (uint64_t) (item_hi - item_lo));
+		double		p = u % 5 == i % 5 ? 0.6 : 0.15;
+		float		labels[2] = {mtl_rng_uniform(&rng) < p ? 1.0f : 0.0f, NAN};
+		char		text[16];
+
+		mtl_rows_add(store, u, 10000 + i, MTL_HAS_USER | MTL_HAS_ITEM, labels);
+		if (!with_tags)
+			continue;
+		snprintf(text, sizeof(text), "g%d", i % 5);
+		mtl_rows_add_entry(store, tags, mtl_bag_value(mtl_category_hash(text, strlen(text), 0),
+													  MTL_BAG_MEAN_BITS));
+		snprintf(text, sizeof(text), "h%d", i % 7);
+		mtl_rows_add_entry(store, tags, mtl_bag_value(mtl_category_hash(text, strlen(text), 0),
+													  MTL_BAG_MEAN_BITS));
+	}
+	mtl_rows_seal(store);
+	return store;
+}
+
+/* Held-out AUC on items m never saw, each row's item features passed as mtl_predict's would be. */
+static double
+ColdItemAuc(const MtlTrained *m, const MtlRowStore *test)
+{
+	const MtlSchema *schema = &m->schema;
+	int64_t		n = test->n_rows;
+	double	   *score = mtl_alloc(sizeof(double) * n);
+	double	   *label = mtl_alloc(sizeof(double) * n);
+	MtlPredictor *p = mtl_predictor_create(m);
+	double		auc;
+
+	for (int64_t r = 0; r < n; r++)
+	{
+		const MtlRowRef *ref = mtl_rows_ref(test, r);
+		uint32_t	set = ref->set[MTL_SIDE_ITEM];
+		double		out[2];
+
+		mtl_schema_row_from_ids(schema, &m->model.layout,
+								mtl_schema_find_id(schema, MTL_SIDE_USER, mtl_rows_user_id(test, ref)),
+								mtl_schema_find_id(schema, MTL_SIDE_ITEM, mtl_rows_item_id(test, ref)),
+								p->slots, p->nums);
+		mtl_schema_clear_side(schema, &m->model.layout, MTL_SIDE_ITEM, p->slots, p->nums);
+		/* the test store numbers its one field as the tagged training store does */
+		for (int64_t e = set ? test->set_end[set - 1] : 0; set && e < test->set_end[set]; e++)
+			if ((int) test->entry_field[e] < schema->n_fields)
+				mtl_schema_set_feature(schema, &m->model.layout, test->entry_field[e],
+									   test->entry_value[e], p->slots, p->nums);
+		mtl_schema_finish_side(schema, &m->model.layout, MTL_SIDE_ITEM, p->slots, p->nums);
+		mtl_predictor_run(p, out);
+		score[r] = out[0];
+		label[r] = mtl_rows_labels(test, r)[0];
+	}
+	auc = mtl_auc(score, label, n);
+	mtl_predictor_free(p);
+	mtl_free(score);
+	mtl_free(label);
+	return auc;
+}
+
+/*
+ * A bag field learns and generalises: on items it never saw, a model given
+ * their tags ranks a user's clicks well; without tags it cannot.
+ */
+static void
+TestTagsLearn(void)
+{
+	MtlSpec		spec;
+	MtlTrained	with,
+				without;
+	double		needed,
+				auc_with,
+				auc_without;
+	MtlRowStore *tagged = TaggedRows(40000, 0, 300, 5, 1),
+			   *untagged = TaggedRows(40000, 0, 300, 5, 0),
+			   *test = TaggedRows(8000, 300, 400, 777, 1);
+
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.n_tasks = 1;
+	spec.interaction = MTL_INTERACTION_POOLED;	/* the default: tags meet the user in the cross */
+	spec.id_dropout = 0.1f;		/* the default */
+	mtl_fit(&spec, tagged, NULL, 0, &needed, &with);
+	mtl_fit(&spec, untagged, NULL, 0, &needed, &without);
+	auc_with = ColdItemAuc(&with, test);
+	auc_without = ColdItemAuc(&without, test);
+	/* the true probabilities (0.6 and 0.15, one item in five liked) rank at about 0.70 */
+	CHECK(auc_with > 0.67 && auc_without < 0.55,
+		  "tags rank unseen items: AUC %.4f with tags, %.4f without", auc_with, auc_without);
+	printf("  tags: cold-item ctr AUC %.4f with, %.4f without (true probabilities: about 0.70)\n",
+		   auc_with, auc_without);
+	mtl_trained_free(&with);
+	mtl_trained_free(&without);
+	mtl_rows_free(tagged);
+	mtl_rows_free(untagged);
+	mtl_rows_free(test);
+}
+
 static void
 TestLearns(MtlModelType type)
 {
@@ -354,4 +466,5 @@ test_training(void)
 	TestValidateEvery();
 	TestEmbeddingPenalty();
 	TestHoldoutMetrics();
+	TestTagsLearn();
 }
