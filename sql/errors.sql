@@ -19,8 +19,8 @@ SELECT mtl_train(user_id, item_id, ARRAY[NULL]::float8[], '{"tasks": [{"name": "
 -- features
 SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '[1, 2]', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], NULL, '"text"', '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
-SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '{"tags": ["a", "b"]}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '{"address": {"city": "x"}}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], '{"tags": [["a"]]}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[1]::float8[], jsonb_build_object(repeat('k', 300), 1), NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM e_rows;
 SELECT mtl_predict(model, 1, 2, '[1]', NULL) FROM e_model;
 SELECT mtl_predict(model, 1, 2, NULL, '{"price": [1]}') FROM e_model;

@@ -1,7 +1,8 @@
 /*
  * Writes a small valid model to the fuzzer's seed corpus: a PLE with two
- * levels, scenario towers and uncertainty weighting, so that the seed holds
- * every section the format has. With a second path, seeds of the state
+ * levels, scenario towers, uncertainty weighting, a bag field (item tags)
+ * and a text field's settings, so that the seed holds every section the
+ * format has. With a second path, seeds of the state
  * fuzzer there: a row store, a counting store and a round state, each after
  * the byte that picks its decoder (see fuzz_state.c).
  */
@@ -69,7 +70,7 @@ main(int argc, char **argv)
 	MtlTrained	m;
 	double	   *truth,
 				needed;
-	MtlRowStore *rows = synthetic_rows_scenario(300, 1, &truth);
+	MtlRowStore *rows = synthetic_rows_tags(300, 1, &truth, 1);
 	uint8_t    *bytes;
 	size_t		n;
 	FILE	   *f;
@@ -78,6 +79,10 @@ main(int argc, char **argv)
 		return 2;
 	synthetic_spec(&spec, MTL_MODEL_PLE);
 	strcpy(spec.scenario, "scenario");
+	spec.n_text = 1;
+	strcpy(spec.text_fields[0], "title");
+	spec.text_buckets = 4096;
+	strcpy(spec.text_config, "english");
 	spec.loss_weighting = MTL_WEIGHTING_UNCERTAINTY;
 	spec.dropout = 0.1f;
 	spec.embedding_dim = 2;

@@ -1,0 +1,78 @@
+-- multi-valued features: lists of tags, value -> weight objects, and texts
+CREATE TABLE f_items AS
+SELECT i AS item_id,
+	   (ARRAY['["linen", "summer"]', '["wool", "winter", "sale"]', '["linen"]', '[]'])[1 + i % 4]::jsonb AS tags,
+	   (ARRAY['Light linen summer dress', 'Warm woollen winter coats', 'Linen shirts', 'Socks'])[1 + i % 4] AS title
+FROM generate_series(1, 40) i;
+-- users of even ids click linen, odd ids wool (deterministic labels)
+CREATE TABLE f_rows AS
+SELECT u AS user_id, i.item_id, i.tags, i.title,
+	   CASE WHEN (u % 2 = 0 AND i.tags ? 'linen') OR (u % 2 = 1 AND i.tags ? 'wool')
+			THEN 1 ELSE (u * 7 + i.item_id) % 5 / 4 END::float8 AS clicked
+FROM generate_series(1, 60) u, f_items i;
+CREATE TABLE f_model AS
+SELECT mtl_train(user_id, item_id, ARRAY[clicked],
+				 jsonb_build_object('parity', (user_id % 2)::text),
+				 jsonb_build_object('tags', tags, 'title', title),
+				 '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 12, "bag_size": 4,
+				   "text": ["title"], "text_buckets": 1024, "validation_fraction": 0}') AS model
+FROM f_rows;
+
+-- the fields, their kinds and vocabularies: 4 tags (the empty list adds none);
+-- english stems of the titles' words (light, linen, summer, dress, warm,
+-- woollen, winter, coat, shirt, sock)
+SELECT f->>'name' AS name, f->>'kind' AS kind, f->>'values' AS values, f->>'bag_size' AS bag_size
+FROM f_model, jsonb_array_elements(mtl_info(model)->'features') f ORDER BY 1;
+
+-- an unseen item scored from its tags: parity 0 users prefer linen
+SELECT round((mtl_predict(model, NULL, NULL, '{"parity": "0"}', '{"tags": ["linen"]}'))[1]::numeric, 1)
+	   > round((mtl_predict(model, NULL, NULL, '{"parity": "0"}', '{"tags": ["wool"]}'))[1]::numeric, 1)
+	   AS linen_over_wool
+FROM f_model;
+-- unseen values are skipped: a list of unseen values is the empty list, which is missing
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": ["never", "seen"]}')
+	   = mtl_predict(model, NULL, NULL, NULL, '{"tags": []}') AS unseen_skipped,
+	   mtl_predict(model, NULL, NULL, NULL, '{"tags": []}')
+	   = mtl_predict(model, NULL, NULL, NULL, '{}') AS empty_is_missing,
+	   mtl_predict(model, NULL, NULL, NULL, '{"tags": ["linen", "never"]}')
+	   = mtl_predict(model, NULL, NULL, NULL, '{"tags": ["linen"]}') AS mean_of_known
+FROM f_model;
+-- a list is the mean of its values; an object weighs them as given (jsonb
+-- orders an object's keys, so the sums differ in their last bits)
+SELECT round((mtl_predict(model, NULL, NULL, NULL, '{"tags": ["linen", "wool"]}'))[1]::numeric, 6)
+	   = round((mtl_predict(model, NULL, NULL, NULL, '{"tags": {"linen": 0.5, "wool": 0.5}}'))[1]::numeric, 6)
+	   AS mean_is_half_weights,
+	   mtl_predict(model, NULL, NULL, NULL, '{"tags": {"linen": 2}}')
+	   <> mtl_predict(model, NULL, NULL, NULL, '{"tags": ["linen"]}') AS weights_count,
+	   mtl_predict(model, NULL, NULL, NULL, '{"tags": {"linen": 1}}')
+	   = mtl_predict(model, NULL, NULL, NULL, '{"tags": ["linen"]}') AS weight_one_is_single
+FROM f_model;
+-- a known item's stored tags score as if passed
+SELECT mtl_predict(model, 2, 1) = mtl_predict(model, 2, 1, NULL,
+			(SELECT jsonb_build_object('tags', tags, 'title', title) FROM f_items WHERE item_id = 1))
+	   AS stored_tags
+FROM f_model;
+-- text: stemmed words, in any order and case, are the same words
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"title": "Summer DRESSES of linen"}')
+	   = mtl_predict(model, NULL, NULL, NULL, '{"title": "linen dress, summer"}') AS same_words
+FROM f_model;
+-- recommend ranks the catalog with the stored tags
+SELECT count(*) AS items FROM f_model, mtl_recommend(model, 2, 40);
+
+-- errors, with their SQLSTATEs
+\set VERBOSITY sqlstate
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": [1, 2]}') FROM f_model;
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": ["a", null]}') FROM f_model;
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": {"a": "heavy"}}') FROM f_model;
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": ["a", "b", "c", "d", "e"]}') FROM f_model;
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"title": ["linen"]}') FROM f_model;
+SELECT mtl_predict(model, NULL, NULL, NULL, '{"title": 3}') FROM f_model;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], NULL, jsonb_build_object('tags', tags),
+				 '{"tasks": [{"name": "ctr", "type": "binary"}], "bag_size": 2}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "bag_size": 0}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "bag_size": 257}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text": "title"}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text": [1]}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text_config": "klingon"}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text_buckets": 0}') FROM f_rows;
+\set VERBOSITY default
