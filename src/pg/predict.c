@@ -78,6 +78,8 @@ MtlScorePacked(ModelCache *cache, MtlPackedRow *row)
 		if (field >= 0)
 			mtl_schema_set_feature(&m->schema, &m->model.layout, field, f.value, p->slots, p->nums);
 	}
+	for (int side = 0; side < 3; side++)
+		mtl_schema_finish_side(&m->schema, &m->model.layout, side, p->slots, p->nums);
 	MtlComputeBegin(0);
 	mtl_predictor_run(p, cache->scores);
 	MtlComputeEnd();

@@ -691,6 +691,8 @@ mtl_round_encode_packed(PG_FUNCTION_ARGS)
 		if (field >= 0)
 			mtl_schema_set_feature(schema, &m->model.layout, field, f.value, slots, nums);
 	}
+	for (int side = 0; side < 3; side++)
+		mtl_schema_finish_side(schema, &m->model.layout, side, slots, nums);
 	PG_RETURN_BYTEA_P(out);
 }
 
