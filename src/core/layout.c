@@ -9,6 +9,7 @@
 
 #include "mem.h"
 #include "rng.h"
+#include "rows.h"
 
 /* Far more than any model we can train in memory; stops size overflow. */
 #define MTL_MAX_PARAMS ((size_t) 1 << 36)
@@ -160,6 +161,15 @@ BuildLevels(MtlLayout *L, const MtlSpec *spec)
 	return NULL;
 }
 
+static int
+HasDin(const MtlLayout *L, const MtlShape *shape)
+{
+	for (int f = 0; f < shape->n_cat; f++)
+		if (L->cat_din[f])
+			return 1;
+	return 0;
+}
+
 /* Each embedded field's slots in a row, and a bag's weights after the numbers. */
 static const MtlError *
 PlaceSlots(MtlLayout *L, const MtlShape *shape)
@@ -167,6 +177,7 @@ PlaceSlots(MtlLayout *L, const MtlShape *shape)
 	L->cat_slot = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
 	L->cat_slots = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
 	L->cat_wcol = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
+	L->cat_din = mtl_alloc(shape->n_cat + 1);
 	L->n_slots = 2;
 	L->n_cols = shape->n_num;
 	for (int f = 0; f < shape->n_cat; f++)
@@ -178,6 +189,9 @@ PlaceSlots(MtlLayout *L, const MtlShape *shape)
 		L->cat_slot[f] = L->n_slots;
 		L->cat_slots[f] = width > 0 ? width : 1;
 		L->cat_wcol[f] = width > 0 ? L->n_cols : -1;
+		L->cat_din[f] = shape->cat_seq != NULL && shape->cat_seq[f] == MTL_POOL_DIN;
+		if (L->cat_din[f] && (width < 1 || shape->cat_side[f] == MTL_SIDE_ITEM))
+			MTL_FAIL(MTL_E_SHAPE, "invalid sequence field");
 		L->n_slots += L->cat_slots[f];
 		L->n_cols += width;
 	}
@@ -334,6 +348,15 @@ mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 	if (L->n_scenarios > 0 && (size_t) L->n_scenarios > MTL_MAX_PARAMS / L->tower_len)
 		MTL_FAIL(MTL_E_LIMIT, "too many parameters");
 	pos += (size_t) L->n_scenarios * L->tower_len;
+	L->A = 0;
+	for (int f = 0; f < shape->n_cat; f++)
+		if (L->cat_din[f])
+			L->A = spec->attention_units;
+	if (L->A < 0 || L->A > 1024 || (L->A == 0 && HasDin(L, shape)))
+		MTL_FAIL(MTL_E_SHAPE, "invalid attention units");
+	L->att0 = pos;
+	L->att_len = L->A > 0 ? (size_t) 4 * L->E * L->A + 2 * L->A + 1 : 0;
+	pos += L->att_len * L->n_copies;
 	L->loss_s = pos;
 	if (spec->loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
 		pos += T;
@@ -351,6 +374,8 @@ mtl_layout_free(MtlLayout *layout)
 	mtl_free(layout->cat_slot);
 	mtl_free(layout->cat_slots);
 	mtl_free(layout->cat_wcol);
+	mtl_free(layout->cat_din);
+	layout->cat_din = NULL;
 	layout->cat_row0 = NULL;
 	layout->cat_slot = layout->cat_slots = layout->cat_wcol = NULL;
 }
@@ -433,6 +458,18 @@ mtl_model_init(MtlModel *model)
 			in = out;
 		}
 	}
+	/*
+	 * attention: its units see [h, v, h * v, h - v]; w2 starts small and b2 at
+	 * 1 / sequence_length, so a full history starts as its mean
+	 */
+	for (int c = 0; c < L->n_copies && L->A > 0; c++)
+	{
+		float	   *att = p + L->att0 + (size_t) c * L->att_len;
+
+		FillNormal(att, (size_t) 4 * L->E * L->A, sqrtf(1.0f / (4 * L->E)), &rng);
+		FillNormal(att + (size_t) 4 * L->E * L->A + L->A, L->A, 0.1f / sqrtf((float) L->A), &rng);
+		att[L->att_len - 1] = 1.0f / (float) (spec->sequence_length > 0 ? spec->sequence_length : 1);
+	}
 	/* scenario blocks: weights multiply by 1, biases add 0 */
 	for (int s = 0; s < L->n_scenarios; s++)
 		for (int t = 0; t < T; t++)
@@ -461,6 +498,8 @@ mtl_model_free(MtlModel *model)
 	model->shape.cat_rows = NULL;
 	mtl_free(model->shape.cat_side);
 	mtl_free(model->shape.cat_width);
+	mtl_free(model->shape.cat_seq);
+	model->shape.cat_seq = NULL;
 	model->shape.cat_side = NULL;
 	model->shape.cat_width = NULL;
 }

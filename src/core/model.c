@@ -33,11 +33,15 @@ mtl_model_row_scenario(const MtlModel *model, const int32_t *slots)
 	return row < 0 ? 0 : (int32_t) (row - model->layout.cat_row0[f]);
 }
 
-/* Whether categorical field f enters side's pool. */
+/*
+ * Whether embedded field f enters side's pool. An attention-pooled history
+ * does not: it depends on the candidate, so it would tie the user's pool to
+ * each item (scoring adds it per row instead).
+ */
 static int
 PoolsField(const MtlModel *model, int f, int side)
 {
-	if (model->spec.interaction == MTL_INTERACTION_IDS)
+	if (model->spec.interaction == MTL_INTERACTION_IDS || model->layout.cat_din[f])
 		return 0;
 	return model->shape.cat_side[f] == side;
 }
@@ -50,6 +54,144 @@ PoolAdd(float *sum, float *sq, const float *v, int E, int fm)
 	if (fm)
 		for (int i = 0; i < E; i++)
 			sq[i] += v[i] * v[i];
+}
+
+/* The attention inputs [h, v, h * v, h - v] of one history item. */
+static void
+AttentionInput(int E, const float *h, const float *v, float *in)
+{
+	for (int i = 0; i < E; i++)
+	{
+		in[i] = h[i];
+		in[E + i] = v[i];
+		in[2 * E + i] = h[i] * v[i];
+		in[3 * E + i] = h[i] - v[i];
+	}
+}
+
+/* a_j of one history item from its inputs; s [A]: the hidden units. */
+static float
+AttentionWeight(const MtlLayout *L, const float *att, const float *in, float *s)
+{
+	int			E = L->E,
+				A = L->A;
+	const float *b1 = att + (size_t) 4 * E * A,
+			   *w2 = b1 + A;
+	float		a = w2[A];
+
+	memcpy(s, b1, sizeof(float) * A);
+	for (int k = 0; k < 4 * E; k++)
+		mtl_axpy(s, in[k], att + (size_t) k * A, A);
+	for (int u = 0; u < A; u++)
+	{
+		s[u] = mtl_sigmoid(s[u]);
+		a += w2[u] * s[u];
+	}
+	return a;
+}
+
+/* Whether a sequence's slots hold no history (its missing row in the first slot). */
+static int
+HistoryMissing(const MtlLayout *L, const int32_t *slot, int f)
+{
+	return slot[0] == (int32_t) L->cat_row0[f];
+}
+
+void
+mtl_model_din_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
+					 const float *v, int f, float *out)
+{
+	const MtlLayout *L = &model->layout;
+	const int32_t *slot = slots + L->cat_slot[f];
+	const float *att = params + L->att0 + (size_t) c * L->att_len;
+	int			E = L->E;
+	float		in[4 * MTL_MAX_EMBEDDING];
+	float	   *s = mtl_alloc(sizeof(float) * L->A);
+
+	memset(out, 0, sizeof(float) * E);
+	if (HistoryMissing(L, slot, f))
+		memcpy(out, params + (size_t) MTL_COPY_ROW(L, slot[0], c) * E, sizeof(float) * E);
+	else
+		for (int k = 0; k < L->cat_slots[f]; k++)
+		{
+			const float *h;
+
+			if (slot[k] < 0)
+				continue;
+			h = params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E;
+			AttentionInput(E, h, v, in);
+			mtl_axpy(out, AttentionWeight(L, att, in, s), h, E);
+		}
+	mtl_free(s);
+}
+
+/*
+ * Backward of mtl_model_din_vector for one row of copy c: g, the gradient of
+ * its output, into the history's rows of table (copy c's embedding
+ * gradients), the attention block's gradient datt, and dv (+=).
+ */
+static void
+DinBackward(const MtlModel *model, const float *params, int c, const int32_t *slots,
+			const float *v, int f, const float *g, float *table, float *datt, float *dv,
+			float *scratch)
+{
+	const MtlLayout *L = &model->layout;
+	const int32_t *slot = slots + L->cat_slot[f];
+	const float *att = params + L->att0 + (size_t) c * L->att_len;
+	int			E = L->E,
+				A = L->A;
+	const float *w2 = att + (size_t) 4 * E * A + A;
+	float	   *db1 = datt + (size_t) 4 * E * A,
+			   *dw2 = db1 + A;
+	float	   *in = scratch,
+			   *s = in + 4 * E,
+			   *dz = s + A,
+			   *din = dz + A;
+
+	if (HistoryMissing(L, slot, f))
+	{
+		mtl_add(table + (size_t) slot[0] * E, g, E);
+		return;
+	}
+	for (int k = 0; k < L->cat_slots[f]; k++)
+	{
+		const float *h;
+		float	   *dh;
+		float		a,
+					da = 0.0f;
+
+		if (slot[k] < 0)
+			continue;
+		h = params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E;
+		dh = table + (size_t) slot[k] * E;
+		AttentionInput(E, h, v, in);
+		a = AttentionWeight(L, att, in, s);
+		for (int i = 0; i < E; i++)
+			da += g[i] * h[i];
+		mtl_axpy(dh, a, g, E);
+		datt[L->att_len - 1] += da;
+		for (int u = 0; u < A; u++)
+		{
+			dw2[u] += da * s[u];
+			dz[u] = da * w2[u] * s[u] * (1.0f - s[u]);
+			db1[u] += dz[u];
+		}
+		for (int j = 0; j < 4 * E; j++)
+		{
+			const float *w = att + (size_t) j * A;
+			float		sum = 0.0f;
+
+			for (int u = 0; u < A; u++)
+				sum += w[u] * dz[u];
+			din[j] = sum;
+			mtl_axpy(datt + (size_t) j * A, in[j], dz, A);
+		}
+		for (int i = 0; i < E; i++)
+		{
+			dh[i] += din[i] + din[2 * E + i] * v[i] + din[3 * E + i];
+			dv[i] += din[E + i] + din[2 * E + i] * h[i] - din[3 * E + i];
+		}
+	}
 }
 
 void
@@ -178,12 +320,18 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 			if (L->cat_wcol[f] < 0)
 				mtl_embedding_forward(X + 3 * E + f * E, L->Xw, table, slots + L->cat_slot[f], S,
 									  B, E);
-			else
+			else if (!L->cat_din[f])
 				mtl_bag_forward(X + 3 * E + f * E, L->Xw, table, slots + L->cat_slot[f], S,
 								nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);
 		for (int r = 0; r < B; r++)
 		{
 			float	   *x = X + (size_t) r * L->Xw;
+
+			/* histories against the candidate: its id embedding, in x already */
+			for (int f = 0; f < model->shape.n_cat && L->A > 0; f++)
+				if (L->cat_din[f])
+					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, x + E, f,
+										 x + 3 * E + f * E);
 
 			CrossOfRow(model, x, pools);
 			if (n_num > 0)
@@ -722,19 +870,30 @@ CrossBackward(const MtlModel *model, const float *x, const float *d, const int32
 }
 
 void
-mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
-							  const int32_t *slots, const float *nums, int B)
+mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float *params,
+							  float *grads, const int32_t *slots, const float *nums, int B)
 {
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
 	int			S = L->n_slots;
 	float	   *pools = mtl_alloc(sizeof(float) * 8 * E);
+	float	   *scratch = mtl_alloc(sizeof(float) * (8 * E + 2 * L->A + 1));
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
 		float	   *table = grads + (size_t) (c * L->emb_rows) * E;
-		const float *dX = work->dX + (size_t) c * L->D;
+		float	   *dX = work->dX + (size_t) c * L->D;
 		const float *X = work->X + (size_t) c * L->D;
+
+		/* first the histories: their gradient of the candidate joins its id's */
+		for (int f = 0; f < model->shape.n_cat && L->A > 0; f++)
+			if (L->cat_din[f])
+				for (int r = 0; r < B; r++)
+					DinBackward(model, params, c, slots + (size_t) r * S,
+								X + (size_t) r * L->Xw + E, f,
+								dX + (size_t) r * L->Xw + 3 * E + f * E, table,
+								grads + L->att0 + (size_t) c * L->att_len,
+								dX + (size_t) r * L->Xw + E, scratch);
 
 		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
 		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);
@@ -742,7 +901,7 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 			if (L->cat_wcol[f] < 0)
 				mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f],
 									   S, B, E);
-			else
+			else if (!L->cat_din[f])
 				mtl_bag_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f], S,
 								 nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);
 		for (int r = 0; r < B; r++)
@@ -750,6 +909,7 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads
 						  slots + (size_t) r * S, nums + (size_t) r * L->n_cols, table, pools);
 	}
 	mtl_free(pools);
+	mtl_free(scratch);
 }
 
 int

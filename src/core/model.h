@@ -72,7 +72,7 @@
 #define MTL_NAME_LEN 64
 #define MTL_MAX_BAG 256			/* slots of a bag field */
 #define MTL_MAX_EMBEDDING 256
-#define MTL_MAX_TEXT 16			/* text fields */
+#define MTL_MAX_TEXT 16			/* text fields, and sequence fields */
 
 typedef enum MtlTaskType
 {
@@ -100,6 +100,12 @@ typedef enum MtlLossWeighting
 } MtlLossWeighting;
 
 #define MTL_WEIGHTING_LAST MTL_WEIGHTING_DWA
+
+typedef enum MtlSequencePooling
+{
+	MTL_POOL_MEAN = 1,			/* the mean of the history's item embeddings */
+	MTL_POOL_DIN = 2			/* target attention (DIN) against the candidate item */
+} MtlSequencePooling;
 
 typedef enum MtlInteraction
 {
@@ -146,6 +152,11 @@ typedef struct MtlSpec
 	char		text_fields[MTL_MAX_TEXT][MTL_NAME_LEN];
 	int			text_buckets;	/* hashing trick: a text's words fall in this many buckets */
 	char		text_config[MTL_NAME_LEN];	/* PostgreSQL text search configuration */
+	int			n_seq;			/* fields whose values are histories of item ids */
+	char		seq_fields[MTL_MAX_TEXT][MTL_NAME_LEN];
+	int			sequence_length;	/* slots of a sequence field: its newest ids */
+	MtlSequencePooling sequence_pooling;
+	int			attention_units;	/* DIN's hidden layer */
 	int			epochs;
 	int			batch_size;
 	float		learning_rate;
@@ -179,6 +190,7 @@ typedef struct MtlShape
 	int64_t    *cat_rows;		/* [n_cat] embedding rows per field (vocab + 1) */
 	uint8_t    *cat_side;		/* [n_cat] side of each field: user, item, context */
 	int		   *cat_width;		/* [n_cat] 0: categorical (one slot), k: bag of k slots; NULL: none */
+	uint8_t    *cat_seq;		/* [n_cat] 0, or a sequence's MtlSequencePooling; NULL: none */
 	int			scenario_cat;	/* categorical field holding the scenario, -1: none */
 } MtlShape;
 
@@ -215,6 +227,10 @@ typedef struct MtlLayout
 	int		   *cat_slot;		/* [n_cat] each field's first slot in a row */
 	int		   *cat_slots;		/* [n_cat] its slots: 1, or a bag's width */
 	int		   *cat_wcol;		/* [n_cat] a bag's first weight in nums, -1: categorical */
+	uint8_t    *cat_din;		/* [n_cat] pooled by target attention (no weights read) */
+	int			A;				/* attention units (0: no DIN field) */
+	size_t		att0;			/* copy c's attention block at att0 + c * att_len: */
+	size_t		att_len;		/* W1 [4E x A], b1 [A], w2 [A], b2 [1] */
 	int			n_levels;
 	MtlLevel	levels[MTL_MAX_LEVELS];
 	int			n_expert_layers;
@@ -304,6 +320,16 @@ void		mtl_model_pool(const MtlModel *model, const float *x, int side, float *sum
 void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
 								 const int32_t *slots, const float *nums, int side,
 								 float *sum, float *sq);
+/*
+ * DIN (Zhou et al., KDD 2018): the E-wide input of sequence field f of one
+ * row (its slots name the history's item rows) against the candidate item's
+ * embedding v (zeros when unknown): sum over the history of a_j * h_j, with
+ * a_j = w2 . sigmoid(W1 [h_j, v, h_j * v, h_j - v] + b1) + b2 (no softmax, as
+ * in the paper), from copy c's rows and attention block. A missing history
+ * is the field's missing row.
+ */
+void		mtl_model_din_vector(const MtlModel *model, const float *params, int c,
+								 const int32_t *slots, const float *v, int f, float *out);
 /* Field f's E-wide input of one row from params' rows of copy c (a bag's weighted sum). */
 void		mtl_model_field_vector(const MtlModel *model, const float *params, int c,
 								   const int32_t *slots, const float *nums, int f, float *out);
@@ -354,7 +380,8 @@ void		mtl_model_backward_towers(const MtlModel *model, MtlWork *work, const floa
 									  float *grads, float *const *dlogit, int B);
 void		mtl_model_backward_shared(const MtlModel *model, MtlWork *work, const float *params,
 									  float *grads, int B);
-void		mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, float *grads,
+void		mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work,
+										  const float *params, float *grads,
 										  const int32_t *slots, const float *nums, int B);
 
 /*

@@ -37,7 +37,8 @@
 #define MTL_KIND_CAT 0
 #define MTL_KIND_NUM 1
 #define MTL_KIND_BAG 2			/* one value of a multi-valued field (tags, text) */
-#define MTL_KIND_LAST MTL_KIND_BAG
+#define MTL_KIND_SEQ 3			/* one item id of a behaviour sequence: the id's bits */
+#define MTL_KIND_LAST MTL_KIND_SEQ
 #define MTL_HAS_USER 1
 #define MTL_HAS_ITEM 2
 #define MTL_MAX_FIELDS 1024

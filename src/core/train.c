@@ -122,7 +122,7 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 		if (opt != NULL && opt->shared_norm != NULL)
 			mtl_model_shared_grad_norms(model, work, B, opt->shared_norm);
 		mtl_model_backward_shared(model, work, params, grads, B);
-		mtl_model_backward_embeddings(model, work, grads, slots, nums, B);
+		mtl_model_backward_embeddings(model, work, params, grads, slots, nums, B);
 	}
 	return total;
 }

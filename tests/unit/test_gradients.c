@@ -231,6 +231,7 @@ typedef struct Variant
 	MtlLossWeighting weighting;
 	MtlInteraction interaction;
 	int			bag;			/* an item bag field of 3 slots (weights, empty slots) */
+	int			din;			/* instead, a user history of 3 items pooled by DIN */
 } Variant;
 
 /* A small model with every kind of input, used by the whole-model check. */
@@ -242,6 +243,10 @@ SmallModel(MtlModel *model, const Variant *v)
 	static uint8_t cat_side[2][3] = {{MTL_SIDE_USER, MTL_SIDE_ITEM, MTL_SIDE_ITEM},
 	{MTL_SIDE_USER, MTL_SIDE_CONTEXT, MTL_SIDE_ITEM}};
 	static int	cat_width[3] = {0, 0, 3};
+	static int64_t din_rows[3] = {4, 3, 1};
+	static uint8_t din_side[2][3] = {{MTL_SIDE_USER, MTL_SIDE_ITEM, MTL_SIDE_USER},
+	{MTL_SIDE_USER, MTL_SIDE_CONTEXT, MTL_SIDE_USER}};
+	static uint8_t cat_seq[3] = {0, 0, MTL_POOL_DIN};
 	MtlSpec    *s = &model->spec;
 	const char *names[3] = {"ctr", "cvr", "rating"};
 
@@ -280,11 +285,14 @@ SmallModel(MtlModel *model, const Variant *v)
 	s->seed = 7;
 	model->shape.n_users = 4;
 	model->shape.n_items = 3;
-	model->shape.n_cat = v->bag ? 3 : 2;
+	model->shape.n_cat = v->bag || v->din ? 3 : 2;
 	model->shape.n_num = 2;
-	model->shape.cat_width = v->bag ? cat_width : NULL;
-	model->shape.cat_rows = cat_rows;
-	model->shape.cat_side = cat_side[v->scenario ? 1 : 0];
+	model->shape.cat_width = v->bag || v->din ? cat_width : NULL;
+	model->shape.cat_rows = v->din ? din_rows : cat_rows;
+	model->shape.cat_side = v->din ? din_side[v->scenario ? 1 : 0] : cat_side[v->scenario ? 1 : 0];
+	model->shape.cat_seq = v->din ? cat_seq : NULL;
+	s->attention_units = 3;
+	s->sequence_length = 3;
 	model->shape.scenario_cat = v->scenario ? 1 : -1;
 	CHECK(mtl_layout_build(&model->layout, s, &model->shape) == NULL, "layout builds");
 	mtl_model_init(model);
@@ -312,23 +320,31 @@ static int32_t bslots[4 * 7] = {0, 4, 7, 11, 15, 16, -1, -1, 5, 8, 12, 14, -1, -
 static float bnums[4 * 5] = {0.5f, -1, 0.5f, 0.5f, 0, 0, 0, 1, 0, 0,
 2, 0.3f, 1, -0.5f, 2, -0.7f, 1, 1, 0, 0};
 
+/*
+ * With the history (items 4-6, missing row 14): two items, none, three with
+ * an unknown candidate, one that is the candidate itself.
+ */
+static int32_t dslots[4 * 7] = {0, 4, 7, 11, 5, 6, -1, -1, 5, 8, 12, 14, -1, -1,
+3, -1, 10, 11, 4, 5, 6, 1, 6, 7, 13, 6, -1, -1};
+
 static double
 Loss(MtlModel *model, MtlWork *work, float *grads)
 {
 	int			bag = model->shape.cat_width != NULL;
+	int			din = model->shape.cat_seq != NULL;
 
-	return mtl_batch_loss(model, work, model->params, grads, bag ? bslots : gslots,
+	return mtl_batch_loss(model, work, model->params, grads, din ? dslots : bag ? bslots : gslots,
 						  bag ? bnums : gnums, glabels, 4, NULL);
 }
 
 static const char *
 VariantName(const Variant *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s%s", mtl_model_type_name(v->type),
+	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s%s%s", mtl_model_type_name(v->type),
 			 v->expert_layers, v->levels, v->scenario ? "/scenario" : "",
 			 v->conditional ? "/given" : "", v->dropout > 0 ? "/dropout" : "",
 			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "",
-			 mtl_interaction_name(v->interaction), v->bag ? "/bag" : "");
+			 mtl_interaction_name(v->interaction), v->bag ? "/bag" : "", v->din ? "/din" : "");
 	return buf;
 }
 
@@ -435,7 +451,7 @@ TestChainLoss(void)
 static void
 TestGradNormLayer(MtlModelType type, int expert_layers, int levels)
 {
-	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0};
+	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0};
 	MtlModel	model;
 	MtlWork    *work;
 	MtlParamBlock blocks[MTL_MAX_EXPERTS];
@@ -513,32 +529,37 @@ void
 test_gradients(void)
 {
 	static const Variant variants[] = {
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0},
-		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0},
 		/* the cross slot: pooled sides, and fm over every field (with a context field) */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
-		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0},
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
 		/* a bag field: weighted sums into the input and into each cross */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 1},
-		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 1},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 1, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 1, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0},
+		/* a history pooled by target attention: into the history rows, the candidate, W1..b2 */
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 1},
+		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 1},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1},
 	};
 
 	mtl_rng_seed(&rng, 1);
