@@ -42,8 +42,8 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
 	model->spec = *spec;
-	mtl_schema_build(&out->schema, store, spec->bag_size);
-	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
+	mtl_schema_build(&out->schema, store, spec->bag_size, spec->sequence_length);
+	why = mtl_schema_shape(&out->schema, spec->scenario, spec->sequence_pooling, &model->shape);
 	if (why == NULL)
 		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why != NULL)

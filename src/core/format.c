@@ -10,6 +10,7 @@
 #include "rng.h"
 
 static void ReadText(MtlReader *r, MtlSpec *s);
+static void ReadSequences(MtlReader *r, MtlSpec *s);
 
 static const char MAGIC[4] = {'M', 'T', 'L', 'M'};
 
@@ -66,6 +67,12 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_u8(w, (uint8_t) s->n_text);
 	for (int k = 0; k < s->n_text; k++)
 		mtl_put_str(w, s->text_fields[k]);
+	mtl_put_u32(w, (uint32_t) s->sequence_length);
+	mtl_put_u8(w, (uint8_t) s->sequence_pooling);
+	mtl_put_u32(w, (uint32_t) s->attention_units);
+	mtl_put_u8(w, (uint8_t) s->n_seq);
+	for (int k = 0; k < s->n_seq; k++)
+		mtl_put_str(w, s->seq_fields[k]);
 }
 
 static void
@@ -89,7 +96,7 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 			mtl_put_f64(w, feat->mean);
 			mtl_put_f64(w, feat->std);
 		}
-		if (feat->kind == MTL_KIND_BAG)
+		if (mtl_kind_is_multi(feat->kind))
 			mtl_put_u32(w, (uint32_t) feat->width);
 	}
 	for (int side = 0; side < 2; side++)
@@ -322,6 +329,10 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 	}
 	s->bag_size = 1;
 	s->n_text = 0;
+	s->n_seq = 0;
+	s->sequence_length = 0;
+	s->sequence_pooling = 0;
+	s->attention_units = 0;
 	s->text_buckets = 0;
 	s->text_config[0] = '\0';
 	if (version >= 4 && !r->failed)
@@ -361,6 +372,29 @@ ReadText(MtlReader *r, MtlSpec *s)
 		if (!ReadName(r, s->text_fields[k]))
 			return;
 	s->n_text = n_text;
+	ReadSequences(r, s);
+}
+
+static void
+ReadSequences(MtlReader *r, MtlSpec *s)
+{
+	uint32_t	length = mtl_get_u32(r);
+	uint8_t		pooling = mtl_get_u8(r);
+	uint32_t	units = mtl_get_u32(r);
+	uint8_t		n_seq = mtl_get_u8(r);
+
+	if (r->failed)
+		return;
+	if (length > MTL_MAX_BAG || (pooling != 0 && pooling != MTL_POOL_MEAN && pooling != MTL_POOL_DIN) ||
+		units > 1024 || n_seq > MTL_MAX_TEXT)
+		{ mtl_reader_fail(r, "invalid sequence settings"); return; }
+	s->sequence_length = (int) length;
+	s->sequence_pooling = (MtlSequencePooling) pooling;
+	s->attention_units = (int) units;
+	for (int k = 0; k < n_seq; k++)
+		if (!ReadName(r, s->seq_fields[k]))
+			return;
+	s->n_seq = n_seq;
 }
 
 static void
@@ -390,7 +424,7 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 		if (!isfinite(feat->mean) || !isfinite(feat->std) || !(feat->std > 0))
 			{ mtl_reader_fail(r, "invalid feature statistics"); return; }
 	}
-	if (feat->kind == MTL_KIND_BAG)
+	if (mtl_kind_is_multi(feat->kind))
 	{
 		uint32_t	width = mtl_get_u32(r);
 
@@ -412,7 +446,8 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 	for (int f = 0; f < s->n_fields; f++)
 	{
 		const MtlFeature *feat = &s->fields[f];
-		int			lowest = feat->kind == MTL_KIND_BAG ? -1 : 0;
+		int			lowest = mtl_kind_is_multi(feat->kind) ? -1 : 0;
+		int64_t		highest = feat->kind == MTL_KIND_SEQ ? s->ids[MTL_SIDE_ITEM].n : feat->n_values;
 
 		if (feat->side != side || feat->kind == MTL_KIND_NUM)
 			continue;
@@ -421,7 +456,7 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 			{
 				int32_t		v = t->cat[i * t->n_slot_cols + feat->side_slot + k];
 
-				if (v < lowest || v > feat->n_values)
+				if (v < lowest || v > highest)
 					{ mtl_reader_fail(r, "stored feature index out of range"); return; }
 			}
 	}
@@ -463,9 +498,10 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 			{ mtl_reader_fail(r, "id table too large"); return; }
 		t->cat = mtl_get_i32_array(r, n * (size_t) t->n_slot_cols);
 		t->num = mtl_get_f32_array(r, n * (size_t) t->n_num_cols);
-		if (!r->failed)
-			CheckIdFeatures(r, s, side);
 	}
+	/* after both tables: a user's history names items */
+	for (int side = 0; side < 2 && !r->failed; side++)
+		CheckIdFeatures(r, s, side);
 	if (!r->failed)
 	{
 		mtl_schema_index_fields(s);
@@ -557,7 +593,8 @@ ReadParams(MtlReader *r, MtlTrained *m)
 
 	if (r->failed)
 		return;
-	why = mtl_schema_shape(&m->schema, m->model.spec.scenario, &m->model.shape);
+	why = mtl_schema_shape(&m->schema, m->model.spec.scenario, m->model.spec.sequence_pooling,
+						   &m->model.shape);
 	if (why != NULL)
 		{ mtl_reader_fail(r, why->detail); return; }
 	why = mtl_layout_build(&m->model.layout, &m->model.spec, &m->model.shape);

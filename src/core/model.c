@@ -84,7 +84,7 @@ AttentionWeight(const MtlLayout *L, const float *att, const float *in, float *s)
 		mtl_axpy(s, in[k], att + (size_t) k * A, A);
 	for (int u = 0; u < A; u++)
 	{
-		s[u] = mtl_sigmoid(s[u]);
+		s[u] = MTL_ATTENTION_ACT(s[u]);
 		a += w2[u] * s[u];
 	}
 	return a;
@@ -173,7 +173,7 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 		for (int u = 0; u < A; u++)
 		{
 			dw2[u] += da * s[u];
-			dz[u] = da * w2[u] * s[u] * (1.0f - s[u]);
+			dz[u] = da * w2[u] * (s[u] > 0.0f ? 1.0f : MTL_ATTENTION_SLOPE);
 			db1[u] += dz[u];
 		}
 		for (int j = 0; j < 4 * E; j++)

@@ -16,8 +16,9 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 	c->cat_slots = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
 	c->num_cols = mtl_alloc(sizeof(int) * (schema->n_num + 1));
 	c->n_cat = c->n_num = 0;
+	/* a history pooled by attention depends on the candidate: added per row, never cached */
 	for (int f = 0; f < schema->n_cat; f++)
-		if (schema->fields[schema->cat_field[f]].side == side)
+		if (schema->fields[schema->cat_field[f]].side == side && !trained->model.layout.cat_din[f])
 			c->cat_slots[c->n_cat++] = f;
 	for (int f = 0; f < schema->n_num; f++)
 		if (schema->fields[schema->num_field[f]].side == side)
@@ -102,6 +103,7 @@ mtl_predictor_create(const MtlTrained *trained)
 		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 3));
 		p->pools = mtl_alloc(sizeof(float) * 6 * L->E);
 		p->cross = mtl_alloc(sizeof(float) * L->E);
+		p->din = mtl_alloc(sizeof(float) * 2 * L->E);
 	}
 	return p;
 }
@@ -123,6 +125,7 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->plain_rows);
 	mtl_free(p->pools);
 	mtl_free(p->cross);
+	mtl_free(p->din);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -319,6 +322,20 @@ mtl_predictor_cross(MtlPredictor *p, int c)
 	mtl_model_cross(m, sum, sq, p->cross);
 }
 
+void
+mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	float	   *v = out + L->E;
+
+	if (p->slots[1] >= 0)
+		memcpy(v, m->params + (size_t) MTL_COPY_ROW(L, p->slots[1], c) * L->E, sizeof(float) * L->E);
+	else
+		memset(v, 0, sizeof(float) * L->E);
+	mtl_model_din_vector(m, m->params, c, p->slots, v, f, out);
+}
+
 /* Add W_in's rows x0 .. x0+E scaled by weight * emb to the fused list. */
 static int
 ListEmbedding(const MtlPredictor *p, int n, const float *emb, float weight, int x0)
@@ -405,6 +422,12 @@ ProjectFused(MtlPredictor *p)
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (2 * L->E + k) * L->P;
 		}
 	}
+	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+		if (L->cat_din[f])
+		{
+			mtl_predictor_din(p, 0, f, p->din);
+			n = ListEmbedding(p, n, p->din, 1.0f, 3 * L->E + f * L->E);
+		}
 	mtl_sum_rows(p->work->proj[0], m->params + L->b_in, p->coef, p->coef_rows, n,
 				 p->plain_rows, n_plain, L->P);
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
@@ -434,6 +457,15 @@ Project(MtlPredictor *p)
 			mtl_predictor_cross(p, c);
 			for (int k = 0; k < L->E; k++)
 				mtl_axpy(proj, p->cross[k], W + (size_t) k * L->P, L->P);
+		}
+	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+		for (int c = 0; c < L->n_copies && L->cat_din[f]; c++)
+		{
+			const float *W = m->params + L->W_in + (size_t) (c * L->D + 3 * L->E + f * L->E) * L->P;
+
+			mtl_predictor_din(p, c, f, p->din);
+			for (int k = 0; k < L->E; k++)
+				mtl_axpy(proj, p->din[k], W + (size_t) k * L->P, L->P);
 		}
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
 }

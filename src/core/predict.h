@@ -65,6 +65,7 @@ typedef struct MtlPredictor
 	const float **plain_rows;
 	float	   *pools;			/* [3 x 2E] each side's sum and sum of squares */
 	float	   *cross;			/* [E] the row's cross slot */
+	float	   *din;			/* [2E] a history's attention-pooled vector, and the candidate */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
@@ -72,6 +73,12 @@ void		mtl_predictor_free(MtlPredictor *p);
 
 /* Start a row from ids (positions from mtl_schema_find_id, -1: none). */
 void		mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item_pos);
+
+/*
+ * Attention-pooled sequence field f of the row in p->slots against its item
+ * (copy c): out [2E], the vector in the first E.
+ */
+void		mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out);
 
 /* The cross slot of the row in p->slots for input copy c, into p->cross. */
 void		mtl_predictor_cross(MtlPredictor *p, int c);

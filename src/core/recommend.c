@@ -61,6 +61,17 @@ mtl_recommender_create(const MtlTrained *trained)
 	r->item_pool = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * 2 * L->E + 1));
 	r->row_pool = mtl_alloc(sizeof(float) * (size_t) L->n_copies * MTL_N_SIDES * 2 * L->E);
 	r->work = mtl_work_create(&trained->model, MTL_RECOMMEND_BATCH);
+	if (L->A > 0)
+	{
+		int			n = MTL_MAX_BAG;
+
+		r->din_h = mtl_alloc(sizeof(float) * n * L->E);
+		r->din_a = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * n);
+		r->din_z = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->A);
+		r->din_cv = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->A);
+		r->din_pooled = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
+		r->din_w = mtl_alloc(sizeof(float) * (3 * L->E * L->A + L->A));
+	}
 	ItemSides(r);
 	return r;
 }
@@ -72,6 +83,12 @@ mtl_recommender_free(MtlRecommender *r)
 		return;
 	mtl_work_free(r->work, &r->trained->model);
 	mtl_predictor_free(r->predictor);
+	mtl_free(r->din_h);
+	mtl_free(r->din_a);
+	mtl_free(r->din_z);
+	mtl_free(r->din_cv);
+	mtl_free(r->din_pooled);
+	mtl_free(r->din_w);
 	mtl_free(r->item_side);
 	mtl_free(r->base);
 	mtl_free(r->prod);
@@ -99,7 +116,7 @@ CopyContext(const MtlSchema *schema, const MtlLayout *L, const int32_t *from_slo
 		}
 		s0 = L->cat_slot[feat->index];
 		memcpy(slots + s0, from_slots + s0, sizeof(int32_t) * feat->width);
-		if (feat->kind == MTL_KIND_BAG)
+		if (mtl_kind_is_multi(feat->kind))
 			memcpy(nums + feat->col, from_nums + feat->col, sizeof(float) * feat->width);
 	}
 }
@@ -142,6 +159,96 @@ UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set, int context
 	return scenario;
 }
 
+/*
+ * proj rows of items [from, from + B) += each attention-pooled history of the
+ * user (copy c, field f) against every item, in batched kernels. With
+ * W1's blocks Wh, Wv, Wp, Wd (rows of h, v, h * v, h - v), history item j's
+ * units for item i are
+ *   z_ij = (b1 + h_j (Wh + Wd)) + v_i (Wv - Wd) + v_i (diag(h_j) Wp),
+ * so per history item: one [B x E] @ [E x A] product; then the weights
+ * a [B x n] = act(z) w2 + b2, the pooled vectors a @ H [B x E], and their
+ * share of the first layer, pooled @ W_in's rows of the field.
+ */
+static void
+ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
+{
+	const MtlModel *m = &r->trained->model;
+	const MtlLayout *L = &m->layout;
+	int			E = L->E,
+				A = L->A;
+	const int32_t *slot = r->predictor->slots + L->cat_slot[f];
+	const float *att = m->params + L->att0 + (size_t) c * L->att_len;
+	const float *b1 = att + (size_t) 4 * E * A,
+			   *w2 = b1 + A;
+	const float *V = m->params + (size_t) MTL_COPY_ROW(L, L->item_row0 + from, c) * E;
+	const float *W = m->params + L->W_in + (size_t) (c * L->D + 3 * E + f * E) * L->P;
+	float	   *H = r->din_h,
+			   *a = r->din_a,
+			   *z = r->din_z,
+			   *pooled = r->din_pooled,
+			   *wvd = r->din_w,
+			   *whd = wvd + E * A,
+			   *M = whd + E * A,
+			   *base = M + E * A;
+	int			n = 0;
+
+	if (slot[0] == (int32_t) L->cat_row0[f])
+	{
+		/* no history: its missing row, the same for every item */
+		const float *missing = m->params + (size_t) MTL_COPY_ROW(L, slot[0], c) * E;
+
+		for (int b = 0; b < B; b++)
+			memcpy(pooled + (size_t) b * E, missing, sizeof(float) * E);
+	}
+	else
+	{
+		for (int k = 0; k < L->cat_slots[f]; k++)
+			if (slot[k] >= 0)
+				memcpy(H + (size_t) n++ * E, m->params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E,
+					   sizeof(float) * E);
+		for (int i = 0; i < E * A; i++)
+		{
+			wvd[i] = att[E * A + i] - att[3 * E * A + i];
+			whd[i] = att[i] + att[3 * E * A + i];
+		}
+		/* z = v (Wv - Wd) for every item of the batch, then each history item's terms */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, E, 1.0f, V, E, wvd, A,
+					0.0f, r->din_cv, A);
+		for (int j = 0; j < n; j++)
+		{
+			const float *h = H + (size_t) j * E;
+
+			memcpy(base, b1, sizeof(float) * A);
+			for (int e = 0; e < E; e++)
+			{
+				mtl_axpy(base, h[e], whd + (size_t) e * A, A);
+				for (int u = 0; u < A; u++)
+					M[e * A + u] = h[e] * att[(size_t) (2 * E + e) * A + u];
+			}
+			memcpy(z, r->din_cv, sizeof(float) * B * A);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, E, 1.0f, V, E, M, A,
+						1.0f, z, A);
+			for (int b = 0; b < B; b++)
+			{
+				const float *zb = z + (size_t) b * A;
+				float		w = w2[A];
+
+				for (int u = 0; u < A; u++)
+				{
+					float		act = zb[u] + base[u];
+
+					w += w2[u] * MTL_ATTENTION_ACT(act);
+				}
+				a[(size_t) b * n + j] = w;
+			}
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, n, 1.0f, a, n, H, E,
+					0.0f, pooled, E);
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, E, 1.0f, pooled, E, W, L->P,
+				1.0f, r->work->proj[0], L->P);
+}
+
 /* proj rows of items [from, from + B): base + item side + cross @ W_in[cross rows] per copy */
 static void
 ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
@@ -158,6 +265,9 @@ ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
 		memcpy(row, r->item_side + (from + b) * L->P, sizeof(float) * L->P);
 		mtl_add(row, r->base, L->P);
 	}
+	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+		for (int c = 0; c < L->n_copies && L->cat_din[f]; c++)
+			ProjectHistory(r, c, f, from, B);
 	/* ids: no user id, no product */
 	if (user_row < 0 && m->spec.interaction == MTL_INTERACTION_IDS)
 		return;

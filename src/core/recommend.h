@@ -28,6 +28,13 @@ typedef struct MtlRecommender
 	float	   *item_pool;		/* [copies x n_items x 2E] each item's sum and sum of squares */
 	float	   *row_pool;		/* [copies x 3 x 2E] the user's and context's pools (item: unused) */
 	MtlWork    *work;
+	/* attention-pooled histories (NULL without): see ProjectHistory */
+	float	   *din_h,			/* [history x E] */
+			   *din_a,			/* [batch x history] */
+			   *din_z,			/* [batch x A] */
+			   *din_cv,			/* [batch x A] */
+			   *din_pooled,		/* [batch x E] */
+			   *din_w;			/* [3 x E x A + A] Wv - Wd, Wh + Wd, diag(h) Wp, b1 + h (Wh + Wd) */
 	void		(*interrupt) (void *arg);	/* called per batch when set; may not return */
 	void	   *arg;
 } MtlRecommender;

@@ -70,13 +70,13 @@ mtl_schema_assign_columns(MtlSchema *schema)
 		feat->side_slot = side_slots[feat->side];
 		side_slots[feat->side] += feat->width;
 	}
-	/* bag weights follow the numbers, which the model input reads as one block */
+	/* bag and sequence weights follow the numbers, which the model input reads as one block */
 	schema->n_num_cols = schema->n_num;
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		MtlFeature *feat = &schema->fields[f];
 
-		if (feat->kind != MTL_KIND_BAG)
+		if (!mtl_kind_is_multi(feat->kind))
 			continue;
 		feat->col = schema->n_num_cols;
 		schema->n_num_cols += feat->width;
@@ -91,7 +91,7 @@ mtl_schema_assign_columns(MtlSchema *schema)
 }
 
 static void
-BuildFields(MtlSchema *schema, const MtlRowStore *store, int bag_width)
+BuildFields(MtlSchema *schema, const MtlRowStore *store, int bag_width, int seq_width)
 {
 	schema->n_fields = store->n_fields;
 	schema->fields = mtl_alloc(sizeof(MtlFeature) * (store->n_fields + 1));
@@ -105,7 +105,7 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store, int bag_width)
 		feat->side = def->side;
 		feat->kind = def->kind;
 		feat->name = mtl_strdup(def->name);
-		feat->width = def->kind == MTL_KIND_BAG ? bag_width : 1;
+		feat->width = def->kind == MTL_KIND_BAG ? bag_width : def->kind == MTL_KIND_SEQ ? seq_width : 1;
 	}
 	mtl_schema_assign_columns(schema);
 }
@@ -193,7 +193,7 @@ BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 	{
 		int			kind = schema->fields[store->entry_field[e]].kind;
 
-		if (kind != MTL_KIND_NUM)
+		if (kind == MTL_KIND_CAT || kind == MTL_KIND_BAG)
 			PairSetAdd(&set, store->entry_field[e], EntryKey(kind, store->entry_value[e]));
 	}
 	for (size_t i = 0; i < set.cap; i++)
@@ -281,9 +281,10 @@ BuildIdTable(MtlIdTable *table, const MtlRowStore *store, int side)
 typedef struct FieldCells
 {
 	int32_t    *slot;
-	float	   *weight;			/* bags only */
+	float	   *weight;			/* bags and sequences */
 	int			width;
 	int32_t		base;
+	int32_t		item_base;		/* a sequence's slot for item position p: item_base + 1 + p */
 } FieldCells;
 
 static void
@@ -300,20 +301,18 @@ CellsMissing(const FieldCells *c)
 	}
 }
 
-/* Add a bag value (local index) in the first free slot; 0 when full. */
+/* Add a bag's value (slot content) in the first free slot; 0 when full. */
 static int
-CellsAddBag(const FieldCells *c, int32_t local, uint32_t weight_bits)
+CellsAddBag(const FieldCells *c, int32_t value, uint32_t weight_bits)
 {
 	int			k = 0;
 
-	if (local == 0)
-		return 1;				/* unseen: skipped */
 	if (c->slot[0] != c->base)
 		while (k < c->width && c->slot[k] != -1)
 			k++;
 	if (k == c->width)
 		return 0;
-	c->slot[k] = c->base + local;
+	c->slot[k] = value;
 	if (weight_bits == MTL_BAG_MEAN_BITS)
 		c->weight[k] = NAN;
 	else
@@ -348,9 +347,10 @@ SideCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *cat,
 	FieldCells	c;
 
 	c.slot = cat + feat->side_slot;
-	c.weight = feat->kind == MTL_KIND_BAG ? num + feat->side_col : NULL;
+	c.weight = mtl_kind_is_multi(feat->kind) ? num + feat->side_col : NULL;
 	c.width = feat->width;
 	c.base = layout != NULL ? (int32_t) layout->cat_row0[feat->index] : 0;
+	c.item_base = layout != NULL ? (int32_t) layout->item_row0 - 1 : 0;
 	return c;
 }
 
@@ -362,9 +362,10 @@ RowCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *slots
 	FieldCells	c;
 
 	c.slot = slots + 2 + feat->slot;
-	c.weight = feat->kind == MTL_KIND_BAG ? nums + feat->col : NULL;
+	c.weight = mtl_kind_is_multi(feat->kind) ? nums + feat->col : NULL;
 	c.width = feat->width;
 	c.base = (int32_t) layout->cat_row0[feat->index];
+	c.item_base = (int32_t) layout->item_row0 - 1;
 	return c;
 }
 
@@ -372,13 +373,21 @@ RowCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *slots
 static int
 CellsSet(const MtlSchema *schema, int f, const FieldCells *c, uint64_t value)
 {
+	int32_t		local;
+
 	if (schema->fields[f].kind == MTL_KIND_CAT)
 	{
 		c->slot[0] = c->base + mtl_schema_cat_index(schema, f, value);
 		return 1;
 	}
-	return CellsAddBag(c, mtl_schema_cat_index(schema, f, mtl_bag_key(value)),
-					   mtl_bag_weight_bits(value));
+	/* unseen values and unknown items are skipped */
+	if (schema->fields[f].kind == MTL_KIND_SEQ)
+	{
+		local = (int32_t) (mtl_schema_find_id(schema, MTL_SIDE_ITEM, (int64_t) value) + 1);
+		return local == 0 ? 1 : CellsAddBag(c, c->item_base + local, MTL_BAG_MEAN_BITS);
+	}
+	local = mtl_schema_cat_index(schema, f, mtl_bag_key(value));
+	return local == 0 ? 1 : CellsAddBag(c, c->base + local, mtl_bag_weight_bits(value));
 }
 
 void
@@ -418,7 +427,7 @@ mtl_schema_side_features(const MtlSchema *schema, const MtlLayout *layout,
 		CellsSet(schema, f, &c, store->entry_value[e]);
 	}
 	for (int f = 0; f < schema->n_fields; f++)
-		if (schema->fields[f].side == side && schema->fields[f].kind == MTL_KIND_BAG)
+		if (schema->fields[f].side == side && mtl_kind_is_multi(schema->fields[f].kind))
 		{
 			FieldCells	c = SideCells(schema, layout, f, cat, num);
 
@@ -452,17 +461,17 @@ FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 }
 
 void
-mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width)
+mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width, int seq_width)
 {
 	memset(schema, 0, sizeof(*schema));
-	BuildFields(schema, store, bag_width);
+	BuildFields(schema, store, bag_width, seq_width);
 	BuildVocabularies(schema, store);
 	BuildNumericStats(schema, store);
 	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
 	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
-	FillIdFeatures(schema, store);
 	mtl_schema_index_fields(schema);
 	mtl_schema_index_ids(schema);
+	FillIdFeatures(schema, store);
 }
 
 void
@@ -489,7 +498,8 @@ mtl_schema_free(MtlSchema *schema)
 }
 
 const MtlError *
-mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
+mtl_schema_shape(const MtlSchema *schema, const char *scenario, int seq_pooling,
+				 MtlShape *shape)
 {
 	memset(shape, 0, sizeof(*shape));
 	shape->scenario_cat = -1;
@@ -509,13 +519,15 @@ mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape)
 	shape->cat_rows = mtl_alloc(sizeof(int64_t) * (schema->n_cat + 1));
 	shape->cat_side = mtl_alloc(schema->n_cat + 1);
 	shape->cat_width = mtl_alloc(sizeof(int) * (schema->n_cat + 1));
+	shape->cat_seq = mtl_alloc(schema->n_cat + 1);
 	for (int c = 0; c < schema->n_cat; c++)
 	{
 		const MtlFeature *feat = &schema->fields[schema->cat_field[c]];
 
 		shape->cat_rows[c] = feat->n_values + 1;
 		shape->cat_side[c] = feat->side;
-		shape->cat_width[c] = feat->kind == MTL_KIND_BAG ? feat->width : 0;
+		shape->cat_width[c] = mtl_kind_is_multi(feat->kind) ? feat->width : 0;
+		shape->cat_seq[c] = feat->kind == MTL_KIND_SEQ ? (uint8_t) seq_pooling : 0;
 	}
 	return NULL;
 }
@@ -641,7 +653,7 @@ mtl_schema_finish_side(const MtlSchema *schema, const MtlLayout *layout, int sid
 					   int32_t *slots, float *nums)
 {
 	for (int f = 0; f < schema->n_fields; f++)
-		if (schema->fields[f].side == side && schema->fields[f].kind == MTL_KIND_BAG)
+		if (schema->fields[f].side == side && mtl_kind_is_multi(schema->fields[f].kind))
 		{
 			FieldCells	c = RowCells(schema, layout, f, slots, nums);
 
@@ -701,7 +713,8 @@ mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 		{
 			int32_t		local = t->cat[p * t->n_slot_cols + feat->side_slot + k];
 
-			c.slot[k] = local < 0 ? -1 : c.base + local;
+			c.slot[k] = local < 0 ? -1 : local == 0 ? c.base :
+				(feat->kind == MTL_KIND_SEQ ? c.item_base : c.base) + local;
 		}
 		if (c.weight != NULL)
 			memcpy(c.weight, t->num + p * t->n_num_cols + feat->side_col,
@@ -872,6 +885,9 @@ CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
 				int32_t		local = from->cat[p * from->n_slot_cols + feat->side_slot + k];
 
 				to->cat[q * to->n_slot_cols + feat->side_slot + k] = local <= 0 ? local :
+					feat->kind == MTL_KIND_SEQ ?
+					(int32_t) mtl_schema_find_id(schema, MTL_SIDE_ITEM,
+												 old->ids[MTL_SIDE_ITEM].ids[local - 1]) + 1 :
 					mtl_schema_cat_index(schema, f, feat->values[local - 1]);
 			}
 		}
@@ -881,13 +897,16 @@ CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
 void
 mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *store)
 {
-	int			bag_width = 1;
+	int			bag_width = 1,
+				seq_width = 1;
 
 	for (int f = 0; f < old->n_fields; f++)
 		if (old->fields[f].kind == MTL_KIND_BAG)
 			bag_width = old->fields[f].width;
+		else if (old->fields[f].kind == MTL_KIND_SEQ)
+			seq_width = old->fields[f].width;
 	memset(schema, 0, sizeof(*schema));
-	BuildFields(schema, store, bag_width);
+	BuildFields(schema, store, bag_width, seq_width);
 	BuildVocabularies(schema, store);
 	for (int f = 0; f < schema->n_fields; f++)
 	{
@@ -902,12 +921,15 @@ mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *st
 		}
 	}
 	mtl_schema_index_fields(schema);
+	/* both tables first: a user's history names items */
 	for (int side = 0; side < 2; side++)
 	{
 		BuildIdTable(&schema->ids[side], store, side);
 		MergeIds(&schema->ids[side], &old->ids[side]);
-		CopyOldIdFeatures(schema, old, side);
 	}
+	mtl_schema_index_ids(schema);
+	for (int side = 0; side < 2; side++)
+		CopyOldIdFeatures(schema, old, side);
 	FillIdFeatures(schema, store);
 	mtl_schema_index_ids(schema);
 }

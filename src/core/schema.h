@@ -9,7 +9,10 @@
  * A bag (multi-valued categorical: tags, text tokens) has `width` slots and
  * as many weights: its embedding is the weighted sum of its values' rows.
  * Unseen values are skipped; a bag with no known value is missing (local 0,
- * weight 1); empty slots are -1 with weight 0.
+ * weight 1); empty slots are -1 with weight 0. A sequence (a history of item
+ * ids) is stored as a bag whose local index k >= 1 names item position k - 1
+ * (its slots hold item embedding rows): it has no vocabulary of its own, only
+ * its missing row.
  *
  * Columns of a row (see model.h): slots [2 + cat slot columns] hold embedding
  * rows, a categorical field one, a bag `width`; nums [numeric fields, then
@@ -24,6 +27,13 @@
 
 #include "model.h"
 #include "rows.h"
+
+/* Kinds with several slots and a weight per slot: bags and sequences. */
+static inline int
+mtl_kind_is_multi(int kind)
+{
+	return kind == MTL_KIND_BAG || kind == MTL_KIND_SEQ;
+}
 
 typedef struct MtlFeature
 {
@@ -88,9 +98,10 @@ typedef struct MtlSchema
 
 /*
  * Build vocabularies, statistics and id tables from collected rows; a bag
- * field has bag_width slots.
+ * field has bag_width slots, a sequence seq_width.
  */
-void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width);
+void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width,
+							 int seq_width);
 void		mtl_schema_free(MtlSchema *schema);
 
 /*
@@ -104,10 +115,12 @@ void		mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowSto
 
 /*
  * Shape of the model input implied by the schema (cat_rows allocated); the
- * scenario is the categorical context field named scenario ("": none).
+ * scenario is the categorical context field named scenario ("": none), and
+ * sequences are pooled by seq_pooling (MtlSequencePooling).
  * Returns NULL or why the shape is impossible (no such field).
  */
-const MtlError *mtl_schema_shape(const MtlSchema *schema, const char *scenario, MtlShape *shape);
+const MtlError *mtl_schema_shape(const MtlSchema *schema, const char *scenario, int seq_pooling,
+								 MtlShape *shape);
 
 /*
  * Number the fields' columns (index, slot, col, side_slot, side_col) from

@@ -262,7 +262,7 @@ mtl_update_fit(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store,
 	mtl_rows_seal(store);
 	mtl_update_rows(&old->schema, store);
 	mtl_schema_extend(&out->schema, &old->schema, store);
-	why = mtl_schema_shape(&out->schema, spec->scenario, &model->shape);
+	why = mtl_schema_shape(&out->schema, spec->scenario, spec->sequence_pooling, &model->shape);
 	if (why == NULL)
 		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);
 	if (why == NULL)

@@ -13,6 +13,7 @@
 
 int			synthetic_item_lo = 0,
 			synthetic_item_hi = N_ITEMS;
+int			synthetic_history = 0;
 
 /* Item i's tags: g(i % 5) and h(i % 4), and rare(i) for every ninth item. */
 static void
@@ -53,6 +54,8 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario, int with_tags
 	int			scenario = with_scenario ?
 		mtl_rows_field(store, MTL_SIDE_CONTEXT, MTL_KIND_CAT, "scenario", 8) : -1;
 	int			tags = with_tags == 1 ? mtl_rows_field(store, MTL_SIDE_ITEM, MTL_KIND_BAG, "tags", 4) : -1;
+	int			recent = synthetic_history ?
+		mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_SEQ, "recent", 6) : -1;
 	static const char *const scenarios[3] = {"home", "search", "ads"};
 	static const double scale[3] = {0.8, 1.6, 0.2},
 				shift[3] = {0.0, 0.6, -0.8};
@@ -97,6 +100,10 @@ Rows(int n_rows, uint64_t seed, double **truth, int with_scenario, int with_tags
 							   mtl_category_hash(scenarios[sc], strlen(scenarios[sc]), 0));
 		if (with_tags == 1)
 			AddTags(store, tags, i);
+		/* a history of 1 to 4 items, one unknown to the model every fifth user */
+		for (int k = 0; synthetic_history && k <= u % 4; k++)
+			mtl_rows_add_entry(store, recent, (uint64_t) (u % 5 == 0 && k == 0 ? 999999 :
+														  5000 + (u * 7 + k * 13) % N_ITEMS));
 	}
 	return store;
 }
@@ -163,4 +170,7 @@ synthetic_spec(MtlSpec *s, MtlModelType type)
 	s->embedding_l2 = 1e-6f;
 	s->seed = 42;
 	s->bag_size = 4;
+	s->sequence_length = 4;
+	s->sequence_pooling = MTL_POOL_DIN;
+	s->attention_units = 8;
 }

@@ -13,6 +13,8 @@ MtlRowStore *synthetic_rows_scenario(int n_rows, uint64_t seed, double **truth);
 MtlRowStore *synthetic_rows_tags(int n_rows, uint64_t seed, double **truth, int with_scenario);
 /* the same clicks (tags matter) without the tags field */
 MtlRowStore *synthetic_rows_untagged(int n_rows, uint64_t seed, double **truth);
+/* users have a history (a sequence field "recent" of item ids) */
+extern int	synthetic_history;
 /* items are drawn from [lo, hi) (0 and 100 by default) */
 extern int	synthetic_item_lo,
 			synthetic_item_hi;

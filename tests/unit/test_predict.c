@@ -40,6 +40,7 @@ PlainScores(const MtlTrained *m, MtlWork *work, const int32_t *slots, const floa
 /* The cross slot the following checks train with, and whether items have tags. */
 static MtlInteraction interaction = MTL_INTERACTION_IDS;
 static int	with_tags = 0;
+static MtlSequencePooling pooling = MTL_POOL_DIN;
 
 static MtlRowStore *
 Rows(int scenario, uint64_t seed, double **truth)
@@ -49,7 +50,7 @@ Rows(int scenario, uint64_t seed, double **truth)
 	return scenario ? synthetic_rows_scenario(3000, seed, truth) : synthetic_rows(3000, seed, truth);
 }
 
-/* Move row r's tags around: other known values, an object's weights, none. */
+/* Move row r's tags and history around: other known values, an object's weights, none. */
 static void
 VaryTags(const MtlTrained *m, int32_t *slots, float *nums, int64_t r)
 {
@@ -63,7 +64,18 @@ VaryTags(const MtlTrained *m, int32_t *slots, float *nums, int64_t r)
 
 		if (L->cat_wcol[f] < 0 || r % 3 == 0)
 			continue;
-		if (r % 3 == 1)
+		if (r % 3 == 1 && m->model.shape.cat_seq != NULL && m->model.shape.cat_seq[f])
+		{
+			/* another history: two items, the second empty slot's weight 0 */
+			int64_t		n_items = m->model.shape.n_items;
+
+			s[0] = (int32_t) (L->item_row0 + r % n_items);
+			s[1] = (int32_t) (L->item_row0 + (r / 3) % n_items);
+			s[2] = -1;
+			w[0] = w[1] = 0.5f;
+			w[2] = 0.0f;
+		}
+		else if (r % 3 == 1)
 		{
 			s[0] = row0 + 1 + (int32_t) (r % (m->model.shape.cat_rows[f] - 1));
 			s[1] = row0 + 1 + (int32_t) ((r / 3) % (m->model.shape.cat_rows[f] - 1));
@@ -101,6 +113,7 @@ CheckModel(MtlModelType type, int scenario)
 
 	synthetic_spec(&spec, type);
 	spec.interaction = interaction;
+	spec.sequence_pooling = pooling;
 	spec.epochs = 2;
 	if (scenario)
 		strcpy(spec.scenario, "scenario");
@@ -176,6 +189,7 @@ CheckRecommender(MtlModelType type)
 
 	synthetic_spec(&spec, type);
 	spec.interaction = interaction;
+	spec.sequence_pooling = pooling;
 	spec.epochs = 2;
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
 	r = mtl_recommender_create(&m);
@@ -224,6 +238,7 @@ CheckRecommenderScenario(void)
 
 	synthetic_spec(&spec, MTL_MODEL_MMOE);
 	spec.interaction = interaction;
+	spec.sequence_pooling = pooling;
 	spec.epochs = 2;
 	strcpy(spec.scenario, "scenario");
 	mtl_fit(&spec, rows, NULL, 0, &needed, &m);
@@ -307,6 +322,21 @@ test_predict(void)
 		CheckRecommender(MTL_MODEL_SINGLE_TASK);
 		CheckRecommenderScenario();
 	}
+	/* and a user history pooled by attention (per row) or its mean (per user) */
+	synthetic_history = 1;
+	for (interaction = MTL_INTERACTION_IDS; interaction <= MTL_INTERACTION_LAST; interaction++)
+	{
+		CheckModel(MTL_MODEL_MMOE, 1);
+		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
+		CheckRecommender(MTL_MODEL_MMOE);
+		CheckRecommender(MTL_MODEL_SINGLE_TASK);
+		CheckRecommenderScenario();
+	}
+	pooling = MTL_POOL_MEAN;
+	CheckModel(MTL_MODEL_MMOE, 1);
+	CheckRecommender(MTL_MODEL_MMOE);
+	pooling = MTL_POOL_DIN;
+	synthetic_history = 0;
 	with_tags = 0;
 	interaction = MTL_INTERACTION_IDS;
 }

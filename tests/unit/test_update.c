@@ -54,7 +54,7 @@ StartUpdate(const MtlTrained *old, const MtlSpec *spec, MtlRowStore *store, MtlT
 	memset(out, 0, sizeof(*out));
 	out->model.spec = *spec;
 	mtl_schema_extend(&out->schema, &old->schema, store);
-	mtl_schema_shape(&out->schema, spec->scenario, &out->model.shape);
+	mtl_schema_shape(&out->schema, spec->scenario, spec->sequence_pooling, &out->model.shape);
 	mtl_layout_build(&out->model.layout, &out->model.spec, &out->model.shape);
 	mtl_model_init(&out->model);
 	mtl_update_copy_params(old, out);
