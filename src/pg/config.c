@@ -47,6 +47,9 @@ SetDefaults(MtlSpec *s)
 	s->bag_size = 16;			/* a product's tags, a title's words */
 	s->text_buckets = 65536;
 	strcpy(s->text_config, "english");
+	s->sequence_length = 50;
+	s->sequence_pooling = MTL_POOL_DIN;
+	s->attention_units = 16;
 	s->gradnorm_alpha = 1.5f;
 	s->dwa_temperature = 2.0f;
 	s->seed = 42;
@@ -399,6 +402,59 @@ TextKey(ConfigState *state, const JsonbValue *v)
 	}
 }
 
+/* "sequences": {"recent_items": "item", ...}, the feature keys whose lists are item ids. */
+static void
+SequencesKey(ConfigState *state, const JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				e;
+	JsonbIteratorToken tok;
+	MtlSpec    *spec = state->spec;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"sequences\" must be an object such as {\"recent_items\": \"item\"}")));
+	spec->n_seq = 0;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &e, true);
+		if (k.val.string.len < 1 || k.val.string.len >= MTL_NAME_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("config key \"sequences\" must name feature keys of 1 to %d characters",
+							MTL_NAME_LEN - 1)));
+		if (!StringEquals(&e, "item"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sequence \"%.*s\" must hold \"item\" ids", k.val.string.len, k.val.string.val),
+					 errhint("A sequence's values are item ids: they share the items' embeddings.")));
+		if (spec->n_seq == MTL_MAX_TEXT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("config key \"sequences\" may name at most %d keys", MTL_MAX_TEXT)));
+		memcpy(spec->seq_fields[spec->n_seq], k.val.string.val, k.val.string.len);
+		spec->seq_fields[spec->n_seq++][k.val.string.len] = '\0';
+	}
+}
+
+static void
+SequencePoolingKey(ConfigState *state, const JsonbValue *v)
+{
+	if (StringEquals(v, "din"))
+		state->spec->sequence_pooling = MTL_POOL_DIN;
+	else if (StringEquals(v, "mean"))
+		state->spec->sequence_pooling = MTL_POOL_MEAN;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"sequence_pooling\" must be \"din\" or \"mean\"")));
+}
+
 /* "text_config": a text search configuration that exists. */
 static void
 TextConfigKey(ConfigState *state, const JsonbValue *v)
@@ -474,6 +530,10 @@ static const ConfigKey config_keys[] = {
 	CUSTOM("text", true, TextKey),
 	INT("text_buckets", true, text_buckets, 1, 1 << 24),
 	CUSTOM("text_config", true, TextConfigKey),
+	CUSTOM("sequences", true, SequencesKey),
+	INT("sequence_length", true, sequence_length, 1, MTL_MAX_BAG),
+	CUSTOM("sequence_pooling", true, SequencePoolingKey),
+	INT("attention_units", true, attention_units, 1, 1024),
 	/* training */
 	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),
 	INT("batch_size", false, batch_size, 1, 65536),

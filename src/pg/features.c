@@ -122,6 +122,76 @@ IsTextField(const MtlSpec *spec, const JsonbValue *key)
 	return MtlIsTextField(spec, key->val.string.val, key->val.string.len);
 }
 
+bool
+MtlIsSequenceField(const MtlSpec *spec, const char *name, int len)
+{
+	if (spec == NULL)
+		return false;
+	for (int k = 0; k < spec->n_seq; k++)
+		if (strlen(spec->seq_fields[k]) == (size_t) len &&
+			memcmp(spec->seq_fields[k], name, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A history: item ids (integers), newest first. Without a config (packed
+ * rows) a list of numbers is taken for one; training checks it against the
+ * config's sequences.
+ */
+static void
+VisitSequence(const JsonbValue *key, JsonbContainer *list, const MtlSpec *spec, int side,
+			  MtlFeatureVisit visit, void *arg, int position)
+{
+	JsonbIterator *it = JsonbIteratorInit(list);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+	int			limit = spec != NULL ? spec->sequence_length : MTL_MAX_BAG;
+
+	if (side == MTL_SIDE_ITEM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sequence \"%.*s\" must be a user feature or in the context",
+						key->val.string.len, key->val.string.val)));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		double		id;
+
+		if (tok != WJB_ELEM)
+			continue;
+		id = v.type == jbvNumeric ? NumericToDouble(v.val.numeric) : NAN;
+		if (!(id == floor(id) && fabs(id) <= 9007199254740992.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("sequence \"%.*s\" must be a list of item ids (integers)",
+							key->val.string.len, key->val.string.val),
+					 errhint("Write it newest first, such as [1042, 977, 15].")));
+		if (++n > limit)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("sequence \"%.*s\" has %d items, more than sequence_length (%d)",
+							key->val.string.len, key->val.string.val, JsonContainerSize(list), limit),
+					 errhint("Pass the newest sequence_length items, or train with a larger config key sequence_length.")));
+		visit(arg, side, MTL_KIND_SEQ, key->val.string.val, key->val.string.len,
+			  (uint64) (int64) id, position);
+	}
+}
+
+/* Whether a list's first element is a number (a history, when there is no config to say). */
+static bool
+ListOfNumbers(JsonbContainer *list)
+{
+	JsonbIterator *it = JsonbIteratorInit(list);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+			return v.type == jbvNumeric;
+	return false;
+}
+
 static void
 ReportTooManyValues(const JsonbValue *key, int n, const MtlSpec *spec)
 {
@@ -229,7 +299,15 @@ VisitValue(const JsonbValue *key, const JsonbValue *v, const MtlSpec *spec, int 
 
 	if (v->type == jbvNull)
 		return;
-	if (IsTextField(spec, key))
+	if (MtlIsSequenceField(spec, name, len))
+	{
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("sequence \"%.*s\" must be a list of item ids", len, name)));
+		VisitSequence(key, v->val.binary.data, spec, side, visit, arg, position);
+	}
+	else if (IsTextField(spec, key))
 		VisitText(key, v, spec, side, visit, arg, position);
 	else if (v->type == jbvString)
 		visit(arg, side, MTL_KIND_CAT, name, len,
@@ -248,6 +326,9 @@ VisitValue(const JsonbValue *key, const JsonbValue *v, const MtlSpec *spec, int 
 					 errmsg("feature \"%.*s\" must be a finite number", len, name)));
 		visit(arg, side, MTL_KIND_NUM, name, len, mtl_number_bits(d), position);
 	}
+	else if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) && spec == NULL &&
+			 ListOfNumbers(v->val.binary.data))
+		VisitSequence(key, v->val.binary.data, spec, side, visit, arg, position);
 	else if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
 		VisitList(key, v->val.binary.data, spec, side, visit, arg, position);
 	else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))

@@ -117,6 +117,9 @@ AppendFeatures(StringInfo s, const MtlTrained *m)
 		if (feat->kind == MTL_KIND_CAT)
 			appendStringInfo(s, ", \"kind\": \"categorical\", \"values\": %lld",
 							 (long long) feat->n_values);
+		else if (feat->kind == MTL_KIND_SEQ)
+			appendStringInfo(s, ", \"kind\": \"sequence\", \"of\": \"item\", \"pooling\": \"%s\", \"sequence_length\": %d",
+							 m->model.spec.sequence_pooling == MTL_POOL_DIN ? "din" : "mean", feat->width);
 		else if (feat->kind == MTL_KIND_BAG)
 			appendStringInfo(s, ", \"kind\": \"%s\", \"values\": %lld, \"bag_size\": %d",
 							 MtlIsTextField(&m->model.spec, feat->name, (int) strlen(feat->name)) ?

@@ -46,8 +46,9 @@ void		MtlVisitFeatures(Jsonb *features, int side, const MtlSpec *spec,
  * their count
  */
 int			MtlTextBuckets(const char *text, int len, const MtlSpec *spec, uint32 *buckets);
-/* whether config names this feature key a text */
+/* whether config names this feature key a text, or a sequence */
 bool		MtlIsTextField(const MtlSpec *spec, const char *name, int len);
+bool		MtlIsSequenceField(const MtlSpec *spec, const char *name, int len);
 /* the configuration's oid; errors when it does not exist */
 Oid			MtlTextConfigOid(const char *name);
 /* hints: MTL_MAX_FIELDS entries kept across rows (-1 at first), or NULL */

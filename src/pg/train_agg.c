@@ -141,20 +141,27 @@ MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("text feature \"%.*s\" cannot be trained from packed rows", f.len, f.name),
 					 errhint("Train models with text features with mtl_train or mtl_fit.")));
+		if ((f.kind == MTL_KIND_SEQ) != MtlIsSequenceField(&state->spec, f.name, f.len))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg(f.kind == MTL_KIND_SEQ ?
+							"feature \"%.*s\" is a list of numbers but config key \"sequences\" does not name it" :
+							"sequence \"%.*s\" must be a list of item ids", f.len, f.name)));
 		/* a list's values come one after another */
-		if (f.kind == MTL_KIND_BAG && run.name != NULL && run.side == f.side &&
-			run.len == f.len && memcmp(run.name, f.name, f.len) == 0)
+		if (mtl_kind_is_multi(f.kind) && run.name != NULL && run.kind == f.kind &&
+			run.side == f.side && run.len == f.len && memcmp(run.name, f.name, f.len) == 0)
 			run_count++;
 		else
 		{
 			run = f;
 			run_count = 1;
 		}
-		if (f.kind == MTL_KIND_BAG && run_count > state->spec.bag_size)
+		if (mtl_kind_is_multi(f.kind) &&
+			run_count > (f.kind == MTL_KIND_SEQ ? state->spec.sequence_length : state->spec.bag_size))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("feature \"%.*s\" has more than bag_size (%d) values",
-							f.len, f.name, state->spec.bag_size)));
+					 errmsg("feature \"%.*s\" has more values than %s allows",
+							f.len, f.name, f.kind == MTL_KIND_SEQ ? "sequence_length" : "bag_size")));
 		MtlAddFeature(state->rows, f.side, f.kind, f.name, f.len, f.value, context);
 	}
 	if ((state->rows->n_rows & 4095) == 0)
