@@ -178,6 +178,12 @@ PlaceSlots(MtlLayout *L, const MtlShape *shape)
 	L->cat_slots = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
 	L->cat_wcol = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
 	L->cat_din = mtl_alloc(shape->n_cat + 1);
+	L->item_cats = mtl_alloc(sizeof(int) * (shape->n_cat + 1));
+	L->n_item_cats = 0;
+	for (int f = 0; f < shape->n_cat; f++)
+		if (shape->cat_side[f] == MTL_SIDE_ITEM && (shape->cat_width == NULL || shape->cat_width[f] == 0))
+			L->item_cats[L->n_item_cats++] = f;
+	L->seq_group = 1 + L->n_item_cats;
 	L->n_slots = 2;
 	L->n_cols = shape->n_num;
 	for (int f = 0; f < shape->n_cat; f++)
@@ -190,7 +196,8 @@ PlaceSlots(MtlLayout *L, const MtlShape *shape)
 		L->cat_slots[f] = width > 0 ? width : 1;
 		L->cat_wcol[f] = width > 0 ? L->n_cols : -1;
 		L->cat_din[f] = shape->cat_seq != NULL && shape->cat_seq[f] == MTL_POOL_DIN;
-		if (L->cat_din[f] && (width < 1 || shape->cat_side[f] == MTL_SIDE_ITEM))
+		if (shape->cat_seq != NULL && shape->cat_seq[f] &&
+			(width < 1 || width % L->seq_group != 0 || shape->cat_side[f] == MTL_SIDE_ITEM))
 			MTL_FAIL(MTL_E_SHAPE, "invalid sequence field");
 		L->n_slots += L->cat_slots[f];
 		L->n_cols += width;
@@ -375,7 +382,9 @@ mtl_layout_free(MtlLayout *layout)
 	mtl_free(layout->cat_slots);
 	mtl_free(layout->cat_wcol);
 	mtl_free(layout->cat_din);
+	mtl_free(layout->item_cats);
 	layout->cat_din = NULL;
+	layout->item_cats = NULL;
 	layout->cat_row0 = NULL;
 	layout->cat_slot = layout->cat_slots = layout->cat_wcol = NULL;
 }

@@ -97,6 +97,46 @@ HistoryMissing(const MtlLayout *L, const int32_t *slot, int f)
 	return slot[0] == (int32_t) L->cat_row0[f];
 }
 
+/* History item j's vector (its group's rows summed) of copy c into h; 0 when the group is empty. */
+static int
+HistoryItem(const MtlLayout *L, const float *params, int c, const int32_t *group, float *h)
+{
+	if (group[0] < 0)
+		return 0;
+	memset(h, 0, sizeof(float) * L->E);
+	for (int g = 0; g < L->seq_group; g++)
+		if (group[g] >= 0)
+			mtl_add(h, params + (size_t) MTL_COPY_ROW(L, group[g], c) * L->E, L->E);
+	return 1;
+}
+
+void
+mtl_model_item_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
+					  float *v)
+{
+	const MtlLayout *L = &model->layout;
+
+	memset(v, 0, sizeof(float) * L->E);
+	if (slots[1] >= 0)
+		mtl_add(v, params + (size_t) MTL_COPY_ROW(L, slots[1], c) * L->E, L->E);
+	for (int g = 0; g < L->n_item_cats; g++)
+	{
+		int32_t		row = slots[L->cat_slot[L->item_cats[g]]];
+
+		if (row >= 0)
+			mtl_add(v, params + (size_t) MTL_COPY_ROW(L, row, c) * L->E, L->E);
+	}
+}
+
+/* The same from an input row x (copy's D-wide input). */
+static void
+ItemVectorOfRow(const MtlLayout *L, const float *x, float *v)
+{
+	memcpy(v, x + L->E, sizeof(float) * L->E);
+	for (int g = 0; g < L->n_item_cats; g++)
+		mtl_add(v, x + 3 * L->E + L->item_cats[g] * L->E, L->E);
+}
+
 void
 mtl_model_din_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
 					 const float *v, int f, float *out)
@@ -105,20 +145,18 @@ mtl_model_din_vector(const MtlModel *model, const float *params, int c, const in
 	const int32_t *slot = slots + L->cat_slot[f];
 	const float *att = params + L->att0 + (size_t) c * L->att_len;
 	int			E = L->E;
-	float		in[4 * MTL_MAX_EMBEDDING];
+	float		in[4 * MTL_MAX_EMBEDDING],
+				h[MTL_MAX_EMBEDDING];
 	float	   *s = mtl_alloc(sizeof(float) * L->A);
 
 	memset(out, 0, sizeof(float) * E);
 	if (HistoryMissing(L, slot, f))
 		memcpy(out, params + (size_t) MTL_COPY_ROW(L, slot[0], c) * E, sizeof(float) * E);
 	else
-		for (int k = 0; k < L->cat_slots[f]; k++)
+		for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
 		{
-			const float *h;
-
-			if (slot[k] < 0)
+			if (!HistoryItem(L, params, c, slot + k, h))
 				continue;
-			h = params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E;
 			AttentionInput(E, h, v, in);
 			mtl_axpy(out, AttentionWeight(L, att, in, s), h, E);
 		}
@@ -146,29 +184,29 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 	float	   *in = scratch,
 			   *s = in + 4 * E,
 			   *dz = s + A,
-			   *din = dz + A;
+			   *din = dz + A,
+			   *h = din + 4 * E,
+			   *dh = h + E;
 
 	if (HistoryMissing(L, slot, f))
 	{
 		mtl_add(table + (size_t) slot[0] * E, g, E);
 		return;
 	}
-	for (int k = 0; k < L->cat_slots[f]; k++)
+	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
 	{
-		const float *h;
-		float	   *dh;
 		float		a,
 					da = 0.0f;
 
-		if (slot[k] < 0)
+		if (!HistoryItem(L, params, c, slot + k, h))
 			continue;
-		h = params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E;
-		dh = table + (size_t) slot[k] * E;
 		AttentionInput(E, h, v, in);
 		a = AttentionWeight(L, att, in, s);
 		for (int i = 0; i < E; i++)
+		{
 			da += g[i] * h[i];
-		mtl_axpy(dh, a, g, E);
+			dh[i] = a * g[i];
+		}
 		datt[L->att_len - 1] += da;
 		for (int u = 0; u < A; u++)
 		{
@@ -191,6 +229,10 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 			dh[i] += din[i] + din[2 * E + i] * v[i] + din[3 * E + i];
 			dv[i] += din[E + i] + din[2 * E + i] * h[i] - din[3 * E + i];
 		}
+		/* a history item's vector sums its group's rows */
+		for (int j = 0; j < L->seq_group; j++)
+			if (slot[k + j] >= 0)
+				mtl_add(table + (size_t) slot[k + j] * E, dh, E);
 	}
 }
 
@@ -308,6 +350,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 	int			n_num = model->shape.n_num;
 	int			num0 = L->D - n_num;
 	float	   *pools = mtl_alloc(sizeof(float) * 2 * MTL_N_SIDES * E);
+	float		v[MTL_MAX_EMBEDDING];
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -327,10 +370,12 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 		{
 			float	   *x = X + (size_t) r * L->Xw;
 
-			/* histories against the candidate: its id embedding, in x already */
+			/* histories against the candidate: its id and categorical embeddings, in x already */
+			if (L->A > 0)
+				ItemVectorOfRow(L, x, v);
 			for (int f = 0; f < model->shape.n_cat && L->A > 0; f++)
 				if (L->cat_din[f])
-					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, x + E, f,
+					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, v, f,
 										 x + 3 * E + f * E);
 
 			CrossOfRow(model, x, pools);
@@ -877,7 +922,9 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 	int			E = L->E;
 	int			S = L->n_slots;
 	float	   *pools = mtl_alloc(sizeof(float) * 8 * E);
-	float	   *scratch = mtl_alloc(sizeof(float) * (8 * E + 2 * L->A + 1));
+	float	   *scratch = mtl_alloc(sizeof(float) * (11 * E + 2 * L->A + 1));
+	float		v[MTL_MAX_EMBEDDING],
+				dv[MTL_MAX_EMBEDDING];
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -885,15 +932,25 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 		float	   *dX = work->dX + (size_t) c * L->D;
 		const float *X = work->X + (size_t) c * L->D;
 
-		/* first the histories: their gradient of the candidate joins its id's */
-		for (int f = 0; f < model->shape.n_cat && L->A > 0; f++)
-			if (L->cat_din[f])
-				for (int r = 0; r < B; r++)
-					DinBackward(model, params, c, slots + (size_t) r * S,
-								X + (size_t) r * L->Xw + E, f,
-								dX + (size_t) r * L->Xw + 3 * E + f * E, table,
-								grads + L->att0 + (size_t) c * L->att_len,
-								dX + (size_t) r * L->Xw + E, scratch);
+		/*
+		 * first the histories: their gradient of the candidate's item vector
+		 * joins its id's and categorical values' inputs
+		 */
+		for (int r = 0; r < B && L->A > 0; r++)
+		{
+			float	   *dx = dX + (size_t) r * L->Xw;
+
+			ItemVectorOfRow(L, X + (size_t) r * L->Xw, v);
+			memset(dv, 0, sizeof(float) * E);
+			for (int f = 0; f < model->shape.n_cat; f++)
+				if (L->cat_din[f])
+					DinBackward(model, params, c, slots + (size_t) r * S, v, f,
+								dx + 3 * E + f * E, table,
+								grads + L->att0 + (size_t) c * L->att_len, dv, scratch);
+			mtl_add(dx + E, dv, E);
+			for (int g = 0; g < L->n_item_cats; g++)
+				mtl_add(dx + 3 * E + L->item_cats[g] * E, dv, E);
+		}
 
 		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
 		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);

@@ -228,6 +228,14 @@ typedef struct MtlLayout
 	int		   *cat_slots;		/* [n_cat] its slots: 1, or a bag's width */
 	int		   *cat_wcol;		/* [n_cat] a bag's first weight in nums, -1: categorical */
 	uint8_t    *cat_din;		/* [n_cat] pooled by target attention (no weights read) */
+	/*
+	 * A history item's group of slots: its id, then the item's categorical
+	 * fields (those of side item and one slot), as the candidate's item
+	 * vector sums them.
+	 */
+	int			seq_group;		/* 1 + n_item_cats */
+	int			n_item_cats;
+	int		   *item_cats;		/* [n_item_cats] their field numbers */
 	int			A;				/* attention units (0: no DIN field) */
 	size_t		att0;			/* copy c's attention block at att0 + c * att_len: */
 	size_t		att_len;		/* W1 [4E x A], b1 [A], w2 [A], b2 [1] */
@@ -322,8 +330,9 @@ void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
 								 float *sum, float *sq);
 /*
  * DIN (Zhou et al., KDD 2018): the E-wide input of sequence field f of one
- * row (its slots name the history's item rows) against the candidate item's
- * embedding v (zeros when unknown): sum over the history of a_j * h_j, with
+ * row (its slots name the history items' groups of rows) against the
+ * candidate's item vector v: sum over the history of a_j * h_j, h_j the
+ * history item's vector (mtl_model_item_vector of its group), with
  * a_j = w2 . act(W1 [h_j, v, h_j * v, h_j - v] + b1) + b2 (no softmax, as
  * in the paper), from copy c's rows and attention block. act is a leaky
  * ReLU (slope 0.1 below 0) in place of the paper's PReLU: as cheap as ReLU
@@ -334,6 +343,12 @@ void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
 #define MTL_ATTENTION_ACT(z) ((z) > 0.0f ? (z) : MTL_ATTENTION_SLOPE * (z))
 void		mtl_model_din_vector(const MtlModel *model, const float *params, int c,
 								 const int32_t *slots, const float *v, int f, float *out);
+/*
+ * The item vector a history item and a candidate are seen as: the item id's
+ * embedding plus its categorical fields' (layout item_cats), of one row.
+ */
+void		mtl_model_item_vector(const MtlModel *model, const float *params, int c,
+								  const int32_t *slots, float *v);
 /* Field f's E-wide input of one row from params' rows of copy c (a bag's weighted sum). */
 void		mtl_model_field_vector(const MtlModel *model, const float *params, int c,
 								   const int32_t *slots, const float *nums, int f, float *out);

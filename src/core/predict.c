@@ -329,10 +329,7 @@ mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 	const MtlLayout *L = &m->layout;
 	float	   *v = out + L->E;
 
-	if (p->slots[1] >= 0)
-		memcpy(v, m->params + (size_t) MTL_COPY_ROW(L, p->slots[1], c) * L->E, sizeof(float) * L->E);
-	else
-		memset(v, 0, sizeof(float) * L->E);
+	mtl_model_item_vector(m, m->params, c, p->slots, v);
 	mtl_model_din_vector(m, m->params, c, p->slots, v, f, out);
 }
 

@@ -19,6 +19,9 @@ ItemSides(MtlRecommender *r)
 	{
 		mtl_schema_row_from_ids(&t->schema, L, -1, i, r->predictor->slots, r->predictor->nums);
 		mtl_predictor_side_vector(r->predictor, MTL_SIDE_ITEM, r->item_side + i * P);
+		for (int c = 0; c < L->n_copies && L->A > 0; c++)
+			mtl_model_item_vector(&t->model, t->model.params, c, r->predictor->slots,
+								  r->item_vec + ((size_t) c * r->n_items + i) * E);
 		for (int c = 0; c < L->n_copies; c++)
 		{
 			float	   *pool = r->item_pool + ((size_t) c * r->n_items + i) * 2 * E;
@@ -71,6 +74,7 @@ mtl_recommender_create(const MtlTrained *trained)
 		r->din_cv = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->A);
 		r->din_pooled = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
 		r->din_w = mtl_alloc(sizeof(float) * (3 * L->E * L->A + L->A));
+		r->item_vec = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * L->E + 1));
 	}
 	ItemSides(r);
 	return r;
@@ -89,6 +93,7 @@ mtl_recommender_free(MtlRecommender *r)
 	mtl_free(r->din_cv);
 	mtl_free(r->din_pooled);
 	mtl_free(r->din_w);
+	mtl_free(r->item_vec);
 	mtl_free(r->item_side);
 	mtl_free(r->base);
 	mtl_free(r->prod);
@@ -180,7 +185,7 @@ ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
 	const float *att = m->params + L->att0 + (size_t) c * L->att_len;
 	const float *b1 = att + (size_t) 4 * E * A,
 			   *w2 = b1 + A;
-	const float *V = m->params + (size_t) MTL_COPY_ROW(L, L->item_row0 + from, c) * E;
+	const float *V = r->item_vec + ((size_t) c * r->n_items + from) * E;
 	const float *W = m->params + L->W_in + (size_t) (c * L->D + 3 * E + f * E) * L->P;
 	float	   *H = r->din_h,
 			   *a = r->din_a,
@@ -202,10 +207,19 @@ ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
 	}
 	else
 	{
-		for (int k = 0; k < L->cat_slots[f]; k++)
-			if (slot[k] >= 0)
-				memcpy(H + (size_t) n++ * E, m->params + (size_t) MTL_COPY_ROW(L, slot[k], c) * E,
-					   sizeof(float) * E);
+		/* each history item's vector: its group's rows summed */
+		for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
+		{
+			float	   *h = H + (size_t) n * E;
+
+			if (slot[k] < 0)
+				continue;
+			memset(h, 0, sizeof(float) * E);
+			for (int g = 0; g < L->seq_group; g++)
+				if (slot[k + g] >= 0)
+					mtl_add(h, m->params + (size_t) MTL_COPY_ROW(L, slot[k + g], c) * E, E);
+			n++;
+		}
 		for (int i = 0; i < E * A; i++)
 		{
 			wvd[i] = att[E * A + i] - att[3 * E * A + i];

@@ -34,7 +34,8 @@ typedef struct MtlRecommender
 			   *din_z,			/* [batch x A] */
 			   *din_cv,			/* [batch x A] */
 			   *din_pooled,		/* [batch x E] */
-			   *din_w;			/* [3 x E x A + A] Wv - Wd, Wh + Wd, diag(h) Wp, b1 + h (Wh + Wd) */
+			   *din_w,			/* [3 x E x A + A] Wv - Wd, Wh + Wd, diag(h) Wp, b1 + h (Wh + Wd) */
+			   *item_vec;		/* [copies x n_items x E] each item's vector as a candidate */
 	void		(*interrupt) (void *arg);	/* called per batch when set; may not return */
 	void	   *arg;
 } MtlRecommender;

@@ -48,7 +48,12 @@ mtl_schema_assign_columns(MtlSchema *schema)
 	int			side_slots[MTL_N_SIDES] = {0},
 				side_cols[MTL_N_SIDES] = {0};
 
-	schema->n_cat = schema->n_num = schema->n_slot_cols = 0;
+	schema->n_cat = schema->n_num = schema->n_slot_cols = schema->n_item_cats = 0;
+	mtl_free(schema->item_cat_field);
+	schema->item_cat_field = mtl_alloc(sizeof(int) * (schema->n_fields + 1));
+	for (int f = 0; f < schema->n_fields; f++)
+		if (schema->fields[f].side == MTL_SIDE_ITEM && schema->fields[f].kind == MTL_KIND_CAT)
+			schema->item_cat_field[schema->n_item_cats++] = f;
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		MtlFeature *feat = &schema->fields[f];
@@ -105,8 +110,13 @@ BuildFields(MtlSchema *schema, const MtlRowStore *store, int bag_width, int seq_
 		feat->side = def->side;
 		feat->kind = def->kind;
 		feat->name = mtl_strdup(def->name);
-		feat->width = def->kind == MTL_KIND_BAG ? bag_width : def->kind == MTL_KIND_SEQ ? seq_width : 1;
+		feat->width = def->kind == MTL_KIND_BAG ? bag_width : 1;
 	}
+	mtl_schema_assign_columns(schema);
+	/* a history item is a group of its id and its categorical values */
+	for (int f = 0; f < store->n_fields; f++)
+		if (schema->fields[f].kind == MTL_KIND_SEQ)
+			schema->fields[f].width = seq_width * (1 + schema->n_item_cats);
 	mtl_schema_assign_columns(schema);
 }
 
@@ -285,6 +295,8 @@ typedef struct FieldCells
 	int			width;
 	int32_t		base;
 	int32_t		item_base;		/* a sequence's slot for item position p: item_base + 1 + p */
+	int			group;			/* slots per value: 1, or a history item's group */
+	const MtlLayout *layout;	/* NULL: local indices */
 } FieldCells;
 
 static void
@@ -320,6 +332,36 @@ CellsAddBag(const FieldCells *c, int32_t value, uint32_t weight_bits)
 	return 1;
 }
 
+/*
+ * Add a history item (its position, -1: unknown, skipped) as a group: its
+ * slot, then its stored categorical values; 0 when full.
+ */
+static int
+CellsAddItem(const MtlSchema *schema, const FieldCells *c, int64_t pos)
+{
+	const MtlIdTable *items = &schema->ids[MTL_SIDE_ITEM];
+	int			k = 0;
+
+	if (pos < 0)
+		return 1;
+	if (c->slot[0] != c->base)
+		while (k < c->width && c->slot[k] != -1)
+			k += c->group;
+	if (k >= c->width)
+		return 0;
+	c->slot[k] = c->item_base + 1 + (int32_t) pos;
+	for (int g = 0; g < schema->n_item_cats; g++)
+	{
+		const MtlFeature *feat = &schema->fields[schema->item_cat_field[g]];
+
+		c->slot[k + 1 + g] = items->cat[pos * items->n_slot_cols + feat->side_slot] +
+			(c->layout != NULL ? (int32_t) c->layout->cat_row0[feat->index] : 0);
+	}
+	for (int g = 0; g < c->group; g++)
+		c->weight[k + g] = NAN;
+	return 1;
+}
+
 /* List members' weights: 1 / (known values). */
 static void
 CellsFinishBag(const FieldCells *c)
@@ -328,7 +370,7 @@ CellsFinishBag(const FieldCells *c)
 
 	if (c->slot[0] == c->base)
 		return;
-	for (int k = 0; k < c->width; k++)
+	for (int k = 0; k < c->width; k += c->group)
 		known += c->slot[k] != -1;
 	for (int k = 0; k < c->width; k++)
 		if (isnan(c->weight[k]))
@@ -351,6 +393,8 @@ SideCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *cat,
 	c.width = feat->width;
 	c.base = layout != NULL ? (int32_t) layout->cat_row0[feat->index] : 0;
 	c.item_base = layout != NULL ? (int32_t) layout->item_row0 - 1 : 0;
+	c.group = feat->kind == MTL_KIND_SEQ ? 1 + schema->n_item_cats : 1;
+	c.layout = layout;
 	return c;
 }
 
@@ -366,6 +410,8 @@ RowCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *slots
 	c.width = feat->width;
 	c.base = (int32_t) layout->cat_row0[feat->index];
 	c.item_base = (int32_t) layout->item_row0 - 1;
+	c.group = feat->kind == MTL_KIND_SEQ ? 1 + schema->n_item_cats : 1;
+	c.layout = layout;
 	return c;
 }
 
@@ -382,10 +428,7 @@ CellsSet(const MtlSchema *schema, int f, const FieldCells *c, uint64_t value)
 	}
 	/* unseen values and unknown items are skipped */
 	if (schema->fields[f].kind == MTL_KIND_SEQ)
-	{
-		local = (int32_t) (mtl_schema_find_id(schema, MTL_SIDE_ITEM, (int64_t) value) + 1);
-		return local == 0 ? 1 : CellsAddBag(c, c->item_base + local, MTL_BAG_MEAN_BITS);
-	}
+		return CellsAddItem(schema, c, mtl_schema_find_id(schema, MTL_SIDE_ITEM, (int64_t) value));
 	local = mtl_schema_cat_index(schema, f, mtl_bag_key(value));
 	return local == 0 ? 1 : CellsAddBag(c, c->base + local, mtl_bag_weight_bits(value));
 }
@@ -449,7 +492,8 @@ SetIdFeatures(MtlSchema *schema, const MtlRowStore *store, int side, int64_t p, 
 static void
 FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 {
-	for (int side = 0; side < 2; side++)
+	/* items first: a user's history copies its items' values */
+	for (int side = MTL_SIDE_ITEM; side >= MTL_SIDE_USER; side--)
 	{
 		const MtlIdIntern *ids = &store->ids[side];
 
@@ -487,6 +531,7 @@ mtl_schema_free(MtlSchema *schema)
 	mtl_free(schema->field_index);
 	mtl_free(schema->cat_field);
 	mtl_free(schema->num_field);
+	mtl_free(schema->item_cat_field);
 	for (int side = 0; side < 2; side++)
 	{
 		mtl_free(schema->ids[side].ids);
@@ -661,6 +706,22 @@ mtl_schema_finish_side(const MtlSchema *schema, const MtlLayout *layout, int sid
 		}
 }
 
+/* The model row of slot k of a field's local cells (-1: empty). */
+static int32_t
+GlobalSlot(const MtlSchema *schema, const MtlLayout *layout, const FieldCells *c, int k,
+		   int32_t local)
+{
+	int			g = k % c->group;
+
+	if (local < 0)
+		return -1;
+	if (c->group == 1)
+		return (k == 0 && local == 0) ? c->base : c->base + local;
+	if (g > 0)					/* a history item's categorical value */
+		return (int32_t) layout->cat_row0[schema->fields[schema->item_cat_field[g - 1]].index] + local;
+	return k == 0 && local == 0 ? c->base : c->item_base + local;
+}
+
 void
 mtl_schema_clear_side(const MtlSchema *schema, const MtlLayout *layout, int side,
 					  int32_t *slots, float *nums)
@@ -710,12 +771,8 @@ mtl_schema_row_from_ids(const MtlSchema *schema, const MtlLayout *layout,
 			continue;
 		}
 		for (int k = 0; k < feat->width; k++)
-		{
-			int32_t		local = t->cat[p * t->n_slot_cols + feat->side_slot + k];
-
-			c.slot[k] = local < 0 ? -1 : local == 0 ? c.base :
-				(feat->kind == MTL_KIND_SEQ ? c.item_base : c.base) + local;
-		}
+			c.slot[k] = GlobalSlot(schema, layout, &c, k,
+								   t->cat[p * t->n_slot_cols + feat->side_slot + k]);
 		if (c.weight != NULL)
 			memcpy(c.weight, t->num + p * t->n_num_cols + feat->side_col,
 				   sizeof(float) * feat->width);
@@ -861,6 +918,27 @@ MergeIds(MtlIdTable *table, const MtlIdTable *old)
 	memset(table->num, 0, sizeof(float) * table->n * table->n_num_cols);
 }
 
+/*
+ * Local index `local` (>= 1) of slot k of old's field f in the merged
+ * schema: a value's index in its field's merged vocabulary, a history item's
+ * new position + 1, or its categorical value's in that field's vocabulary.
+ */
+static int32_t
+RemapLocal(const MtlSchema *schema, const MtlSchema *old, int f, int k, int32_t local)
+{
+	const MtlFeature *feat = &old->fields[f];
+	int			g;
+
+	if (feat->kind != MTL_KIND_SEQ)
+		return mtl_schema_cat_index(schema, f, feat->values[local - 1]);
+	g = k % (1 + old->n_item_cats);
+	if (g == 0)
+		return (int32_t) mtl_schema_find_id(schema, MTL_SIDE_ITEM,
+											old->ids[MTL_SIDE_ITEM].ids[local - 1]) + 1;
+	f = old->item_cat_field[g - 1];
+	return mtl_schema_cat_index(schema, f, old->fields[f].values[local - 1]);
+}
+
 /* An old id's stored features, with its categorical values re-indexed in the merged vocabularies. */
 static void
 CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
@@ -885,10 +963,7 @@ CopyOldIdFeatures(MtlSchema *schema, const MtlSchema *old, int side)
 				int32_t		local = from->cat[p * from->n_slot_cols + feat->side_slot + k];
 
 				to->cat[q * to->n_slot_cols + feat->side_slot + k] = local <= 0 ? local :
-					feat->kind == MTL_KIND_SEQ ?
-					(int32_t) mtl_schema_find_id(schema, MTL_SIDE_ITEM,
-												 old->ids[MTL_SIDE_ITEM].ids[local - 1]) + 1 :
-					mtl_schema_cat_index(schema, f, feat->values[local - 1]);
+					RemapLocal(schema, old, f, k, local);
 			}
 		}
 	}
@@ -921,7 +996,7 @@ mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *st
 		}
 	}
 	mtl_schema_index_fields(schema);
-	/* both tables first: a user's history names items */
+	/* both tables first: a user's history names items, with their values */
 	for (int side = 0; side < 2; side++)
 	{
 		BuildIdTable(&schema->ids[side], store, side);

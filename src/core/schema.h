@@ -10,9 +10,12 @@
  * as many weights: its embedding is the weighted sum of its values' rows.
  * Unseen values are skipped; a bag with no known value is missing (local 0,
  * weight 1); empty slots are -1 with weight 0. A sequence (a history of item
- * ids) is stored as a bag whose local index k >= 1 names item position k - 1
- * (its slots hold item embedding rows): it has no vocabulary of its own, only
- * its missing row.
+ * ids) is stored as a bag of groups: each history item takes 1 + (item
+ * categorical fields) slots, its id (local index k >= 1 names item position
+ * k - 1; in a model's row, the item's embedding row) and the item's stored
+ * categorical values, so a history item is seen as the item a candidate is
+ * (id and category). Every slot of a group has the item's weight. A
+ * sequence has no vocabulary of its own, only its missing row.
  *
  * Columns of a row (see model.h): slots [2 + cat slot columns] hold embedding
  * rows, a categorical field one, a bag `width`; nums [numeric fields, then
@@ -88,6 +91,8 @@ typedef struct MtlSchema
 	int			n_num;			/* numeric fields */
 	int			n_slot_cols;	/* slot columns of the embedded fields */
 	int			n_num_cols;		/* nums columns: n_num, then bag weights */
+	int			n_item_cats;	/* the item's categorical fields (a history item's group - 1) */
+	int		   *item_cat_field; /* [n_item_cats] their field numbers, in order */
 	int		   *cat_field;		/* [n_cat] field number of each embedded field */
 	int		   *num_field;		/* [n_num] field number of each num column */
 	MtlIdTable	ids[2];			/* MTL_SIDE_USER, MTL_SIDE_ITEM */

@@ -243,6 +243,7 @@ SmallModel(MtlModel *model, const Variant *v)
 	static uint8_t cat_side[2][3] = {{MTL_SIDE_USER, MTL_SIDE_ITEM, MTL_SIDE_ITEM},
 	{MTL_SIDE_USER, MTL_SIDE_CONTEXT, MTL_SIDE_ITEM}};
 	static int	cat_width[3] = {0, 0, 3};
+	static int	din_width[2][3] = {{0, 0, 6}, {0, 0, 3}};
 	static int64_t din_rows[3] = {4, 3, 1};
 	static uint8_t din_side[2][3] = {{MTL_SIDE_USER, MTL_SIDE_ITEM, MTL_SIDE_USER},
 	{MTL_SIDE_USER, MTL_SIDE_CONTEXT, MTL_SIDE_USER}};
@@ -287,7 +288,7 @@ SmallModel(MtlModel *model, const Variant *v)
 	model->shape.n_items = 3;
 	model->shape.n_cat = v->bag || v->din ? 3 : 2;
 	model->shape.n_num = 2;
-	model->shape.cat_width = v->bag || v->din ? cat_width : NULL;
+	model->shape.cat_width = v->din ? din_width[v->scenario ? 1 : 0] : v->bag ? cat_width : NULL;
 	model->shape.cat_rows = v->din ? din_rows : cat_rows;
 	model->shape.cat_side = v->din ? din_side[v->scenario ? 1 : 0] : cat_side[v->scenario ? 1 : 0];
 	model->shape.cat_seq = v->din ? cat_seq : NULL;
@@ -322,10 +323,19 @@ static float bnums[4 * 5] = {0.5f, -1, 0.5f, 0.5f, 0, 0, 0, 1, 0, 0,
 
 /*
  * With the history (items 4-6, missing row 14): two items, none, three with
- * an unknown candidate, one that is the candidate itself.
+ * an unknown candidate, one that is the candidate itself. With an item
+ * categorical field (1), a history item is a group of its row and its
+ * value's (items 4, 5, 6 have values 11, 12, 13; item 6's is missing in one).
  */
-static int32_t dslots[4 * 7] = {0, 4, 7, 11, 5, 6, -1, -1, 5, 8, 12, 14, -1, -1,
-3, -1, 10, 11, 4, 5, 6, 1, 6, 7, 13, 6, -1, -1};
+static int32_t dslots[2][4 * 10] = {
+	{0, 4, 7, 11, 5, 12, 6, 13, -1, -1, -1, 5, 8, 12, 14, -1, -1, -1, -1, -1,
+	3, -1, 10, 11, 4, 11, 5, 12, 6, -1, 1, 6, 7, 13, 6, 13, -1, -1, -1, -1},
+	{0, 4, 7, 11, 5, 6, -1, -1, 5, 8, 12, 14, -1, -1,
+	3, -1, 10, 11, 4, 5, 6, 1, 6, 7, 13, 6, -1, -1}};
+
+/* the numbers, then the history's weights (read by mean pooling only) */
+static float dnums[4 * 8] = {0.5f, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+2, 0.3f, 0, 0, 0, 0, 0, 0, -0.7f, 1, 0, 0, 0, 0, 0, 0};
 
 static double
 Loss(MtlModel *model, MtlWork *work, float *grads)
@@ -333,8 +343,9 @@ Loss(MtlModel *model, MtlWork *work, float *grads)
 	int			bag = model->shape.cat_width != NULL;
 	int			din = model->shape.cat_seq != NULL;
 
-	return mtl_batch_loss(model, work, model->params, grads, din ? dslots : bag ? bslots : gslots,
-						  bag ? bnums : gnums, glabels, 4, NULL);
+	return mtl_batch_loss(model, work, model->params, grads,
+						  din ? dslots[model->layout.seq_group == 1] : bag ? bslots : gslots,
+						  din ? dnums : bag ? bnums : gnums, glabels, 4, NULL);
 }
 
 static const char *
