@@ -73,6 +73,51 @@ SELECT mtl_round_init(mtl_round_pack(user_id, item_id, ARRAY[clicked], NULL, jso
 					  '{"tasks": [{"name": "ctr", "type": "binary"}], "text": ["title"]}')
 FROM f_rows;
 
+-- behaviour sequences: a user's recent items (item ids, newest first) as a
+-- user feature; users of even ids click linen items, and their histories hold
+-- linen items (odd ids: wool items)
+CREATE TABLE f_hist AS
+SELECT r.*, jsonb_build_object('recent',
+		   (SELECT jsonb_agg(i.item_id ORDER BY i.item_id DESC) FROM f_items i
+			WHERE (r.user_id % 2 = 0 AND i.tags ? 'linen' OR r.user_id % 2 = 1 AND i.tags ? 'wool')
+			  AND (i.item_id + r.user_id) % 3 = 0)) AS uf
+FROM f_rows r;
+CREATE TABLE f_seq AS
+SELECT p AS pooling,
+	   mtl_train(user_id, item_id, ARRAY[clicked], uf, jsonb_build_object('tags', tags),
+				 jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}]'::jsonb, 'epochs', 8,
+									'sequences', '{"recent": "item"}'::jsonb, 'sequence_length', 12,
+									'sequence_pooling', p, 'validation_fraction', 0)) AS model
+FROM f_hist, (VALUES ('din'), ('mean')) v(p) GROUP BY p;
+SELECT pooling, f->>'kind' AS kind, f->>'side' AS side, f->>'pooling' AS field_pooling, f->>'sequence_length' AS length
+FROM f_seq, jsonb_array_elements(mtl_info(model)->'features') f WHERE f->>'name' = 'recent' ORDER BY 1;
+-- an unseen user scored from a history alone: a linen history ranks linen first
+SELECT pooling,
+	   (mtl_predict(model, NULL, 1, '{"recent": [33, 29, 21, 9, 5]}', NULL))[1]
+	   > (mtl_predict(model, NULL, 2, '{"recent": [33, 29, 21, 9, 5]}', NULL))[1] AS linen_history_prefers_linen,
+	   (mtl_predict(model, NULL, 2, '{"recent": [38, 34, 26, 14, 6]}', NULL))[1]
+	   > (mtl_predict(model, NULL, 1, '{"recent": [38, 34, 26, 14, 6]}', NULL))[1] AS wool_history_prefers_wool
+FROM f_seq ORDER BY 1;
+-- unknown item ids are skipped; an empty history is missing
+SELECT pooling,
+	   mtl_predict(model, NULL, 1, '{"recent": [33, 999999]}', NULL)
+	   = mtl_predict(model, NULL, 1, '{"recent": [33]}', NULL) AS unknown_skipped,
+	   mtl_predict(model, NULL, 1, '{"recent": []}', NULL)
+	   = mtl_predict(model, NULL, 1, '{}', NULL) AS empty_is_missing
+FROM f_seq ORDER BY 1;
+-- the catalog for a history given: the same scores as mtl_predict row by row
+SELECT pooling, bool_and(abs(r.score - (mtl_predict(model, NULL, r.item_id, '{"recent": [33, 29, 21]}', NULL))[1]) < 1e-6)
+	   AS recommend_equals_predict, count(*) AS items
+FROM f_seq, mtl_recommend(model, NULL, 40, user_features => '{"recent": [33, 29, 21]}') r
+GROUP BY pooling ORDER BY 1;
+-- a known user's stored history, and passed features replacing it
+SELECT pooling,
+	   (SELECT array_agg(item_id ORDER BY score DESC) FROM mtl_recommend(model, 2, 5))
+	   = (SELECT array_agg(item_id ORDER BY score DESC)
+		  FROM mtl_recommend(model, 2, 5, user_features => (SELECT uf FROM f_hist WHERE user_id = 2 LIMIT 1)))
+	   AS stored_history
+FROM f_seq ORDER BY 1;
+
 -- errors, with their SQLSTATEs
 \set VERBOSITY sqlstate
 SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": [1, 2]}') FROM f_model;
@@ -89,4 +134,17 @@ SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text": [1]}') FROM f_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text_config": "klingon"}') FROM f_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "text_buckets": 0}') FROM f_rows;
+SELECT mtl_predict(model, NULL, 1, '{"recent": ["33"]}', NULL) FROM f_seq WHERE pooling = 'din';
+SELECT mtl_predict(model, NULL, 1, '{"recent": [33.5]}', NULL) FROM f_seq WHERE pooling = 'din';
+SELECT mtl_predict(model, NULL, 1, '{"recent": 33}', NULL) FROM f_seq WHERE pooling = 'din';
+SELECT mtl_predict(model, NULL, 1, jsonb_build_object('recent', (SELECT jsonb_agg(g) FROM generate_series(1, 13) g)), NULL)
+FROM f_seq WHERE pooling = 'din';
+SELECT mtl_predict(model, NULL, 1, NULL, '{"recent": [33]}') FROM f_seq WHERE pooling = 'din';
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequences": ["recent"]}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequences": {"recent": "user"}}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequence_pooling": "max"}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequence_length": 0}') FROM f_rows;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "attention_units": 0}') FROM f_rows;
+-- a list of numbers for a key that is not a sequence
+SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"recent": [1, 2]}', NULL, '{"tasks": [{"name": "ctr", "type": "binary"}]}') FROM f_rows;
 \set VERBOSITY default

@@ -413,6 +413,26 @@ $fn$;
 COMMENT ON FUNCTION mtl_fit_parallel(text, text, jsonb) IS
 'train in data-parallel rounds (parallel query workers, Citus shards) on the rows of query and store the model of the best round as the next version of name; config as mtl_fit plus round_fraction, max_rounds and cache_rows';
 
+-- mtl_recommend takes the user's features (a history, tags...) in place of the stored ones
+DROP FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[], jsonb);
+DROP FUNCTION mtl_recommend(text, bigint, int, text, bigint[], jsonb);
+CREATE FUNCTION mtl_recommend(model bytea, user_id bigint, k int, objective text DEFAULT NULL,
+							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL,
+							  user_features jsonb DEFAULT NULL)
+RETURNS TABLE (item_id bigint, score float8, scores float8[])
+AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[], jsonb, jsonb) IS
+'the k best items of every item the model knows for one user (NULL or unseen: anonymous), by objective: a product of task names, numbers and numeric item features such as ''ctr*cvr*price'' (default: the first task); exclude leaves item ids out; context (scenario...) as in mtl_predict; user_features (a history, tags...) replace the user''s stored features; scores holds every task''s output';
+
+CREATE FUNCTION mtl_recommend(name text, user_id bigint, k int, objective text DEFAULT NULL,
+							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL,
+							  user_features jsonb DEFAULT NULL)
+RETURNS TABLE (item_id bigint, score float8, scores float8[])
+AS 'MODULE_PATHNAME', 'mtl_recommend_named' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb) IS
+'the k best items for one user with the deployed version of a named model';
+
 -- Privileges. PUBLIC holds no privilege on the registry: a model's bytes
 -- hold every training id with the features stored for it, and the registry
 -- keeps each training query. Two roles, in the style of PostgreSQL's
@@ -445,7 +465,7 @@ REVOKE EXECUTE ON FUNCTION
 	mtl_predict(text, bigint, bigint),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb),
-	mtl_recommend(text, bigint, int, text, bigint[], jsonb),
+	mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb),
 	mtl_refresh_trigger(),
 	mtl_fit(text, text, jsonb),
 	mtl_registry_add(text, bytea, jsonb, text, float8),
@@ -461,7 +481,7 @@ GRANT EXECUTE ON FUNCTION
 	mtl_predict(text, bigint, bigint),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb),
-	mtl_recommend(text, bigint, int, text, bigint[], jsonb),
+	mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb),
 	mtl_refresh_trigger()
 TO mtl_scorer;
 

@@ -170,12 +170,13 @@ COMMENT ON FUNCTION mtl_evaluate_final(internal) IS 'final function of mtl_evalu
 -- Catalog-wide top-K.
 
 CREATE FUNCTION mtl_recommend(model bytea, user_id bigint, k int, objective text DEFAULT NULL,
-							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL)
+							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL,
+							  user_features jsonb DEFAULT NULL)
 RETURNS TABLE (item_id bigint, score float8, scores float8[])
 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 20;
 
-COMMENT ON FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[], jsonb) IS
-'the k best items of every item the model knows for one user (NULL or unseen: anonymous), by objective: a product of task names, numbers and numeric item features such as ''ctr*cvr*price'' (default: the first task); exclude leaves item ids out; context (scenario...) as in mtl_predict; scores holds every task''s output';
+COMMENT ON FUNCTION mtl_recommend(bytea, bigint, int, text, bigint[], jsonb, jsonb) IS
+'the k best items of every item the model knows for one user (NULL or unseen: anonymous), by objective: a product of task names, numbers and numeric item features such as ''ctr*cvr*price'' (default: the first task); exclude leaves item ids out; context (scenario...) as in mtl_predict; user_features (a history, tags...) replace the user''s stored features; scores holds every task''s output';
 
 -- Model registry: versions of named models and their deployments.
 
@@ -379,10 +380,11 @@ COMMENT ON FUNCTION mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb) IS
 'scores with feature objects and context, with the deployed version of a named model';
 
 CREATE FUNCTION mtl_recommend(name text, user_id bigint, k int, objective text DEFAULT NULL,
-							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL)
+							  exclude bigint[] DEFAULT NULL, context jsonb DEFAULT NULL,
+							  user_features jsonb DEFAULT NULL)
 RETURNS TABLE (item_id bigint, score float8, scores float8[])
 AS 'MODULE_PATHNAME', 'mtl_recommend_named' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
-COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[], jsonb) IS
+COMMENT ON FUNCTION mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb) IS
 'the k best items for one user with the deployed version of a named model';
 
 -- Refreshing a user's top-k rows when an order arrives.
@@ -862,7 +864,7 @@ REVOKE EXECUTE ON FUNCTION
 	mtl_predict(text, bigint, bigint),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb),
-	mtl_recommend(text, bigint, int, text, bigint[], jsonb),
+	mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb),
 	mtl_refresh_trigger(),
 	mtl_fit(text, text, jsonb),
 	mtl_registry_add(text, bytea, jsonb, text, float8),
@@ -878,7 +880,7 @@ GRANT EXECUTE ON FUNCTION
 	mtl_predict(text, bigint, bigint),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb),
 	mtl_predict(text, bigint, bigint, jsonb, jsonb, jsonb),
-	mtl_recommend(text, bigint, int, text, bigint[], jsonb),
+	mtl_recommend(text, bigint, int, text, bigint[], jsonb, jsonb),
 	mtl_refresh_trigger()
 TO mtl_scorer;
 

@@ -176,7 +176,7 @@ SELECT mtl_round_pack(1, 2, NULL);
 SELECT mtl_round_pack(1, 2, ARRAY['NaN']::float8[]);
 SELECT mtl_round_pack(1, 2, ARRAY[[1, 0]]::float8[]);
 SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '[1]', NULL);
-SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '{"a": [1]}', NULL);
+SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '{"a": [true]}', NULL);
 SELECT mtl_round_init(NULL::bytea, :'config');
 SELECT mtl_round_init(p, NULL) FROM rounds_packed;
 SELECT mtl_round_init(mtl_round_pack(1, 2, ARRAY[1]::float8[]), :'config');

@@ -447,14 +447,20 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 	{
 		const MtlFeature *feat = &s->fields[f];
 		int			lowest = mtl_kind_is_multi(feat->kind) ? -1 : 0;
-		int64_t		highest = feat->kind == MTL_KIND_SEQ ? s->ids[MTL_SIDE_ITEM].n : feat->n_values;
+		int			group = feat->kind == MTL_KIND_SEQ ? 1 + s->n_item_cats : 1;
 
 		if (feat->side != side || feat->kind == MTL_KIND_NUM)
 			continue;
+		if (feat->width % group != 0)
+			{ mtl_reader_fail(r, "invalid sequence width"); return; }
 		for (int64_t i = 0; i < t->n; i++)
 			for (int k = 0; k < feat->width; k++)
 			{
 				int32_t		v = t->cat[i * t->n_slot_cols + feat->side_slot + k];
+				/* a history item's id, or its categorical value */
+				int64_t		highest = feat->kind != MTL_KIND_SEQ ? feat->n_values :
+					k % group == 0 ? s->ids[MTL_SIDE_ITEM].n :
+					s->fields[s->item_cat_field[k % group - 1]].n_values;
 
 				if (v < lowest || v > highest)
 					{ mtl_reader_fail(r, "stored feature index out of range"); return; }

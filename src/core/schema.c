@@ -296,6 +296,7 @@ typedef struct FieldCells
 	int32_t		base;
 	int32_t		item_base;		/* a sequence's slot for item position p: item_base + 1 + p */
 	int			group;			/* slots per value: 1, or a history item's group */
+	int			seq;			/* a sequence: slots name items (and their values) */
 	const MtlLayout *layout;	/* NULL: local indices */
 } FieldCells;
 
@@ -394,6 +395,7 @@ SideCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *cat,
 	c.base = layout != NULL ? (int32_t) layout->cat_row0[feat->index] : 0;
 	c.item_base = layout != NULL ? (int32_t) layout->item_row0 - 1 : 0;
 	c.group = feat->kind == MTL_KIND_SEQ ? 1 + schema->n_item_cats : 1;
+	c.seq = feat->kind == MTL_KIND_SEQ;
 	c.layout = layout;
 	return c;
 }
@@ -411,6 +413,7 @@ RowCells(const MtlSchema *schema, const MtlLayout *layout, int f, int32_t *slots
 	c.base = (int32_t) layout->cat_row0[feat->index];
 	c.item_base = (int32_t) layout->item_row0 - 1;
 	c.group = feat->kind == MTL_KIND_SEQ ? 1 + schema->n_item_cats : 1;
+	c.seq = feat->kind == MTL_KIND_SEQ;
 	c.layout = layout;
 	return c;
 }
@@ -715,8 +718,8 @@ GlobalSlot(const MtlSchema *schema, const MtlLayout *layout, const FieldCells *c
 
 	if (local < 0)
 		return -1;
-	if (c->group == 1)
-		return (k == 0 && local == 0) ? c->base : c->base + local;
+	if (!c->seq)
+		return c->base + local;
 	if (g > 0)					/* a history item's categorical value */
 		return (int32_t) layout->cat_row0[schema->fields[schema->item_cat_field[g - 1]].index] + local;
 	return k == 0 && local == 0 ? c->base : c->item_base + local;

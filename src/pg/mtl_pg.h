@@ -105,7 +105,7 @@ typedef struct MtlTopItems
 } MtlTopItems;
 void		MtlRecommendTop(ModelCache *cache, bool has_user, int64 user_id, int k,
 							text *objective, ArrayType *exclude, Jsonb *context,
-							MtlTopItems *out);
+							Jsonb *user_features, MtlTopItems *out);
 
 /* registry.c: the deployed version of a named model, checked once per statement */
 ModelCache *MtlRegistryModel(FunctionCallInfo fcinfo, text *name);

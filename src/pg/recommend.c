@@ -145,11 +145,12 @@ TopK(const MtlTrained *m, const MtlObjective *obj, const double *scores, const b
 /*
  * The k best items of the catalog for a user (has_user false: anonymous) by
  * the objective (NULL: the first task), leaving out the exclude ids, in the
- * context given (NULL: none, the shared towers).
+ * context given (NULL: none, the shared towers), with the user's features
+ * given (NULL: the stored ones).
  */
 void
 MtlRecommendTop(ModelCache *cache, bool has_user, int64 user_id, int k, text *objective,
-				ArrayType *exclude, Jsonb *context, MtlTopItems *out)
+				ArrayType *exclude, Jsonb *context, Jsonb *user_features, MtlTopItems *out)
 {
 	const MtlTrained *m = MtlCacheModel(cache);
 	struct MtlRecommender *rec;
@@ -173,8 +174,11 @@ MtlRecommendTop(ModelCache *cache, bool has_user, int64 user_id, int k, text *ob
 	if (context != NULL)
 		MtlSetRowFeatures(m, context, MTL_SIDE_CONTEXT, rec->predictor->slots,
 						  rec->predictor->nums, NULL);
+	if (user_features != NULL)
+		MtlSetRowFeatures(m, user_features, MTL_SIDE_USER, rec->predictor->slots,
+						  rec->predictor->nums, NULL);
 	MtlComputeBegin(0);
-	mtl_recommender_score(rec, user_pos, 0, context != NULL, scores);
+	mtl_recommender_score(rec, user_pos, user_features != NULL, context != NULL, scores);
 	MtlComputeEnd();
 	best = palloc(sizeof(Ranked) * (Min(k, rec->n_items) + 1));
 	out->T = T;
@@ -215,7 +219,7 @@ EmitTop(FunctionCallInfo fcinfo, const MtlTopItems *top)
 	}
 }
 
-/* Arguments 1-5 (user_id, k, objective, exclude, context) of both forms, for the model in cache. */
+/* Arguments 1-6 (user_id, k, objective, exclude, context, user_features) of both forms, for the model in cache. */
 static void
 RecommendForCall(FunctionCallInfo fcinfo, ModelCache *cache)
 {
@@ -224,7 +228,8 @@ RecommendForCall(FunctionCallInfo fcinfo, ModelCache *cache)
 	MtlRecommendTop(cache, !PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
 					PG_GETARG_INT32(2), PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
 					PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
-					PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_JSONB_P(5) : NULL, &top);
+					PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_JSONB_P(5) : NULL,
+					PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_JSONB_P(6) : NULL, &top);
 	EmitTop(fcinfo, &top);
 }
 
@@ -238,7 +243,7 @@ CheckK(FunctionCallInfo fcinfo)
 }
 
 /*
- * mtl_recommend(model, user_id, k, objective, exclude, context)
+ * mtl_recommend(model, user_id, k, objective, exclude, context, user_features)
  * returns TABLE(item_id bigint, score float8, scores float8[]).
  */
 Datum
@@ -252,7 +257,7 @@ mtl_recommend(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* mtl_recommend(name, user_id, k, objective, exclude, context): with the deployed version of name. */
+/* mtl_recommend(name, user_id, k, objective, exclude, context, user_features): with the deployed version of name. */
 Datum
 mtl_recommend_named(PG_FUNCTION_ARGS)
 {

@@ -187,7 +187,7 @@ mtl_refresh_trigger(PG_FUNCTION_ARGS)
 		objective = cstring_to_text(argv[ARG_OBJECTIVE]);
 
 	MtlRecommendTop(MtlRegistryModel(fcinfo, cstring_to_text(argv[ARG_MODEL])), true, user_id, k,
-					objective, NULL, NULL, &top);
+					objective, NULL, NULL, NULL, &top);
 	LockUser(relid, user_id);
 	SPI_connect();
 	ReplaceRows(table, argv[ARG_USER], argv[ARG_ITEM], argv[ARG_SCORE], user_id, &top);

@@ -1,7 +1,7 @@
 /*
  * Writes a small valid model to the fuzzer's seed corpus: a PLE with two
- * levels, scenario towers, uncertainty weighting, a bag field (item tags)
- * and a text field's settings, so that the seed holds every section the
+ * levels, scenario towers, uncertainty weighting, a bag field (item tags),
+ * a user history pooled by attention and a text field's settings, so that the seed holds every section the
  * format has. With a second path, seeds of the state
  * fuzzer there: a row store, a counting store and a round state, each after
  * the byte that picks its decoder (see fuzz_state.c).
@@ -70,7 +70,10 @@ main(int argc, char **argv)
 	MtlTrained	m;
 	double	   *truth,
 				needed;
-	MtlRowStore *rows = synthetic_rows_tags(300, 1, &truth, 1);
+	MtlRowStore *rows;
+
+	synthetic_history = 1;
+	rows = synthetic_rows_tags(300, 1, &truth, 1);
 	uint8_t    *bytes;
 	size_t		n;
 	FILE	   *f;
