@@ -118,6 +118,27 @@ SELECT pooling,
 	   AS stored_history
 FROM f_seq ORDER BY 1;
 
+-- the demo shop with rich features: items' tags and titles, and each
+-- impression's recent items, taken from the user's earlier impressions only
+SET client_min_messages = warning;
+SELECT mtl_demo_shop('rich_shop', 200, 60, 4000, 0.3, rich_features => true);
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE jsonb_typeof(tags) = 'array' AND title ~ '^[A-Z][a-z]+ [a-z]+ [a-z]+ [a-z]+$')
+	   = count(*) AS items_have_tags_and_titles
+FROM rich_shop.items;
+SELECT bool_and(jsonb_array_length(i.recent_items) <= 10) AS at_most_10,
+	   bool_and(NOT EXISTS (
+		   SELECT 1 FROM jsonb_array_elements(i.recent_items) WITH ORDINALITY AS x(item, k)
+		   WHERE NOT EXISTS (
+			   SELECT 1 FROM rich_shop.impressions j
+			   WHERE j.user_id = i.user_id AND (j.day, j.impression_id) < (i.day, i.impression_id)
+				 AND j.item_id = x.item::bigint))) AS only_the_past,
+	   bool_and(i.recent_items->0 IS NULL OR i.recent_items->>0 = (
+		   SELECT j.item_id::text FROM rich_shop.impressions j
+		   WHERE j.user_id = i.user_id AND (j.day, j.impression_id) < (i.day, i.impression_id)
+		   ORDER BY j.day DESC, j.impression_id DESC LIMIT 1)) AS newest_first
+FROM rich_shop.impressions i;
+
 -- errors, with their SQLSTATEs
 \set VERBOSITY sqlstate
 SELECT mtl_predict(model, NULL, NULL, NULL, '{"tags": [1, 2]}') FROM f_model;
