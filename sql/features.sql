@@ -118,6 +118,26 @@ SELECT pooling,
 	   AS stored_history
 FROM f_seq ORDER BY 1;
 
+-- mtl_update grows the vocabularies of lists, and takes new items
+-- into histories: a new tag, and a new item (1001) in a history
+CREATE TABLE f_updated AS
+SELECT f.pooling, mtl_update(f.model, n.user_id, n.item_id, ARRAY[n.clicked], n.uf,
+							 jsonb_build_object('tags', n.tags), '{"epochs": 2}') AS model
+FROM f_seq f, (
+	SELECT user_id, CASE WHEN item_id = 1 THEN 1001 ELSE item_id END AS item_id, clicked,
+		   uf || jsonb_build_object('recent', jsonb_build_array(1001) || (uf->'recent')) AS uf,
+		   CASE WHEN item_id = 1 THEN tags || '["organic"]' ELSE tags END AS tags
+	FROM f_hist WHERE user_id <= 10) n
+GROUP BY f.pooling, f.model;
+SELECT u.pooling,
+	   (SELECT (f->>'values')::int FROM jsonb_array_elements(mtl_info(u.model)->'features') f WHERE f->>'name' = 'tags')
+	   - (SELECT (f->>'values')::int FROM jsonb_array_elements(mtl_info(s.model)->'features') f WHERE f->>'name' = 'tags')
+	   AS new_tags,
+	   (mtl_info(u.model)->>'items')::int - (mtl_info(s.model)->>'items')::int AS new_items,
+	   mtl_predict(u.model, NULL, 2, '{"recent": [1001, 33]}', NULL)
+	   <> mtl_predict(u.model, NULL, 2, '{"recent": [33]}', NULL) AS new_item_in_history_counts
+FROM f_updated u JOIN f_seq s USING (pooling) ORDER BY 1;
+
 -- the demo shop with rich features: items' tags and titles, and each
 -- impression's recent items, taken from the user's earlier impressions only
 SET client_min_messages = warning;
