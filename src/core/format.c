@@ -386,7 +386,7 @@ ReadSequences(MtlReader *r, MtlSpec *s)
 	if (r->failed)
 		return;
 	if (length > MTL_MAX_BAG || (pooling != 0 && pooling != MTL_POOL_MEAN && pooling != MTL_POOL_DIN) ||
-		units > 1024 || n_seq > MTL_MAX_TEXT)
+		units > MTL_MAX_ATTENTION || n_seq > MTL_MAX_TEXT)
 		{ mtl_reader_fail(r, "invalid sequence settings"); return; }
 	s->sequence_length = (int) length;
 	s->sequence_pooling = (MtlSequencePooling) pooling;

@@ -367,3 +367,26 @@ mtl_bag_backward(float *dtable, const float *dout, int ld, const int32_t *index,
 				mtl_axpy(dtable + (size_t) k[j] * E, w[j], d, E);
 	}
 }
+
+MTL_KERNEL float
+mtl_din_weight(const float *restrict zv, const float *restrict h, const float *restrict v,
+			   const float *restrict Whd, const float *restrict Wp, const float *restrict w2,
+			   float b2, float slope, int E, int A, float *restrict z)
+{
+	float		a = b2;
+
+	memcpy(z, zv, sizeof(float) * A);
+	for (int e = 0; e < E; e++)
+	{
+		const float *wh = Whd + (size_t) e * A,
+				   *wp = Wp + (size_t) e * A;
+		float		he = h[e],
+					hve = h[e] * v[e];
+
+		for (int u = 0; u < A; u++)
+			z[u] += he * wh[u] + hve * wp[u];
+	}
+	for (int u = 0; u < A; u++)
+		a += w2[u] * (z[u] > 0.0f ? z[u] : slope * z[u]);
+	return a;
+}

@@ -81,4 +81,14 @@ void		mtl_bag_backward(float *dtable, const float *dout, int ld, const int32_t *
 							 int index_stride, const float *weight, int weight_stride, int width,
 							 int B, int E);
 
+/*
+ * DIN's weight of one history item h against candidate v: w2 . act(z) + b2,
+ * z = zv + h Whd + (h * v) Wp (zv: b1 and the candidate's part; Whd, Wp:
+ * [E x A]; act: leaky ReLU of the given slope); z [A] scratch.
+ */
+float		mtl_din_weight(const float *restrict zv, const float *restrict h,
+						   const float *restrict v, const float *restrict Whd,
+						   const float *restrict Wp, const float *restrict w2, float b2,
+						   float slope, int E, int A, float *restrict z);
+
 #endif

@@ -359,7 +359,7 @@ mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 	for (int f = 0; f < shape->n_cat; f++)
 		if (L->cat_din[f])
 			L->A = spec->attention_units;
-	if (L->A < 0 || L->A > 1024 || (L->A == 0 && HasDin(L, shape)))
+	if (L->A < 0 || L->A > MTL_MAX_ATTENTION || (L->A == 0 && HasDin(L, shape)))
 		MTL_FAIL(MTL_E_SHAPE, "invalid attention units");
 	L->att0 = pos;
 	L->att_len = L->A > 0 ? (size_t) 4 * L->E * L->A + 2 * L->A + 1 : 0;

@@ -144,23 +144,45 @@ mtl_model_din_vector(const MtlModel *model, const float *params, int c, const in
 	const MtlLayout *L = &model->layout;
 	const int32_t *slot = slots + L->cat_slot[f];
 	const float *att = params + L->att0 + (size_t) c * L->att_len;
-	int			E = L->E;
-	float		in[4 * MTL_MAX_EMBEDDING],
-				h[MTL_MAX_EMBEDDING];
-	float	   *s = mtl_alloc(sizeof(float) * L->A);
+	int			E = L->E,
+				A = L->A;
+	const float *Wh = att,
+			   *Wv = att + (size_t) E * A,
+			   *Wp = att + (size_t) 2 * E * A,
+			   *Wd = att + (size_t) 3 * E * A,
+			   *b1 = att + (size_t) 4 * E * A,
+			   *w2 = b1 + A;
+	float		h[MTL_MAX_EMBEDDING],
+				zv[MTL_MAX_ATTENTION],
+				z[MTL_MAX_ATTENTION],
+				whd_stack[4096];
+	float	   *whd;
 
 	memset(out, 0, sizeof(float) * E);
 	if (HistoryMissing(L, slot, f))
+	{
 		memcpy(out, params + (size_t) MTL_COPY_ROW(L, slot[0], c) * E, sizeof(float) * E);
-	else
-		for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
-		{
-			if (!HistoryItem(L, params, c, slot + k, h))
-				continue;
-			AttentionInput(E, h, v, in);
-			mtl_axpy(out, AttentionWeight(L, att, in, s), h, E);
-		}
-	mtl_free(s);
+		return;
+	}
+	/*
+	 * W1 [h, v, h * v, h - v] = h (Wh + Wd) + v (Wv - Wd) + (h * v) Wp: the
+	 * candidate's part once, then two E x A products per history item
+	 */
+	whd = E * A <= 4096 ? whd_stack : mtl_alloc(sizeof(float) * E * A);
+	for (int i = 0; i < E * A; i++)
+		whd[i] = Wh[i] + Wd[i];
+	memcpy(zv, b1, sizeof(float) * A);
+	for (int e = 0; e < E; e++)
+	{
+		mtl_axpy(zv, v[e], Wv + (size_t) e * A, A);
+		mtl_axpy(zv, -v[e], Wd + (size_t) e * A, A);
+	}
+	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
+		if (HistoryItem(L, params, c, slot + k, h))
+			mtl_axpy(out, mtl_din_weight(zv, h, v, whd, Wp, w2, w2[A], MTL_ATTENTION_SLOPE, E, A, z),
+					 h, E);
+	if (whd != whd_stack)
+		mtl_free(whd);
 }
 
 /*

@@ -72,6 +72,7 @@
 #define MTL_NAME_LEN 64
 #define MTL_MAX_BAG 256			/* slots of a bag field */
 #define MTL_MAX_EMBEDDING 256
+#define MTL_MAX_ATTENTION 1024		/* attention units */
 #define MTL_MAX_TEXT 16			/* text fields, and sequence fields */
 
 typedef enum MtlTaskType

@@ -208,6 +208,19 @@ AddCategorical(const MtlPredictor *p, float *vec, int32_t row, int field, float 
 	}
 }
 
+/* Slots of embedded field f that hold a row in the predictor's row. */
+static int
+FilledSlots(const MtlPredictor *p, int f)
+{
+	const MtlLayout *L = &p->trained->model.layout;
+	const int32_t *s = p->slots + L->cat_slot[f];
+	int			n = 0;
+
+	for (int j = 0; j < L->cat_slots[f]; j++)
+		n += s[j] >= 0;
+	return n;
+}
+
 /* Weight of slot k of embedded field f in the predictor's row (1: categorical). */
 static float
 SlotWeight(const MtlPredictor *p, int f, int k)
@@ -383,6 +396,13 @@ ProjectFused(MtlPredictor *p)
 		{
 			int			f = c->cat_slots[k];
 
+			/* a long list: its weighted sum in E, then one product with its rows of W_in */
+			if (FilledSlots(p, f) > L->E)
+			{
+				mtl_model_field_vector(m, m->params, 0, p->slots, p->nums, f, p->din);
+				n = ListEmbedding(p, n, p->din, 1.0f, 3 * L->E + f * L->E);
+				continue;
+			}
 			for (int j = 0; j < L->cat_slots[f]; j++)
 			{
 				int32_t		row = p->slots[L->cat_slot[f] + j];

@@ -533,7 +533,7 @@ static const ConfigKey config_keys[] = {
 	CUSTOM("sequences", true, SequencesKey),
 	INT("sequence_length", true, sequence_length, 1, MTL_MAX_BAG),
 	CUSTOM("sequence_pooling", true, SequencePoolingKey),
-	INT("attention_units", true, attention_units, 1, 1024),
+	INT("attention_units", true, attention_units, 1, MTL_MAX_ATTENTION),
 	/* training */
 	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),
 	INT("batch_size", false, batch_size, 1, 65536),

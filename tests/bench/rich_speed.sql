@@ -6,15 +6,15 @@
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE sp_rows AS
-SELECT i.user_id, i.item_id, i.clicked,
-	   to_jsonb(it) - 'item_id' AS itf,
-	   jsonb_build_object('scenario', i.scenario, 'recent_items',
-		   COALESCE((SELECT jsonb_agg(h.item_id ORDER BY h.day DESC, h.impression_id DESC)
-					 FROM (SELECT * FROM :"schema".impressions h
-						   WHERE h.user_id = i.user_id AND (h.day, h.impression_id) < (i.day, i.impression_id)
-						   ORDER BY h.day DESC, h.impression_id DESC LIMIT 50) h), '[]')) AS ctx
-FROM :"schema".impressions i JOIN :"schema".items it USING (item_id)
-WHERE i.impression_id % 4 = 0;
+SELECT h.user_id, h.item_id, h.clicked, h.itf,
+	   jsonb_build_object('scenario', h.scenario, 'recent_items',
+		   COALESCE((SELECT jsonb_agg(x ORDER BY k DESC) FROM unnest(h.prev) WITH ORDINALITY AS t(x, k)), '[]'))
+		   AS ctx
+FROM (SELECT i.*, to_jsonb(it) - 'item_id' AS itf,
+			 array_agg(i.item_id) OVER (PARTITION BY i.user_id ORDER BY i.day, i.impression_id
+										ROWS BETWEEN 50 PRECEDING AND 1 PRECEDING) AS prev
+	  FROM :"schema".impressions i JOIN :"schema".items it USING (item_id)) h
+WHERE h.impression_id % 4 = 0;
 SELECT round(avg(jsonb_array_length(ctx->'recent_items')), 1) AS mean_history,
 	   count(*) FILTER (WHERE jsonb_array_length(ctx->'recent_items') = 50) AS rows_with_50
 FROM sp_rows;
@@ -23,7 +23,7 @@ SELECT p AS pooling,
 	   mtl_train(user_id, item_id, ARRAY[clicked]::float8[], NULL, itf,
 				 CASE WHEN p = 'none' THEN ctx - 'recent_items' ELSE ctx END,
 				 jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}]'::jsonb,
-					 'scenario', 'scenario', 'epochs', 2, 'text', '["title"]'::jsonb)
+					 'scenario', 'scenario', 'epochs', 2)
 				 || CASE WHEN p = 'none' THEN '{}' ELSE jsonb_build_object(
 					 'sequences', '{"recent_items": "item"}'::jsonb, 'sequence_length', 50,
 					 'sequence_pooling', p) END) AS model
