@@ -75,6 +75,32 @@ RowProjectionsInit(MtlPredictor *p)
 	p->row_field = mtl_alloc(sizeof(int16_t) * rows);
 }
 
+static void
+DinCacheInit(MtlPredictor *p)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	int64_t		fit;
+	const float *att = m->params + L->att0;
+
+	p->din_entries = 0;
+	if (L->A == 0)
+		return;
+	fit = MTL_PREDICT_CACHE_BYTES / ((int64_t) sizeof(float) * (L->E + L->A + L->seq_group));
+	p->din_entries = m->shape.n_items < fit ? m->shape.n_items : fit;
+	if (p->din_entries < 1)
+		p->din_entries = 1;
+	p->din_keys = mtl_alloc(sizeof(int32_t) * p->din_entries * L->seq_group);
+	for (int64_t i = 0; i < p->din_entries * L->seq_group; i++)
+		p->din_keys[i] = -1;
+	p->din_vals = mtl_alloc(sizeof(float) * p->din_entries * (L->E + L->A));
+	p->din_whd = mtl_alloc(sizeof(float) * L->E * L->A);
+	for (int i = 0; i < L->E * L->A; i++)
+		p->din_whd[i] = att[i] + att[3 * L->E * L->A + i];
+	p->din_z = mtl_alloc(sizeof(float) * L->A);
+	p->din_zv = mtl_alloc(sizeof(float) * L->A);
+}
+
 MtlPredictor *
 mtl_predictor_create(const MtlTrained *trained)
 {
@@ -94,6 +120,7 @@ mtl_predictor_create(const MtlTrained *trained)
 	p->sig = mtl_alloc(sizeof(uint32_t) * longest);
 	p->scratch = mtl_alloc(sizeof(float) * trained->model.layout.P);
 	RowProjectionsInit(p);
+	DinCacheInit(p);
 	{
 		const MtlLayout *L = &trained->model.layout;
 		int			terms = 3 * L->E + L->n_slots * L->E + trained->model.shape.n_num + 1;
@@ -126,6 +153,11 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->pools);
 	mtl_free(p->cross);
 	mtl_free(p->din);
+	mtl_free(p->din_whd);
+	mtl_free(p->din_keys);
+	mtl_free(p->din_vals);
+	mtl_free(p->din_z);
+	mtl_free(p->din_zv);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -335,15 +367,67 @@ mtl_predictor_cross(MtlPredictor *p, int c)
 	mtl_model_cross(m, sum, sq, p->cross);
 }
 
+/* A history item's h and h (Wh + Wd), from the cache or computed into it. */
+static const float *
+DinItem(const MtlPredictor *p, const int32_t *group)
+{
+	const MtlModel *m = &p->trained->model;
+	const MtlLayout *L = &m->layout;
+	int64_t		entry = (group[0] - L->item_row0) % p->din_entries;
+	int32_t    *key = p->din_keys + entry * L->seq_group;
+	float	   *h = p->din_vals + entry * (L->E + L->A),
+			   *hw = h + L->E;
+
+	if (memcmp(key, group, sizeof(int32_t) * L->seq_group) == 0)
+		return h;
+	memset(h, 0, sizeof(float) * L->E);
+	for (int g = 0; g < L->seq_group; g++)
+		if (group[g] >= 0)
+			mtl_add(h, m->params + (size_t) group[g] * L->E, L->E);
+	memset(hw, 0, sizeof(float) * L->A);
+	for (int e = 0; e < L->E; e++)
+		mtl_axpy(hw, h[e], p->din_whd + (size_t) e * L->A, L->A);
+	memcpy(key, group, sizeof(int32_t) * L->seq_group);
+	return h;
+}
+
 void
 mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 {
 	const MtlModel *m = &p->trained->model;
 	const MtlLayout *L = &m->layout;
-	float	   *v = out + L->E;
+	const int32_t *slot = p->slots + L->cat_slot[f];
+	const float *att = m->params + L->att0;
+	int			E = L->E,
+				A = L->A;
+	float	   *v = out + E;
 
 	mtl_model_item_vector(m, m->params, c, p->slots, v);
-	mtl_model_din_vector(m, m->params, c, p->slots, v, f, out);
+	if (c > 0 || slot[0] == (int32_t) L->cat_row0[f])
+	{
+		mtl_model_din_vector(m, m->params, c, p->slots, v, f, out);
+		return;
+	}
+	/* the candidate's part: b1 + v (Wv - Wd) */
+	memcpy(p->din_zv, att + (size_t) 4 * E * A, sizeof(float) * A);
+	for (int e = 0; e < E; e++)
+	{
+		mtl_axpy(p->din_zv, v[e], att + (size_t) (E + e) * A, A);
+		mtl_axpy(p->din_zv, -v[e], att + (size_t) (3 * E + e) * A, A);
+	}
+	memset(out, 0, sizeof(float) * E);
+	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
+	{
+		const float *h;
+
+		if (slot[k] < 0)
+			continue;
+		h = DinItem(p, slot + k);
+		mtl_axpy(out, mtl_din_weight_cached(p->din_zv, h + E, h, v, att + (size_t) 2 * E * A,
+											att + (size_t) 4 * E * A + A, att[L->att_len - 1],
+											MTL_ATTENTION_SLOPE, E, A, p->din_z),
+				 h, E);
+	}
 }
 
 /* Add W_in's rows x0 .. x0+E scaled by weight * emb to the fused list. */

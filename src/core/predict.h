@@ -66,6 +66,17 @@ typedef struct MtlPredictor
 	float	   *pools;			/* [3 x 2E] each side's sum and sum of squares */
 	float	   *cross;			/* [E] the row's cross slot */
 	float	   *din;			/* [2E] a history's attention-pooled vector, and the candidate */
+	/*
+	 * DIN (copy 0): W1's Wh + Wd, and per item position (direct-mapped) the
+	 * history item's vector h and h (Wh + Wd), keyed by its group of rows: a
+	 * history item then costs one E x A product per scored row, not two.
+	 */
+	float	   *din_whd;		/* [E x A] */
+	int64_t		din_entries;
+	int32_t    *din_keys;		/* [entries x group], -1: empty */
+	float	   *din_vals;		/* [entries x (E + A)] */
+	float	   *din_z;			/* [A] */
+	float	   *din_zv;			/* [A] */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);

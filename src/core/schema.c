@@ -314,15 +314,37 @@ CellsMissing(const FieldCells *c)
 	}
 }
 
+/*
+ * The first free slot (a group's first) of a bag or sequence, width when
+ * full: values are only appended, so the filled ones are a prefix, found by
+ * bisection (a 50-item history is written item by item).
+ */
+static int
+FirstFree(const FieldCells *c)
+{
+	int			lo = 0,
+				hi = c->width / c->group;
+
+	if (c->slot[0] == c->base)
+		return 0;				/* missing so far */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (c->slot[mid * c->group] != -1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo * c->group;
+}
+
 /* Add a bag's value (slot content) in the first free slot; 0 when full. */
 static int
 CellsAddBag(const FieldCells *c, int32_t value, uint32_t weight_bits)
 {
-	int			k = 0;
+	int			k = FirstFree(c);
 
-	if (c->slot[0] != c->base)
-		while (k < c->width && c->slot[k] != -1)
-			k++;
 	if (k == c->width)
 		return 0;
 	c->slot[k] = value;
@@ -341,13 +363,11 @@ static int
 CellsAddItem(const MtlSchema *schema, const FieldCells *c, int64_t pos)
 {
 	const MtlIdTable *items = &schema->ids[MTL_SIDE_ITEM];
-	int			k = 0;
+	int			k;
 
 	if (pos < 0)
 		return 1;
-	if (c->slot[0] != c->base)
-		while (k < c->width && c->slot[k] != -1)
-			k += c->group;
+	k = FirstFree(c);
 	if (k >= c->width)
 		return 0;
 	c->slot[k] = c->item_base + 1 + (int32_t) pos;
