@@ -41,6 +41,8 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
+	if (store->n_tasks != spec->n_tasks)
+		MTL_FAIL(MTL_E_SHAPE, "the rows have labels for another number of tasks");
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store, spec->bag_size, spec->sequence_length);
 	why = mtl_schema_shape(&out->schema, spec->scenario, spec->sequence_pooling, &model->shape);

@@ -140,7 +140,6 @@ TestTagsLearn(void)
 			   *test = TaggedRows(8000, 300, 400, 777, 1);
 
 	synthetic_spec(&spec, MTL_MODEL_MMOE);
-	spec.n_tasks = 1;
 	spec.interaction = MTL_INTERACTION_POOLED;	/* the default: tags meet the user in the cross */
 	spec.id_dropout = 0.1f;		/* the default */
 	mtl_fit(&spec, tagged, NULL, 0, &needed, &with);
@@ -276,7 +275,6 @@ TestHistoryLearns(void)
 			   *test = HistoryRows(8000, 4000, 5000, 777, 1);
 
 	synthetic_spec(&spec, MTL_MODEL_MMOE);
-	spec.n_tasks = 1;
 	spec.interaction = MTL_INTERACTION_POOLED;
 	spec.id_dropout = 0.1f;
 	spec.sequence_length = HISTORY;
