@@ -110,6 +110,10 @@ SELECT pooling, bool_and(abs(r.score - (mtl_predict(model, NULL, r.item_id, '{"r
 	   AS recommend_equals_predict, count(*) AS items
 FROM f_seq, mtl_recommend(model, NULL, 40, user_features => '{"recent": [33, 29, 21]}') r
 GROUP BY pooling ORDER BY 1;
+-- packed rows (the data-parallel path) carry histories as their jsonb twins do
+SELECT pooling, mtl_round_encode(model, mtl_round_pack(2, 5, ARRAY[1]::float8[], '{"recent": [33, 29]}', NULL))
+	   = mtl_round_encode(model, 2, 5, ARRAY[1]::float8[], '{"recent": [33, 29]}', NULL) AS packed_history_same
+FROM f_seq ORDER BY 1;
 -- a known user's stored history, and passed features replacing it
 SELECT pooling,
 	   (SELECT array_agg(item_id ORDER BY score DESC) FROM mtl_recommend(model, 2, 5))
