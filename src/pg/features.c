@@ -91,7 +91,8 @@ NumericToDouble(Numeric num)
 		memcpy(&d, digits + i * sizeof(int16), sizeof(int16));
 		result = result * 10000.0 + d;
 	}
-	if (ndigits > 0)
+	/* integers such as ids have no exponent to apply: skip pow() */
+	if (ndigits > 0 && weight != ndigits - 1)
 		result *= pow(10000.0, weight - (ndigits - 1));
 	return negative ? -result : result;
 #endif
