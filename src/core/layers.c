@@ -369,29 +369,6 @@ mtl_bag_backward(float *dtable, const float *dout, int ld, const int32_t *index,
 }
 
 MTL_KERNEL float
-mtl_din_weight_cached(const float *restrict zv, const float *restrict hw, const float *restrict h,
-					  const float *restrict v, const float *restrict Wp,
-					  const float *restrict w2, float b2, float slope, int E, int A,
-					  float *restrict z)
-{
-	float		a = b2;
-
-	for (int u = 0; u < A; u++)
-		z[u] = zv[u] + hw[u];
-	for (int e = 0; e < E; e++)
-	{
-		const float *wp = Wp + (size_t) e * A;
-		float		hve = h[e] * v[e];
-
-		for (int u = 0; u < A; u++)
-			z[u] += hve * wp[u];
-	}
-	for (int u = 0; u < A; u++)
-		a += w2[u] * (z[u] > 0.0f ? z[u] : slope * z[u]);
-	return a;
-}
-
-MTL_KERNEL float
 mtl_din_weight(const float *restrict zv, const float *restrict h, const float *restrict v,
 			   const float *restrict Whd, const float *restrict Wp, const float *restrict w2,
 			   float b2, float slope, int E, int A, float *restrict z)

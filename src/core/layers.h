@@ -90,10 +90,5 @@ float		mtl_din_weight(const float *restrict zv, const float *restrict h,
 						   const float *restrict v, const float *restrict Whd,
 						   const float *restrict Wp, const float *restrict w2, float b2,
 						   float slope, int E, int A, float *restrict z);
-/* The same with hw = h Whd given (a history item's own part, cached by the scorer). */
-float		mtl_din_weight_cached(const float *restrict zv, const float *restrict hw,
-								  const float *restrict h, const float *restrict v,
-								  const float *restrict Wp, const float *restrict w2, float b2,
-								  float slope, int E, int A, float *restrict z);
 
 #endif

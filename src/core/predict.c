@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <cblas.h>
+
 #include "layers.h"
 #include "mem.h"
 
@@ -97,8 +99,10 @@ DinCacheInit(MtlPredictor *p)
 	p->din_whd = mtl_alloc(sizeof(float) * L->E * L->A);
 	for (int i = 0; i < L->E * L->A; i++)
 		p->din_whd[i] = att[i] + att[3 * L->E * L->A + i];
-	p->din_z = mtl_alloc(sizeof(float) * L->A);
 	p->din_zv = mtl_alloc(sizeof(float) * L->A);
+	p->din_h = mtl_alloc(sizeof(float *) * MTL_MAX_BAG);
+	p->din_hv = mtl_alloc(sizeof(float) * MTL_MAX_BAG * L->E);
+	p->din_zs = mtl_alloc(sizeof(float) * MTL_MAX_BAG * L->A);
 }
 
 MtlPredictor *
@@ -156,8 +160,10 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->din_whd);
 	mtl_free(p->din_keys);
 	mtl_free(p->din_vals);
-	mtl_free(p->din_z);
 	mtl_free(p->din_zv);
+	mtl_free(p->din_h);
+	mtl_free(p->din_hv);
+	mtl_free(p->din_zs);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -378,7 +384,11 @@ DinItem(const MtlPredictor *p, const int32_t *group)
 	float	   *h = p->din_vals + entry * (L->E + L->A),
 			   *hw = h + L->E;
 
-	if (memcmp(key, group, sizeof(int32_t) * L->seq_group) == 0)
+	int			same = 1;
+
+	for (int g = 0; g < L->seq_group; g++)
+		same &= key[g] == group[g];
+	if (same)
 		return h;
 	memset(h, 0, sizeof(float) * L->E);
 	for (int g = 0; g < L->seq_group; g++)
@@ -399,7 +409,8 @@ mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 	const int32_t *slot = p->slots + L->cat_slot[f];
 	const float *att = m->params + L->att0;
 	int			E = L->E,
-				A = L->A;
+				A = L->A,
+				n = 0;
 	float	   *v = out + E;
 
 	mtl_model_item_vector(m, m->params, c, p->slots, v);
@@ -415,6 +426,7 @@ mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 		mtl_axpy(p->din_zv, v[e], att + (size_t) (E + e) * A, A);
 		mtl_axpy(p->din_zv, -v[e], att + (size_t) (3 * E + e) * A, A);
 	}
+	/* every history item's units at once: Z = zv + h Whd (cached) + (h * v) Wp */
 	memset(out, 0, sizeof(float) * E);
 	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
 	{
@@ -423,10 +435,26 @@ mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 		if (slot[k] < 0)
 			continue;
 		h = DinItem(p, slot + k);
-		mtl_axpy(out, mtl_din_weight_cached(p->din_zv, h + E, h, v, att + (size_t) 2 * E * A,
-											att + (size_t) 4 * E * A + A, att[L->att_len - 1],
-											MTL_ATTENTION_SLOPE, E, A, p->din_z),
-				 h, E);
+		p->din_h[n] = h;
+		for (int e = 0; e < E; e++)
+			p->din_hv[(size_t) n * E + e] = h[e] * v[e];
+		for (int u = 0; u < A; u++)
+			p->din_zs[(size_t) n * A + u] = p->din_zv[u] + h[E + u];
+		n++;
+	}
+	if (n == 0)
+		return;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A, E, 1.0f, p->din_hv, E,
+				att + (size_t) 2 * E * A, A, 1.0f, p->din_zs, A);
+	for (int j = 0; j < n; j++)
+	{
+		const float *z = p->din_zs + (size_t) j * A;
+		const float *w2 = att + (size_t) 4 * E * A + A;
+		float		a = w2[A];
+
+		for (int u = 0; u < A; u++)
+			a += w2[u] * MTL_ATTENTION_ACT(z[u]);
+		mtl_axpy(out, a, p->din_h[j], E);
 	}
 }
 

@@ -75,8 +75,10 @@ typedef struct MtlPredictor
 	int64_t		din_entries;
 	int32_t    *din_keys;		/* [entries x group], -1: empty */
 	float	   *din_vals;		/* [entries x (E + A)] */
-	float	   *din_z;			/* [A] */
 	float	   *din_zv;			/* [A] */
+	const float **din_h;		/* [history] each history item's cached vector */
+	float	   *din_hv;			/* [history x E] h * v */
+	float	   *din_zs;			/* [history x A] the units */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
