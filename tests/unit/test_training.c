@@ -83,9 +83,13 @@ TaggedRows(int n, int item_lo, int item_hi, uint64_t seed, int with_tags)
 	return store;
 }
 
-/* Held-out AUC on items m never saw, each row's item features passed as mtl_predict's would be. */
+/*
+ * Held-out AUC of m on test's rows with the ids of `side` (user or item)
+ * unknown to it: that side's features are passed, as mtl_predict's would be
+ * (the test store numbers its fields as the training stores do).
+ */
 static double
-ColdItemAuc(const MtlTrained *m, const MtlRowStore *test)
+ColdAuc(const MtlTrained *m, const MtlRowStore *test, int side)
 {
 	const MtlSchema *schema = &m->schema;
 	int64_t		n = test->n_rows;
@@ -97,20 +101,21 @@ ColdItemAuc(const MtlTrained *m, const MtlRowStore *test)
 	for (int64_t r = 0; r < n; r++)
 	{
 		const MtlRowRef *ref = mtl_rows_ref(test, r);
-		uint32_t	set = ref->set[MTL_SIDE_ITEM];
+		uint32_t	set = ref->set[side];
 		double		out[2];
 
 		mtl_schema_row_from_ids(schema, &m->model.layout,
+								side == MTL_SIDE_USER ? -1 :
 								mtl_schema_find_id(schema, MTL_SIDE_USER, mtl_rows_user_id(test, ref)),
+								side == MTL_SIDE_ITEM ? -1 :
 								mtl_schema_find_id(schema, MTL_SIDE_ITEM, mtl_rows_item_id(test, ref)),
 								p->slots, p->nums);
-		mtl_schema_clear_side(schema, &m->model.layout, MTL_SIDE_ITEM, p->slots, p->nums);
-		/* the test store numbers its one field as the tagged training store does */
+		mtl_schema_clear_side(schema, &m->model.layout, side, p->slots, p->nums);
 		for (int64_t e = set ? test->set_end[set - 1] : 0; set && e < test->set_end[set]; e++)
 			if ((int) test->entry_field[e] < schema->n_fields)
 				mtl_schema_set_feature(schema, &m->model.layout, test->entry_field[e],
 									   test->entry_value[e], p->slots, p->nums);
-		mtl_schema_finish_side(schema, &m->model.layout, MTL_SIDE_ITEM, p->slots, p->nums);
+		mtl_schema_finish_side(schema, &m->model.layout, side, p->slots, p->nums);
 		mtl_predictor_run(p, out);
 		score[r] = out[0];
 		label[r] = mtl_rows_labels(test, r)[0];
@@ -144,8 +149,8 @@ TestTagsLearn(void)
 	spec.id_dropout = 0.1f;		/* the default */
 	mtl_fit(&spec, tagged, NULL, 0, &needed, &with);
 	mtl_fit(&spec, untagged, NULL, 0, &needed, &without);
-	auc_with = ColdItemAuc(&with, test);
-	auc_without = ColdItemAuc(&without, test);
+	auc_with = ColdAuc(&with, test, MTL_SIDE_ITEM);
+	auc_without = ColdAuc(&without, test, MTL_SIDE_ITEM);
 	/* the true probabilities (0.6 and 0.15, one item in five liked) rank at about 0.70 */
 	CHECK(auc_with > 0.67 && auc_without < 0.55,
 		  "tags rank unseen items: AUC %.4f with tags, %.4f without", auc_with, auc_without);
@@ -219,42 +224,6 @@ HistoryRows(int n, int user_lo, int user_hi, uint64_t seed, int with_history)
 	return store;
 }
 
-/* Held-out AUC on users m never saw, their histories passed. */
-static double
-ColdUserAuc(const MtlTrained *m, const MtlRowStore *test)
-{
-	const MtlSchema *schema = &m->schema;
-	int64_t		n = test->n_rows;
-	double	   *score = mtl_alloc(sizeof(double) * n);
-	double	   *label = mtl_alloc(sizeof(double) * n);
-	MtlPredictor *p = mtl_predictor_create(m);
-	double		auc;
-
-	for (int64_t r = 0; r < n; r++)
-	{
-		const MtlRowRef *ref = mtl_rows_ref(test, r);
-		uint32_t	set = ref->set[MTL_SIDE_USER];
-		double		out[2];
-
-		mtl_schema_row_from_ids(schema, &m->model.layout, -1,
-								mtl_schema_find_id(schema, MTL_SIDE_ITEM, mtl_rows_item_id(test, ref)),
-								p->slots, p->nums);
-		for (int64_t e = set ? test->set_end[set - 1] : 0; set && e < test->set_end[set]; e++)
-			if ((int) test->entry_field[e] < schema->n_fields)
-				mtl_schema_set_feature(schema, &m->model.layout, test->entry_field[e],
-									   test->entry_value[e], p->slots, p->nums);
-		mtl_schema_finish_side(schema, &m->model.layout, MTL_SIDE_USER, p->slots, p->nums);
-		mtl_predictor_run(p, out);
-		score[r] = out[0];
-		label[r] = mtl_rows_labels(test, r)[0];
-	}
-	auc = mtl_auc(score, label, n);
-	mtl_predictor_free(p);
-	mtl_free(score);
-	mtl_free(label);
-	return auc;
-}
-
 /*
  * A history generalises to users never seen, and attention (DIN) finds the
  * one history item that matches the candidate better than the history's mean.
@@ -284,9 +253,9 @@ TestHistoryLearns(void)
 	spec.sequence_pooling = MTL_POOL_MEAN;
 	mtl_fit(&spec, rows, NULL, 0, &needed, &mean);
 	mtl_fit(&spec, bare, NULL, 0, &needed, &none);
-	auc_din = ColdUserAuc(&din, test);
-	auc_mean = ColdUserAuc(&mean, test);
-	auc_none = ColdUserAuc(&none, test);
+	auc_din = ColdAuc(&din, test, MTL_SIDE_USER);
+	auc_mean = ColdAuc(&mean, test, MTL_SIDE_USER);
+	auc_none = ColdAuc(&none, test, MTL_SIDE_USER);
 	printf("  history: cold-user ctr AUC %.4f din, %.4f mean, %.4f none\n", auc_din, auc_mean, auc_none);
 	CHECK(auc_mean > auc_none + 0.05 && auc_din > auc_mean + 0.05,
 		  "a history lifts cold users' AUC, attention more than the mean: %.4f din, %.4f mean, %.4f none",
