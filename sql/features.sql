@@ -185,6 +185,8 @@ SELECT mtl_predict(model, NULL, 1, '{"recent": 33}', NULL) FROM f_seq WHERE pool
 SELECT mtl_predict(model, NULL, 1, jsonb_build_object('recent', (SELECT jsonb_agg(g) FROM generate_series(1, 13) g)), NULL)
 FROM f_seq WHERE pooling = 'din';
 SELECT mtl_predict(model, NULL, 1, NULL, '{"recent": [33]}') FROM f_seq WHERE pooling = 'din';
+SELECT count(*) FROM f_seq, mtl_recommend(model, 2, 5, user_features => '[33]') WHERE pooling = 'din';
+SELECT count(*) FROM f_seq, mtl_recommend(model, 2, 5, user_features => '{"recent": [1.5]}') WHERE pooling = 'din';
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequences": ["recent"]}') FROM f_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequences": {"recent": "user"}}') FROM f_rows;
 SELECT mtl_train(user_id, item_id, ARRAY[clicked], '{"tasks": [{"name": "ctr", "type": "binary"}], "sequence_pooling": "max"}') FROM f_rows;

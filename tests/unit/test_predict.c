@@ -278,6 +278,21 @@ CheckRecommenderScenario(void)
 	mtl_free(truth);
 }
 
+/* Every scoring path for the cross slots from first on (interaction is left at ids). */
+static void
+CheckCrosses(MtlInteraction first)
+{
+	for (interaction = first; interaction <= MTL_INTERACTION_LAST; interaction++)
+	{
+		CheckModel(MTL_MODEL_MMOE, 1);
+		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
+		CheckRecommender(MTL_MODEL_MMOE);
+		CheckRecommender(MTL_MODEL_SINGLE_TASK);
+		CheckRecommenderScenario();
+	}
+	interaction = MTL_INTERACTION_IDS;
+}
+
 void
 test_predict(void)
 {
@@ -303,35 +318,13 @@ test_predict(void)
 		mtl_fp_flush_end(&mode);
 	}
 	/* the pooled and fm cross slots, from per-side pools when scoring */
-	for (interaction = MTL_INTERACTION_POOLED; interaction <= MTL_INTERACTION_LAST; interaction++)
-	{
-		CheckModel(MTL_MODEL_MMOE, 1);
-		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
-		CheckRecommender(MTL_MODEL_MMOE);
-		CheckRecommender(MTL_MODEL_SINGLE_TASK);
-		CheckRecommenderScenario();
-	}
-	interaction = MTL_INTERACTION_IDS;
+	CheckCrosses(MTL_INTERACTION_POOLED);
 	/* a bag field (item tags): weighted sums on every scoring path */
 	with_tags = 1;
-	for (interaction = MTL_INTERACTION_IDS; interaction <= MTL_INTERACTION_LAST; interaction++)
-	{
-		CheckModel(MTL_MODEL_MMOE, 1);
-		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
-		CheckRecommender(MTL_MODEL_MMOE);
-		CheckRecommender(MTL_MODEL_SINGLE_TASK);
-		CheckRecommenderScenario();
-	}
+	CheckCrosses(MTL_INTERACTION_IDS);
 	/* and a user history pooled by attention (per row) or its mean (per user) */
 	synthetic_history = 1;
-	for (interaction = MTL_INTERACTION_IDS; interaction <= MTL_INTERACTION_LAST; interaction++)
-	{
-		CheckModel(MTL_MODEL_MMOE, 1);
-		CheckModel(MTL_MODEL_SINGLE_TASK, 0);
-		CheckRecommender(MTL_MODEL_MMOE);
-		CheckRecommender(MTL_MODEL_SINGLE_TASK);
-		CheckRecommenderScenario();
-	}
+	CheckCrosses(MTL_INTERACTION_IDS);
 	pooling = MTL_POOL_MEAN;
 	CheckModel(MTL_MODEL_MMOE, 1);
 	CheckRecommender(MTL_MODEL_MMOE);
