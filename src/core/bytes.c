@@ -1,6 +1,9 @@
 #include "bytes.h"
 
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <nmmintrin.h>
+#endif
 
 #include "mem.h"
 
@@ -211,6 +214,24 @@ HasArray(MtlReader *r, size_t n, size_t size)
 	return 1;
 }
 
+/* n little-endian values of size bytes each (checked by HasArray) into v. */
+static void
+ReadArray(MtlReader *r, void *v, size_t n, size_t size)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(v, r->data + r->pos, n * size);
+	r->pos += n * size;
+#else
+	for (size_t i = 0; i < n; i++)
+	{
+		if (size == 4)
+			((uint32_t *) v)[i] = mtl_get_u32(r);
+		else
+			((uint64_t *) v)[i] = mtl_get_u64(r);
+	}
+#endif
+}
+
 float *
 mtl_get_f32_array(MtlReader *r, size_t n)
 {
@@ -219,8 +240,7 @@ mtl_get_f32_array(MtlReader *r, size_t n)
 	if (!HasArray(r, n, 4))
 		return NULL;
 	v = mtl_alloc(sizeof(float) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++)
-		v[i] = mtl_get_f32(r);
+	ReadArray(r, v, n, 4);
 	return v;
 }
 
@@ -232,8 +252,7 @@ mtl_get_i32_array(MtlReader *r, size_t n)
 	if (!HasArray(r, n, 4))
 		return NULL;
 	v = mtl_alloc(sizeof(int32_t) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++)
-		v[i] = (int32_t) mtl_get_u32(r);
+	ReadArray(r, v, n, 4);
 	return v;
 }
 
@@ -245,18 +264,16 @@ mtl_get_u64_array(MtlReader *r, size_t n)
 	if (!HasArray(r, n, 8))
 		return NULL;
 	v = mtl_alloc(sizeof(uint64_t) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++)
-		v[i] = mtl_get_u64(r);
+	ReadArray(r, v, n, 8);
 	return v;
 }
 
 /* CRC-32C (Castagnoli), reflected, bitwise table built on first use. */
-uint32_t
-mtl_crc32c(uint32_t crc, const void *data, size_t len)
+static uint32_t
+Crc32cTable(uint32_t crc, const uint8_t *p, size_t len)
 {
 	static uint32_t table[256];
 	static int	ready = 0;
-	const uint8_t *p = data;
 
 	if (!ready)
 	{
@@ -270,8 +287,44 @@ mtl_crc32c(uint32_t crc, const void *data, size_t len)
 		}
 		ready = 1;
 	}
-	crc = ~crc;
 	for (size_t i = 0; i < len; i++)
 		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+/* The SSE 4.2 instruction: decoding a model checks every byte, so this is most of a cold call's cost. */
+__attribute__((target("sse4.2")))
+static uint32_t
+Crc32cSse42(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t	c = crc;
+
+	for (; len >= 8; p += 8, len -= 8)
+	{
+		uint64_t	word;
+
+		memcpy(&word, p, 8);
+		c = _mm_crc32_u64(c, word);
+	}
+	crc = (uint32_t) c;
+	for (; len > 0; p++, len--)
+		crc = _mm_crc32_u8(crc, *p);
+	return crc;
+}
+#endif
+
+uint32_t
+mtl_crc32c(uint32_t crc, const void *data, size_t len)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	static int	sse42 = -1;
+
+	if (sse42 < 0)
+		sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	if (sse42)
+		return ~Crc32cSse42(~crc, data, len);
+#endif
+	return ~Crc32cTable(~crc, data, len);
 }

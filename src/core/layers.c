@@ -390,3 +390,40 @@ mtl_din_weight(const float *restrict zv, const float *restrict h, const float *r
 		a += w2[u] * (z[u] > 0.0f ? z[u] : slope * z[u]);
 	return a;
 }
+
+MTL_KERNEL void
+mtl_din_units(int n, const float *const *entries, int K, int kw, const float *restrict q,
+			  const float *restrict zv, int A, float *restrict kq, float *restrict z)
+{
+	for (int j = 0; j < n; j++)
+	{
+		const float *restrict k = entries[j];
+		const float *restrict w = k + kw;
+		float	   *restrict kqj = kq + (size_t) j * K;
+		float	   *restrict zj = z + (size_t) j * A;
+
+		for (int e = 0; e < K; e++)
+			kqj[e] = k[e] * q[e];
+		for (int u = 0; u < A; u++)
+			zj[u] = zv[u] + w[u];
+	}
+}
+
+MTL_KERNEL void
+mtl_din_weights(int n, int A, const float *restrict z, const float *restrict w2, float b2,
+				float slope, float *restrict a)
+{
+	for (int j = 0; j < n; j++)
+	{
+		const float *restrict zj = z + (size_t) j * A;
+		float		sum = 0.0f;
+
+		for (int u = 0; u < A; u++)
+		{
+			float		x = zj[u];
+
+			sum += w2[u] * (x > 0.0f ? x : slope * x);
+		}
+		a[j] = b2 + sum;
+	}
+}

@@ -90,5 +90,14 @@ float		mtl_din_weight(const float *restrict zv, const float *restrict h,
 						   const float *restrict v, const float *restrict Whd,
 						   const float *restrict Wp, const float *restrict w2, float b2,
 						   float slope, int E, int A, float *restrict z);
+/*
+ * DIN scoring, per history item j of n: kq_j = k_j * q ([K]) and
+ * z_j = zv + entries[j][kw ..] ([A]), k_j = entries[j][0 .. K).
+ */
+void		mtl_din_units(int n, const float *const *entries, int K, int kw, const float *q,
+						  const float *zv, int A, float *kq, float *z);
+/* a_j = b2 + w2 . act(z_j) for n rows z_j ([A] each), act leaky with slope. */
+void		mtl_din_weights(int n, int A, const float *z, const float *w2, float b2, float slope,
+							float *a);
 
 #endif

@@ -362,7 +362,8 @@ mtl_layout_build(MtlLayout *L, const MtlSpec *spec, const MtlShape *shape)
 	if (L->A < 0 || L->A > MTL_MAX_ATTENTION || (L->A == 0 && HasDin(L, shape)))
 		MTL_FAIL(MTL_E_SHAPE, "invalid attention units");
 	L->att0 = pos;
-	L->att_len = L->A > 0 ? (size_t) 4 * L->E * L->A + 2 * L->A + 1 : 0;
+	L->K = L->seq_group * L->E;
+	L->att_len = L->A > 0 ? (size_t) 4 * L->K * L->A + 2 * L->A + 1 : 0;
 	pos += L->att_len * L->n_copies;
 	L->loss_s = pos;
 	if (spec->loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
@@ -475,8 +476,8 @@ mtl_model_init(MtlModel *model)
 	{
 		float	   *att = p + L->att0 + (size_t) c * L->att_len;
 
-		FillNormal(att, (size_t) 4 * L->E * L->A, sqrtf(1.0f / (4 * L->E)), &rng);
-		FillNormal(att + (size_t) 4 * L->E * L->A + L->A, L->A, 0.1f / sqrtf((float) L->A), &rng);
+		FillNormal(att, (size_t) 4 * L->K * L->A, sqrtf(1.0f / (4 * L->K)), &rng);
+		FillNormal(att + (size_t) 4 * L->K * L->A + L->A, L->A, 0.1f / sqrtf((float) L->A), &rng);
 		att[L->att_len - 1] = 1.0f / (float) (spec->sequence_length > 0 ? spec->sequence_length : 1);
 	}
 	/* scenario blocks: weights multiply by 1, biases add 0 */
@@ -595,6 +596,7 @@ mtl_work_free(MtlWork *w, const MtlModel *model)
 {
 	if (w == NULL)
 		return;
+	mtl_free(w->star_frozen);
 	mtl_free(w->X);
 	mtl_free(w->dX);
 	mtl_free(w->scenario);

@@ -31,7 +31,13 @@ DefaultResize(void *ptr, size_t size)
 	return p;
 }
 
-static MtlAllocator current = {DefaultAllocZero, DefaultResize, free};
+static void *
+DefaultAlloc(size_t size)
+{
+	return DefaultResize(NULL, size);
+}
+
+static MtlAllocator current = {DefaultAllocZero, DefaultAlloc, DefaultResize, free};
 
 void
 mtl_set_allocator(const MtlAllocator *allocator)
@@ -43,6 +49,12 @@ void *
 mtl_alloc(size_t size)
 {
 	return current.alloc_zero(size);
+}
+
+void *
+mtl_alloc_uninit(size_t size)
+{
+	return current.alloc(size);
 }
 
 void *

@@ -13,12 +13,15 @@
 typedef struct MtlAllocator
 {
 	void	   *(*alloc_zero) (size_t size);	/* zeroed; never returns NULL */
+	void	   *(*alloc) (size_t size); /* not zeroed; never returns NULL */
 	void	   *(*resize) (void *ptr, size_t size);
 	void		(*release) (void *ptr);
 } MtlAllocator;
 
 void		mtl_set_allocator(const MtlAllocator *allocator);
 void	   *mtl_alloc(size_t size);
+/* Not zeroed: for large buffers whose every read is guarded by a marker of its own. */
+void	   *mtl_alloc_uninit(size_t size);
 void	   *mtl_realloc(void *ptr, size_t size);
 void		mtl_free(void *ptr);
 char	   *mtl_strdup(const char *s);

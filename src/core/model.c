@@ -35,14 +35,18 @@ mtl_model_row_scenario(const MtlModel *model, const int32_t *slots)
 
 /*
  * Whether embedded field f enters side's pool. An attention-pooled history
- * does not: it depends on the candidate, so it would tie the user's pool to
- * each item (scoring adds it per row instead).
+ * is the user's, wherever it was given, and enters only a pool taken from an
+ * input row (with_din): it depends on the candidate, so the scoring paths
+ * cache the user's pool without it and add it per row (the extra of
+ * mtl_model_cross).
  */
 static int
-PoolsField(const MtlModel *model, int f, int side)
+PoolsField(const MtlModel *model, int f, int side, int with_din)
 {
-	if (model->spec.interaction == MTL_INTERACTION_IDS || model->layout.cat_din[f])
+	if (model->spec.interaction == MTL_INTERACTION_IDS)
 		return 0;
+	if (model->layout.cat_din[f])
+		return with_din && side == MTL_SIDE_USER;
 	return model->shape.cat_side[f] == side;
 }
 
@@ -56,16 +60,16 @@ PoolAdd(float *sum, float *sq, const float *v, int E, int fm)
 			sq[i] += v[i] * v[i];
 }
 
-/* The attention inputs [h, v, h * v, h - v] of one history item. */
+/* The attention inputs [k, q, k * q, k - q] of one history item ([K] each). */
 static void
-AttentionInput(int E, const float *h, const float *v, float *in)
+AttentionInput(int K, const float *k, const float *q, float *in)
 {
-	for (int i = 0; i < E; i++)
+	for (int i = 0; i < K; i++)
 	{
-		in[i] = h[i];
-		in[E + i] = v[i];
-		in[2 * E + i] = h[i] * v[i];
-		in[3 * E + i] = h[i] - v[i];
+		in[i] = k[i];
+		in[K + i] = q[i];
+		in[2 * K + i] = k[i] * q[i];
+		in[3 * K + i] = k[i] - q[i];
 	}
 }
 
@@ -73,14 +77,14 @@ AttentionInput(int E, const float *h, const float *v, float *in)
 static float
 AttentionWeight(const MtlLayout *L, const float *att, const float *in, float *s)
 {
-	int			E = L->E,
+	int			K = L->K,
 				A = L->A;
-	const float *b1 = att + (size_t) 4 * E * A,
+	const float *b1 = att + (size_t) 4 * K * A,
 			   *w2 = b1 + A;
 	float		a = w2[A];
 
 	memcpy(s, b1, sizeof(float) * A);
-	for (int k = 0; k < 4 * E; k++)
+	for (int k = 0; k < 4 * K; k++)
 		mtl_axpy(s, in[k], att + (size_t) k * A, A);
 	for (int u = 0; u < A; u++)
 	{
@@ -97,90 +101,104 @@ HistoryMissing(const MtlLayout *L, const int32_t *slot, int f)
 	return slot[0] == (int32_t) L->cat_row0[f];
 }
 
-/* History item j's vector (its group's rows summed) of copy c into h; 0 when the group is empty. */
-static int
-HistoryItem(const MtlLayout *L, const float *params, int c, const int32_t *group, float *h)
+int
+mtl_model_history_item(const MtlLayout *L, const float *params, int c, const int32_t *group,
+					   float *key, float *h)
 {
+	int			E = L->E;
+
 	if (group[0] < 0)
 		return 0;
-	memset(h, 0, sizeof(float) * L->E);
+	memset(h, 0, sizeof(float) * E);
 	for (int g = 0; g < L->seq_group; g++)
-		if (group[g] >= 0)
-			mtl_add(h, params + (size_t) MTL_COPY_ROW(L, group[g], c) * L->E, L->E);
+	{
+		float	   *part = key + (size_t) g * E;
+
+		if (group[g] < 0)
+		{
+			memset(part, 0, sizeof(float) * E);
+			continue;
+		}
+		memcpy(part, params + (size_t) MTL_COPY_ROW(L, group[g], c) * E, sizeof(float) * E);
+		mtl_add(h, part, E);
+	}
 	return 1;
 }
 
 void
-mtl_model_item_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
-					  float *v)
+mtl_model_item_key(const MtlModel *model, const float *params, int c, const int32_t *slots,
+				   float *q)
 {
 	const MtlLayout *L = &model->layout;
 
-	memset(v, 0, sizeof(float) * L->E);
+	memset(q, 0, sizeof(float) * L->K);
 	if (slots[1] >= 0)
-		mtl_add(v, params + (size_t) MTL_COPY_ROW(L, slots[1], c) * L->E, L->E);
+		memcpy(q, params + (size_t) MTL_COPY_ROW(L, slots[1], c) * L->E, sizeof(float) * L->E);
 	for (int g = 0; g < L->n_item_cats; g++)
 	{
 		int32_t		row = slots[L->cat_slot[L->item_cats[g]]];
 
 		if (row >= 0)
-			mtl_add(v, params + (size_t) MTL_COPY_ROW(L, row, c) * L->E, L->E);
+			memcpy(q + (size_t) (1 + g) * L->E, params + (size_t) MTL_COPY_ROW(L, row, c) * L->E,
+				   sizeof(float) * L->E);
 	}
 }
 
 /* The same from an input row x (copy's D-wide input). */
 static void
-ItemVectorOfRow(const MtlLayout *L, const float *x, float *v)
+ItemKeyOfRow(const MtlLayout *L, const float *x, float *q)
 {
-	memcpy(v, x + L->E, sizeof(float) * L->E);
+	memcpy(q, x + L->E, sizeof(float) * L->E);
 	for (int g = 0; g < L->n_item_cats; g++)
-		mtl_add(v, x + 3 * L->E + L->item_cats[g] * L->E, L->E);
+		memcpy(q + (size_t) (1 + g) * L->E, x + 3 * L->E + L->item_cats[g] * L->E,
+			   sizeof(float) * L->E);
 }
 
 void
 mtl_model_din_vector(const MtlModel *model, const float *params, int c, const int32_t *slots,
-					 const float *v, int f, float *out)
+					 const float *q, int f, float *out, float *scratch)
 {
 	const MtlLayout *L = &model->layout;
 	const int32_t *slot = slots + L->cat_slot[f];
 	const float *att = params + L->att0 + (size_t) c * L->att_len;
-	int			E = L->E,
+	int			K = L->K,
 				A = L->A;
 	const float *Wh = att,
-			   *Wv = att + (size_t) E * A,
-			   *Wp = att + (size_t) 2 * E * A,
-			   *Wd = att + (size_t) 3 * E * A,
-			   *b1 = att + (size_t) 4 * E * A,
+			   *Wv = att + (size_t) K * A,
+			   *Wp = att + (size_t) 2 * K * A,
+			   *Wd = att + (size_t) 3 * K * A,
+			   *b1 = att + (size_t) 4 * K * A,
 			   *w2 = b1 + A;
-	float		h[MTL_MAX_EMBEDDING],
-				zv[MTL_MAX_ATTENTION],
+	float	   *key = scratch,
+			   *h = key + K;
+	float		zv[MTL_MAX_ATTENTION],
 				z[MTL_MAX_ATTENTION],
 				whd_stack[4096];
 	float	   *whd;
 
-	memset(out, 0, sizeof(float) * E);
+	memset(out, 0, sizeof(float) * L->E);
 	if (HistoryMissing(L, slot, f))
 	{
-		memcpy(out, params + (size_t) MTL_COPY_ROW(L, slot[0], c) * E, sizeof(float) * E);
+		memcpy(out, params + (size_t) MTL_COPY_ROW(L, slot[0], c) * L->E, sizeof(float) * L->E);
 		return;
 	}
 	/*
-	 * W1 [h, v, h * v, h - v] = h (Wh + Wd) + v (Wv - Wd) + (h * v) Wp: the
-	 * candidate's part once, then two E x A products per history item
+	 * W1 [k, q, k * q, k - q] = k (Wh + Wd) + q (Wv - Wd) + (k * q) Wp: the
+	 * candidate's part once, then two K x A products per history item
 	 */
-	whd = E * A <= 4096 ? whd_stack : mtl_alloc(sizeof(float) * E * A);
-	for (int i = 0; i < E * A; i++)
+	whd = K * A <= 4096 ? whd_stack : mtl_alloc(sizeof(float) * K * A);
+	for (int i = 0; i < K * A; i++)
 		whd[i] = Wh[i] + Wd[i];
 	memcpy(zv, b1, sizeof(float) * A);
-	for (int e = 0; e < E; e++)
+	for (int e = 0; e < K; e++)
 	{
-		mtl_axpy(zv, v[e], Wv + (size_t) e * A, A);
-		mtl_axpy(zv, -v[e], Wd + (size_t) e * A, A);
+		mtl_axpy(zv, q[e], Wv + (size_t) e * A, A);
+		mtl_axpy(zv, -q[e], Wd + (size_t) e * A, A);
 	}
 	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
-		if (HistoryItem(L, params, c, slot + k, h))
-			mtl_axpy(out, mtl_din_weight(zv, h, v, whd, Wp, w2, w2[A], MTL_ATTENTION_SLOPE, E, A, z),
-					 h, E);
+		if (mtl_model_history_item(L, params, c, slot + k, key, h))
+			mtl_axpy(out, mtl_din_weight(zv, key, q, whd, Wp, w2, w2[A], MTL_ATTENTION_SLOPE, K, A, z),
+					 h, L->E);
 	if (whd != whd_stack)
 		mtl_free(whd);
 }
@@ -188,27 +206,30 @@ mtl_model_din_vector(const MtlModel *model, const float *params, int c, const in
 /*
  * Backward of mtl_model_din_vector for one row of copy c: g, the gradient of
  * its output, into the history's rows of table (copy c's embedding
- * gradients), the attention block's gradient datt, and dv (+=).
+ * gradients), the attention block's gradient datt, and dq (+=).
+ * scratch: [10 K + E + 2 A] floats.
  */
 static void
 DinBackward(const MtlModel *model, const float *params, int c, const int32_t *slots,
-			const float *v, int f, const float *g, float *table, float *datt, float *dv,
+			const float *q, int f, const float *g, float *table, float *datt, float *dq,
 			float *scratch)
 {
 	const MtlLayout *L = &model->layout;
 	const int32_t *slot = slots + L->cat_slot[f];
 	const float *att = params + L->att0 + (size_t) c * L->att_len;
 	int			E = L->E,
+				K = L->K,
 				A = L->A;
-	const float *w2 = att + (size_t) 4 * E * A + A;
-	float	   *db1 = datt + (size_t) 4 * E * A,
+	const float *w2 = att + (size_t) 4 * K * A + A;
+	float	   *db1 = datt + (size_t) 4 * K * A,
 			   *dw2 = db1 + A;
 	float	   *in = scratch,
-			   *s = in + 4 * E,
+			   *s = in + 4 * K,
 			   *dz = s + A,
 			   *din = dz + A,
-			   *h = din + 4 * E,
-			   *dh = h + E;
+			   *key = din + 4 * K,
+			   *dkey = key + K,
+			   *h = dkey + K;
 
 	if (HistoryMissing(L, slot, f))
 	{
@@ -220,15 +241,12 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 		float		a,
 					da = 0.0f;
 
-		if (!HistoryItem(L, params, c, slot + k, h))
+		if (!mtl_model_history_item(L, params, c, slot + k, key, h))
 			continue;
-		AttentionInput(E, h, v, in);
+		AttentionInput(K, key, q, in);
 		a = AttentionWeight(L, att, in, s);
 		for (int i = 0; i < E; i++)
-		{
 			da += g[i] * h[i];
-			dh[i] = a * g[i];
-		}
 		datt[L->att_len - 1] += da;
 		for (int u = 0; u < A; u++)
 		{
@@ -236,7 +254,7 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 			dz[u] = da * w2[u] * (s[u] > 0.0f ? 1.0f : MTL_ATTENTION_SLOPE);
 			db1[u] += dz[u];
 		}
-		for (int j = 0; j < 4 * E; j++)
+		for (int j = 0; j < 4 * K; j++)
 		{
 			const float *w = att + (size_t) j * A;
 			float		sum = 0.0f;
@@ -246,15 +264,20 @@ DinBackward(const MtlModel *model, const float *params, int c, const int32_t *sl
 			din[j] = sum;
 			mtl_axpy(datt + (size_t) j * A, in[j], dz, A);
 		}
-		for (int i = 0; i < E; i++)
+		for (int i = 0; i < K; i++)
 		{
-			dh[i] += din[i] + din[2 * E + i] * v[i] + din[3 * E + i];
-			dv[i] += din[E + i] + din[2 * E + i] * h[i] - din[3 * E + i];
+			dkey[i] = din[i] + din[2 * K + i] * q[i] + din[3 * K + i];
+			dq[i] += din[K + i] + din[2 * K + i] * key[i] - din[3 * K + i];
 		}
-		/* a history item's vector sums its group's rows */
+		/* each row of the group: its part of the key, and a_j g through the sum h */
 		for (int j = 0; j < L->seq_group; j++)
 			if (slot[k + j] >= 0)
-				mtl_add(table + (size_t) slot[k + j] * E, dh, E);
+			{
+				float	   *row = table + (size_t) slot[k + j] * E;
+
+				mtl_add(row, dkey + (size_t) j * E, E);
+				mtl_axpy(row, a, g, E);
+			}
 	}
 }
 
@@ -299,7 +322,7 @@ Pool(const MtlModel *model, const float *x, const float *params, int c, const in
 	}
 	for (int f = 0; f < model->shape.n_cat; f++)
 	{
-		if (!PoolsField(model, f, side))
+		if (!PoolsField(model, f, side, x != NULL))
 			continue;
 		if (x != NULL)
 			PoolAdd(sum, sq, x + 3 * E + f * E, E, fm);
@@ -325,11 +348,12 @@ mtl_model_pool_slots(const MtlModel *model, const float *params, int c, const in
 }
 
 void
-mtl_model_cross(const MtlModel *model, const float *const *sum, const float *const *sq, float *out)
+mtl_model_cross(const MtlModel *model, const float *const *sum, const float *const *sq,
+				const float *extra, float *out)
 {
 	int			E = model->layout.E;
 
-	if (model->spec.interaction != MTL_INTERACTION_FM)
+	if (model->spec.interaction == MTL_INTERACTION_IDS)
 	{
 		for (int i = 0; i < E; i++)
 			out[i] = sum[MTL_SIDE_USER][i] * sum[MTL_SIDE_ITEM][i];
@@ -337,9 +361,16 @@ mtl_model_cross(const MtlModel *model, const float *const *sum, const float *con
 	}
 	for (int i = 0; i < E; i++)
 	{
-		float		s = sum[0][i] + sum[1][i] + sum[2][i];
+		float		d = extra != NULL ? extra[i] : 0.0f;
 
-		out[i] = 0.5f * (s * s - (sq[0][i] + sq[1][i] + sq[2][i]));
+		if (model->spec.interaction == MTL_INTERACTION_POOLED)
+			out[i] = (sum[MTL_SIDE_USER][i] + d) * sum[MTL_SIDE_ITEM][i];
+		else
+		{
+			float		s = sum[0][i] + sum[1][i] + sum[2][i] + d;
+
+			out[i] = 0.5f * (s * s - (sq[0][i] + sq[1][i] + sq[2][i] + d * d));
+		}
 	}
 }
 
@@ -359,7 +390,7 @@ CrossOfRow(const MtlModel *model, float *x, float *pools)
 		sum[side] = s;
 		sq[side] = s + E;
 	}
-	mtl_model_cross(model, sum, sq, x + 2 * E);
+	mtl_model_cross(model, sum, sq, NULL, x + 2 * E);
 }
 
 void
@@ -372,7 +403,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 	int			n_num = model->shape.n_num;
 	int			num0 = L->D - n_num;
 	float	   *pools = mtl_alloc(sizeof(float) * 2 * MTL_N_SIDES * E);
-	float		v[MTL_MAX_EMBEDDING];
+	float	   *q = L->A > 0 ? mtl_alloc(sizeof(float) * (2 * L->K + E)) : NULL;
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -394,11 +425,11 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 
 			/* histories against the candidate: its id and categorical embeddings, in x already */
 			if (L->A > 0)
-				ItemVectorOfRow(L, x, v);
+				ItemKeyOfRow(L, x, q);
 			for (int f = 0; f < model->shape.n_cat && L->A > 0; f++)
 				if (L->cat_din[f])
-					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, v, f,
-										 x + 3 * E + f * E);
+					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, q, f,
+										 x + 3 * E + f * E, q + L->K);
 
 			CrossOfRow(model, x, pools);
 			if (n_num > 0)
@@ -406,6 +437,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 		}
 	}
 	mtl_free(pools);
+	mtl_free(q);
 	for (int r = 0; r < B; r++)
 		work->scenario[r] = mtl_model_row_scenario(model, slots + (size_t) r * S);
 }
@@ -563,12 +595,51 @@ TowerParams(const MtlModel *model, MtlWork *w, const float *p, int t, int l, int
 	*b = p + L->tower_b[t][l];
 	if (s <= 0 || s > L->n_scenarios)
 		return;
+	if (w->star_frozen != NULL)
+	{
+		const float *eff = w->star_frozen + (size_t) (s - 1) * L->tower_len - L->tower0;
+
+		*W = eff + L->tower_W[t][l];
+		*b = eff + L->tower_b[t][l];
+		return;
+	}
 	for (int i = 0; i < in * out; i++)
 		w->star_W[i] = (*W)[i] * p[block + L->tower_W[t][l] + i];
 	for (int i = 0; i < out; i++)
 		w->star_b[i] = (*b)[i] + p[block + L->tower_b[t][l] + i];
 	*W = w->star_W;
 	*b = w->star_b;
+}
+
+void
+mtl_work_freeze_scenarios(MtlWork *w, const MtlModel *model, const float *params)
+{
+	const MtlLayout *L = &model->layout;
+	float	   *frozen;
+
+	mtl_free(w->star_frozen);
+	w->star_frozen = NULL;
+	if (L->n_scenarios == 0)
+		return;
+	frozen = mtl_alloc(sizeof(float) * L->n_scenarios * L->tower_len);
+	for (int s = 1; s <= L->n_scenarios; s++)
+	{
+		float	   *eff = frozen + (size_t) (s - 1) * L->tower_len - L->tower0;
+
+		for (int t = 0; t < model->spec.n_tasks; t++)
+			for (int l = 0; l <= model->spec.n_tower_layers; l++)
+			{
+				const float *W,
+						   *b;
+				int			in = l > 0 ? TowerWidth(&model->spec, l - 1) : L->H;
+				int			out = TowerWidth(&model->spec, l);
+
+				TowerParams(model, w, params, t, l, s, &W, &b);
+				memcpy(eff + L->tower_W[t][l], W, sizeof(float) * in * out);
+				memcpy(eff + L->tower_b[t][l], b, sizeof(float) * out);
+			}
+	}
+	w->star_frozen = frozen;
 }
 
 /* Length of the run of rows from r0 with the same scenario. */
@@ -887,19 +958,21 @@ FieldScatter(const MtlLayout *L, int f, const int32_t *s, const float *nums, con
 }
 
 /*
- * The cross slot's gradient d into the embedding rows of one input row x
- * (slots s and nums of copy table): ids and pooled send d * V to each
- * embedding of the user's pool and d * U to each of the item's; fm sends
+ * The cross slot's gradient into the embedding rows of one input row x (its
+ * gradient dx, slots s and nums of copy table): ids and pooled send d * V to
+ * each embedding of the user's pool and d * U to each of the item's; fm sends
  * d * (S - v_j) to each embedding v_j, S the sum of all. A bag's rows get its
- * share times their weights. pools: [8 x E] scratch.
+ * share times their weights; an attention-pooled history's share goes to its
+ * slot of dx, for HistoryBackward. pools: [8 x E] scratch.
  */
 static void
-CrossBackward(const MtlModel *model, const float *x, const float *d, const int32_t *s,
+CrossBackward(const MtlModel *model, const float *x, float *dx, const int32_t *s,
 			  const float *nums, float *table, float *pools)
 {
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
 	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
+	const float *d = dx + 2 * E;
 	const float *U = pools,
 			   *V = pools + 2 * E;
 	float	   *all = pools + 6 * E;
@@ -912,10 +985,11 @@ CrossBackward(const MtlModel *model, const float *x, const float *d, const int32
 	/* k: the user id, the item id, then embedded field k - 2 */
 	for (int k = 0; k < 2 + model->shape.n_cat; k++)
 	{
-		int			side = k < 2 ? k : model->shape.cat_side[k - 2];
+		int			din = k >= 2 && L->cat_din[k - 2];
+		int			side = k < 2 ? k : din ? MTL_SIDE_USER : model->shape.cat_side[k - 2];
 		const float *v = k < 2 ? x + k * E : x + 3 * E + (k - 2) * E;
 
-		if (k < 2 ? s[k] < 0 : !PoolsField(model, k - 2, side))
+		if (k < 2 ? s[k] < 0 : !PoolsField(model, k - 2, side, 1))
 			continue;
 		if (fm)
 			for (int i = 0; i < E; i++)
@@ -931,9 +1005,37 @@ CrossBackward(const MtlModel *model, const float *x, const float *d, const int32
 			continue;
 		if (k < 2)
 			mtl_add(table + (size_t) s[k] * E, g, E);
+		else if (din)
+			mtl_add(dx + 3 * E + (k - 2) * E, g, E);
 		else
 			FieldScatter(L, k - 2, s, nums, g, table);
 	}
+}
+
+/*
+ * The attention-pooled histories' gradients (in their slots of dx) into
+ * their rows of table, the attention block's gradient datt, and the
+ * candidate's key: its id's and categorical values' slots of dx.
+ * scratch: [12 K + E + 2 A] floats.
+ */
+static void
+HistoryBackward(const MtlModel *model, const float *params, int c, const int32_t *slots,
+				const float *x, float *dx, float *table, float *datt, float *scratch)
+{
+	const MtlLayout *L = &model->layout;
+	int			E = L->E;
+	float	   *q = scratch,
+			   *dq = q + L->K;
+
+	ItemKeyOfRow(L, x, q);
+	memset(dq, 0, sizeof(float) * L->K);
+	for (int f = 0; f < model->shape.n_cat; f++)
+		if (L->cat_din[f])
+			DinBackward(model, params, c, slots, q, f, dx + 3 * E + f * E, table, datt, dq,
+						dq + L->K);
+	mtl_add(dx + E, dq, E);
+	for (int g = 0; g < L->n_item_cats; g++)
+		mtl_add(dx + 3 * E + L->item_cats[g] * E, dq + (size_t) (1 + g) * E, E);
 }
 
 void
@@ -944,9 +1046,7 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 	int			E = L->E;
 	int			S = L->n_slots;
 	float	   *pools = mtl_alloc(sizeof(float) * 8 * E);
-	float	   *scratch = mtl_alloc(sizeof(float) * (11 * E + 2 * L->A + 1));
-	float		v[MTL_MAX_EMBEDDING],
-				dv[MTL_MAX_EMBEDDING];
+	float	   *scratch = mtl_alloc(sizeof(float) * (12 * L->K + E + 2 * L->A + 1));
 
 	for (int c = 0; c < L->n_copies; c++)
 	{
@@ -954,26 +1054,18 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 		float	   *dX = work->dX + (size_t) c * L->D;
 		const float *X = work->X + (size_t) c * L->D;
 
-		/*
-		 * first the histories: their gradient of the candidate's item vector
-		 * joins its id's and categorical values' inputs
-		 */
-		for (int r = 0; r < B && L->A > 0; r++)
+		/* the cross first: an attention-pooled history's share joins its slot of dX */
+		for (int r = 0; r < B; r++)
 		{
+			const float *x = X + (size_t) r * L->Xw;
 			float	   *dx = dX + (size_t) r * L->Xw;
 
-			ItemVectorOfRow(L, X + (size_t) r * L->Xw, v);
-			memset(dv, 0, sizeof(float) * E);
-			for (int f = 0; f < model->shape.n_cat; f++)
-				if (L->cat_din[f])
-					DinBackward(model, params, c, slots + (size_t) r * S, v, f,
-								dx + 3 * E + f * E, table,
-								grads + L->att0 + (size_t) c * L->att_len, dv, scratch);
-			mtl_add(dx + E, dv, E);
-			for (int g = 0; g < L->n_item_cats; g++)
-				mtl_add(dx + 3 * E + L->item_cats[g] * E, dv, E);
+			CrossBackward(model, x, dx, slots + (size_t) r * S, nums + (size_t) r * L->n_cols,
+						  table, pools);
+			if (L->A > 0)
+				HistoryBackward(model, params, c, slots + (size_t) r * S, x, dx, table,
+								grads + L->att0 + (size_t) c * L->att_len, scratch);
 		}
-
 		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
 		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);
 		for (int f = 0; f < model->shape.n_cat; f++)
@@ -983,9 +1075,6 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 			else if (!L->cat_din[f])
 				mtl_bag_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f], S,
 								 nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);
-		for (int r = 0; r < B; r++)
-			CrossBackward(model, X + (size_t) r * L->Xw, dX + (size_t) r * L->Xw + 2 * E,
-						  slots + (size_t) r * S, nums + (size_t) r * L->n_cols, table, pools);
 	}
 	mtl_free(pools);
 	mtl_free(scratch);

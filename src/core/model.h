@@ -231,15 +231,18 @@ typedef struct MtlLayout
 	uint8_t    *cat_din;		/* [n_cat] pooled by target attention (no weights read) */
 	/*
 	 * A history item's group of slots: its id, then the item's categorical
-	 * fields (those of side item and one slot), as the candidate's item
-	 * vector sums them.
+	 * fields (those of side item and one slot). Attention sees a history item
+	 * and the candidate as their group's embeddings side by side (the key,
+	 * K = seq_group x E wide), so it can match field with field; the pooled
+	 * output sums each history item's group.
 	 */
 	int			seq_group;		/* 1 + n_item_cats */
+	int			K;				/* seq_group * E */
 	int			n_item_cats;
 	int		   *item_cats;		/* [n_item_cats] their field numbers */
 	int			A;				/* attention units (0: no DIN field) */
 	size_t		att0;			/* copy c's attention block at att0 + c * att_len: */
-	size_t		att_len;		/* W1 [4E x A], b1 [A], w2 [A], b2 [1] */
+	size_t		att_len;		/* W1 [4K x A], b1 [A], w2 [A], b2 [1] */
 	int			n_levels;
 	MtlLevel	levels[MTL_MAX_LEVELS];
 	int			n_expert_layers;
@@ -305,6 +308,12 @@ typedef struct MtlWork
 			   *star_dW,
 			   *star_b,
 			   *star_db;
+	/*
+	 * Scoring: every scenario's effective tower weights and biases, computed
+	 * once (mtl_work_freeze_scenarios) for fixed params; laid out like the
+	 * tower block, one block per scenario. NULL: computed per batch.
+	 */
+	float	   *star_frozen;
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);
@@ -314,9 +323,11 @@ const char *mtl_interaction_name(MtlInteraction interaction);
  * The cross slot from per-side pools: sum[s] and sq[s] ([E] each) are the
  * sum and sum of squares of side s's embeddings (user, item, context; sq is
  * read in fm mode only, and context only in fm mode). See mtl_model_pool.
+ * extra ([E] or NULL) joins the user's side: the scoring paths' sum of a
+ * row's attention-pooled histories, which their cached pools leave out.
  */
 void		mtl_model_cross(const MtlModel *model, const float *const *sum, const float *const *sq,
-							float *out);
+							const float *extra, float *out);
 /*
  * Side's pool of one input row x (copy c's D-wide input, embeddings already
  * in place): the embeddings of the side's slots that enter the cross slot.
@@ -332,24 +343,33 @@ void		mtl_model_pool_slots(const MtlModel *model, const float *params, int c,
 /*
  * DIN (Zhou et al., KDD 2018): the E-wide input of sequence field f of one
  * row (its slots name the history items' groups of rows) against the
- * candidate's item vector v: sum over the history of a_j * h_j, h_j the
- * history item's vector (mtl_model_item_vector of its group), with
- * a_j = w2 . act(W1 [h_j, v, h_j * v, h_j - v] + b1) + b2 (no softmax, as
- * in the paper), from copy c's rows and attention block. act is a leaky
- * ReLU (slope 0.1 below 0) in place of the paper's PReLU: as cheap as ReLU
- * when every candidate of a catalog is scored, without dead units. A
- * missing history is the field's missing row.
+ * candidate's key q: sum over the history of a_j * h_j, h_j the sum of
+ * history item j's group of rows, with
+ * a_j = w2 . act(W1 [k_j, q, k_j * q, k_j - q] + b1) + b2 (no softmax, as
+ * in the paper), k_j the group's rows side by side (K wide, as the paper's
+ * goods, shop and category embeddings are concatenated), from copy c's rows
+ * and attention block. act is a leaky ReLU (slope 0.1 below 0) in place of
+ * the paper's PReLU: as cheap as ReLU when every candidate of a catalog is
+ * scored, without dead units. A missing history is the field's missing row.
+ * scratch: [K + E] floats.
  */
 #define MTL_ATTENTION_SLOPE 0.1f
 #define MTL_ATTENTION_ACT(z) ((z) > 0.0f ? (z) : MTL_ATTENTION_SLOPE * (z))
 void		mtl_model_din_vector(const MtlModel *model, const float *params, int c,
-								 const int32_t *slots, const float *v, int f, float *out);
+								 const int32_t *slots, const float *q, int f, float *out,
+								 float *scratch);
 /*
- * The item vector a history item and a candidate are seen as: the item id's
- * embedding plus its categorical fields' (layout item_cats), of one row.
+ * The key ([K]) a candidate is seen as by attention: the item id's embedding,
+ * then its categorical fields' (layout item_cats), of one row; absent: zeros.
  */
-void		mtl_model_item_vector(const MtlModel *model, const float *params, int c,
-								  const int32_t *slots, float *v);
+void		mtl_model_item_key(const MtlModel *model, const float *params, int c,
+							   const int32_t *slots, float *q);
+/*
+ * History item group's key ([K]: its rows side by side, absent zeros) and
+ * vector h ([E]: their sum) from params' rows of copy c; 0 when the group is empty.
+ */
+int			mtl_model_history_item(const MtlLayout *L, const float *params, int c,
+								   const int32_t *group, float *key, float *h);
 /* Field f's E-wide input of one row from params' rows of copy c (a bag's weighted sum). */
 void		mtl_model_field_vector(const MtlModel *model, const float *params, int c,
 								   const int32_t *slots, const float *nums, int f, float *out);
@@ -365,6 +385,8 @@ void		mtl_model_free(MtlModel *model);
 
 MtlWork    *mtl_work_create(const MtlModel *model, int max_batch);
 void		mtl_work_free(MtlWork *work, const MtlModel *model);
+/* For scoring with params that no longer change: see star_frozen. */
+void		mtl_work_freeze_scenarios(MtlWork *work, const MtlModel *model, const float *params);
 
 /*
  * Build the input rows of a batch: slots [B x n_slots] global embedding rows

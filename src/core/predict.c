@@ -43,10 +43,11 @@ SideCacheInit(MtlSideCache *c, const MtlTrained *trained, int side)
 	if (c->n_entries < 1)
 		c->n_entries = 1;
 	c->row0 = side == MTL_SIDE_ITEM ? trained->model.layout.item_row0 : 0;
-	c->sigs = mtl_alloc(sizeof(uint32_t) * c->n_entries * c->sig_len);
+	/* read only where filled says so */
+	c->sigs = mtl_alloc_uninit(sizeof(uint32_t) * c->n_entries * c->sig_len);
 	c->filled = mtl_alloc(c->n_entries);
 	memset(c->filled, 0, c->n_entries);
-	c->vecs = mtl_alloc(sizeof(float) * c->n_entries * P);
+	c->vecs = mtl_alloc_uninit(sizeof(float) * c->n_entries * P);
 }
 
 static void
@@ -73,7 +74,8 @@ RowProjectionsInit(MtlPredictor *p)
 	rows = L->emb_rows - p->cat_row0;
 	if ((double) rows * L->P * sizeof(float) > MTL_PREDICT_ROW_BYTES)
 		return;
-	p->row_proj = mtl_alloc(sizeof(float) * rows * L->P);
+	/* read only where row_field says so */
+	p->row_proj = mtl_alloc_uninit(sizeof(float) * rows * L->P);
 	p->row_field = mtl_alloc(sizeof(int16_t) * rows);
 }
 
@@ -88,21 +90,27 @@ DinCacheInit(MtlPredictor *p)
 	p->din_entries = 0;
 	if (L->A == 0)
 		return;
-	fit = MTL_PREDICT_CACHE_BYTES / ((int64_t) sizeof(float) * (L->E + L->A + L->seq_group));
+	fit = MTL_PREDICT_CACHE_BYTES / ((int64_t) sizeof(float) * (L->K + L->E + L->A + L->seq_group));
 	p->din_entries = m->shape.n_items < fit ? m->shape.n_items : fit;
 	if (p->din_entries < 1)
 		p->din_entries = 1;
 	p->din_keys = mtl_alloc(sizeof(int32_t) * p->din_entries * L->seq_group);
 	for (int64_t i = 0; i < p->din_entries * L->seq_group; i++)
 		p->din_keys[i] = -1;
-	p->din_vals = mtl_alloc(sizeof(float) * p->din_entries * (L->E + L->A));
-	p->din_whd = mtl_alloc(sizeof(float) * L->E * L->A);
-	for (int i = 0; i < L->E * L->A; i++)
-		p->din_whd[i] = att[i] + att[3 * L->E * L->A + i];
+	/* read only where din_keys match */
+	p->din_vals = mtl_alloc_uninit(sizeof(float) * p->din_entries * (L->K + L->E + L->A));
+	p->din_whd = mtl_alloc(sizeof(float) * 2 * L->K * L->A);
+	p->din_wvd = p->din_whd + L->K * L->A;
+	for (int i = 0; i < L->K * L->A; i++)
+	{
+		p->din_whd[i] = att[i] + att[3 * L->K * L->A + i];
+		p->din_wvd[i] = att[L->K * L->A + i] - att[3 * L->K * L->A + i];
+	}
 	p->din_zv = mtl_alloc(sizeof(float) * L->A);
 	p->din_h = mtl_alloc(sizeof(float *) * MTL_MAX_BAG);
-	p->din_hv = mtl_alloc(sizeof(float) * MTL_MAX_BAG * L->E);
+	p->din_hv = mtl_alloc(sizeof(float) * MTL_MAX_BAG * L->K);
 	p->din_zs = mtl_alloc(sizeof(float) * MTL_MAX_BAG * L->A);
+	p->din_a = mtl_alloc(sizeof(float) * MTL_MAX_BAG);
 }
 
 MtlPredictor *
@@ -113,6 +121,7 @@ mtl_predictor_create(const MtlTrained *trained)
 
 	p->trained = trained;
 	p->work = mtl_work_create(&trained->model, 1);
+	mtl_work_freeze_scenarios(p->work, &trained->model, trained->model.params);
 	p->slots = mtl_alloc(sizeof(int32_t) * trained->model.layout.n_slots);
 	p->nums = mtl_alloc(sizeof(float) * (trained->model.layout.n_cols + 1));
 	for (int side = 0; side < 3; side++)
@@ -134,7 +143,8 @@ mtl_predictor_create(const MtlTrained *trained)
 		p->plain_rows = mtl_alloc(sizeof(float *) * (trained->model.shape.n_cat + 3));
 		p->pools = mtl_alloc(sizeof(float) * 6 * L->E);
 		p->cross = mtl_alloc(sizeof(float) * L->E);
-		p->din = mtl_alloc(sizeof(float) * 2 * L->E);
+		p->din = mtl_alloc(sizeof(float) * (2 * L->E + 2 * L->K));
+		p->din_sum = mtl_alloc(sizeof(float) * L->E);
 	}
 	return p;
 }
@@ -157,6 +167,7 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->pools);
 	mtl_free(p->cross);
 	mtl_free(p->din);
+	mtl_free(p->din_sum);
 	mtl_free(p->din_whd);
 	mtl_free(p->din_keys);
 	mtl_free(p->din_vals);
@@ -164,6 +175,7 @@ mtl_predictor_free(MtlPredictor *p)
 	mtl_free(p->din_h);
 	mtl_free(p->din_hv);
 	mtl_free(p->din_zs);
+	mtl_free(p->din_a);
 	mtl_free(p->slots);
 	mtl_free(p->nums);
 	mtl_free(p);
@@ -355,7 +367,7 @@ CachedSideVector(MtlPredictor *p, int side)
 }
 
 void
-mtl_predictor_cross(MtlPredictor *p, int c)
+mtl_predictor_cross(MtlPredictor *p, int c, const float *din_sum)
 {
 	const MtlModel *m = &p->trained->model;
 	int			E = m->layout.E;
@@ -370,10 +382,10 @@ mtl_predictor_cross(MtlPredictor *p, int c)
 		sum[side] = s;
 		sq[side] = s + E;
 	}
-	mtl_model_cross(m, sum, sq, p->cross);
+	mtl_model_cross(m, sum, sq, din_sum, p->cross);
 }
 
-/* A history item's h and h (Wh + Wd), from the cache or computed into it. */
+/* A history item's k, h and k (Wh + Wd), from the cache or computed into it. */
 static const float *
 DinItem(const MtlPredictor *p, const int32_t *group)
 {
@@ -381,24 +393,21 @@ DinItem(const MtlPredictor *p, const int32_t *group)
 	const MtlLayout *L = &m->layout;
 	int64_t		entry = (group[0] - L->item_row0) % p->din_entries;
 	int32_t    *key = p->din_keys + entry * L->seq_group;
-	float	   *h = p->din_vals + entry * (L->E + L->A),
-			   *hw = h + L->E;
-
+	float	   *k = p->din_vals + entry * (L->K + L->E + L->A),
+			   *h = k + L->K,
+			   *kw = h + L->E;
 	int			same = 1;
 
 	for (int g = 0; g < L->seq_group; g++)
 		same &= key[g] == group[g];
 	if (same)
-		return h;
-	memset(h, 0, sizeof(float) * L->E);
-	for (int g = 0; g < L->seq_group; g++)
-		if (group[g] >= 0)
-			mtl_add(h, m->params + (size_t) group[g] * L->E, L->E);
-	memset(hw, 0, sizeof(float) * L->A);
-	for (int e = 0; e < L->E; e++)
-		mtl_axpy(hw, h[e], p->din_whd + (size_t) e * L->A, L->A);
+		return k;
+	mtl_model_history_item(L, m->params, 0, group, k, h);
+	memset(kw, 0, sizeof(float) * L->A);
+	for (int e = 0; e < L->K; e++)
+		mtl_axpy(kw, k[e], p->din_whd + (size_t) e * L->A, L->A);
 	memcpy(key, group, sizeof(int32_t) * L->seq_group);
-	return h;
+	return k;
 }
 
 void
@@ -409,53 +418,34 @@ mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out)
 	const int32_t *slot = p->slots + L->cat_slot[f];
 	const float *att = m->params + L->att0;
 	int			E = L->E,
+				K = L->K,
 				A = L->A,
 				n = 0;
-	float	   *v = out + E;
+	float	   *q = out + E;
 
-	mtl_model_item_vector(m, m->params, c, p->slots, v);
+	mtl_model_item_key(m, m->params, c, p->slots, q);
 	if (c > 0 || slot[0] == (int32_t) L->cat_row0[f])
 	{
-		mtl_model_din_vector(m, m->params, c, p->slots, v, f, out);
+		mtl_model_din_vector(m, m->params, c, p->slots, q, f, out, q + K);
 		return;
 	}
-	/* the candidate's part: b1 + v (Wv - Wd) */
-	memcpy(p->din_zv, att + (size_t) 4 * E * A, sizeof(float) * A);
-	for (int e = 0; e < E; e++)
-	{
-		mtl_axpy(p->din_zv, v[e], att + (size_t) (E + e) * A, A);
-		mtl_axpy(p->din_zv, -v[e], att + (size_t) (3 * E + e) * A, A);
-	}
-	/* every history item's units at once: Z = zv + h Whd (cached) + (h * v) Wp */
+	/* the candidate's part: b1 + q (Wv - Wd) */
+	memcpy(p->din_zv, att + (size_t) 4 * K * A, sizeof(float) * A);
+	cblas_sgemv(CblasRowMajor, CblasTrans, K, A, 1.0f, p->din_wvd, A, q, 1, 1.0f, p->din_zv, 1);
+	/* every history item's units at once: Z = zv + k Whd (cached) + (k * q) Wp */
 	memset(out, 0, sizeof(float) * E);
-	for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
-	{
-		const float *h;
-
-		if (slot[k] < 0)
-			continue;
-		h = DinItem(p, slot + k);
-		p->din_h[n] = h;
-		for (int e = 0; e < E; e++)
-			p->din_hv[(size_t) n * E + e] = h[e] * v[e];
-		for (int u = 0; u < A; u++)
-			p->din_zs[(size_t) n * A + u] = p->din_zv[u] + h[E + u];
-		n++;
-	}
+	for (int j = 0; j < L->cat_slots[f]; j += L->seq_group)
+		if (slot[j] >= 0)
+			p->din_h[n++] = DinItem(p, slot + j);
 	if (n == 0)
 		return;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A, E, 1.0f, p->din_hv, E,
-				att + (size_t) 2 * E * A, A, 1.0f, p->din_zs, A);
+	mtl_din_units(n, p->din_h, K, K + E, q, p->din_zv, A, p->din_hv, p->din_zs);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A, K, 1.0f, p->din_hv, K,
+				att + (size_t) 2 * K * A, A, 1.0f, p->din_zs, A);
+	mtl_din_weights(n, A, p->din_zs, att + (size_t) 4 * K * A + A, att[4 * K * A + 2 * A],
+					MTL_ATTENTION_SLOPE, p->din_a);
 	for (int j = 0; j < n; j++)
-	{
-		const float *z = p->din_zs + (size_t) j * A;
-		const float *w2 = att + (size_t) 4 * E * A + A;
-		float		a = w2[A];
-
-		for (int u = 0; u < A; u++)
-			a += w2[u] * MTL_ATTENTION_ACT(z[u]);
-		mtl_axpy(out, a, p->din_h[j], E);
-	}
+		mtl_axpy(out, p->din_a[j], p->din_h[j] + K, E);
 }
 
 /* Add W_in's rows x0 .. x0+E scaled by weight * emb to the fused list. */
@@ -542,21 +532,24 @@ ProjectFused(MtlPredictor *p)
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (num0 + c->num_cols[k]) * L->P;
 		}
 	}
+	if (L->A > 0)
+		memset(p->din_sum, 0, sizeof(float) * L->E);
+	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+		if (L->cat_din[f])
+		{
+			mtl_predictor_din(p, 0, f, p->din);
+			n = ListEmbedding(p, n, p->din, 1.0f, 3 * L->E + f * L->E);
+			mtl_add(p->din_sum, p->din, L->E);
+		}
 	if ((u != NULL && i != NULL) || m->spec.interaction != MTL_INTERACTION_IDS)
 	{
-		mtl_predictor_cross(p, 0);
+		mtl_predictor_cross(p, 0, L->A > 0 ? p->din_sum : NULL);
 		for (int k = 0; k < L->E; k++)
 		{
 			p->coef[n] = p->cross[k];
 			p->coef_rows[n++] = m->params + L->W_in + (size_t) (2 * L->E + k) * L->P;
 		}
 	}
-	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
-		if (L->cat_din[f])
-		{
-			mtl_predictor_din(p, 0, f, p->din);
-			n = ListEmbedding(p, n, p->din, 1.0f, 3 * L->E + f * L->E);
-		}
 	mtl_sum_rows(p->work->proj[0], m->params + L->b_in, p->coef, p->coef_rows, n,
 				 p->plain_rows, n_plain, L->P);
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
@@ -578,24 +571,27 @@ Project(MtlPredictor *p)
 		mtl_predictor_side_vector(p, MTL_SIDE_CONTEXT, p->scratch);
 		mtl_add(proj, p->scratch, L->P);
 	}
-	if ((p->slots[0] >= 0 && p->slots[1] >= 0) || m->spec.interaction != MTL_INTERACTION_IDS)
-		for (int c = 0; c < L->n_copies; c++)
-		{
-			const float *W = m->params + L->W_in + (size_t) (c * L->D + 2 * L->E) * L->P;
+	for (int c = 0; c < L->n_copies; c++)
+	{
+		const float *W = m->params + L->W_in + (size_t) c * L->D * L->P;
 
-			mtl_predictor_cross(p, c);
-			for (int k = 0; k < L->E; k++)
-				mtl_axpy(proj, p->cross[k], W + (size_t) k * L->P, L->P);
-		}
-	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
-		for (int c = 0; c < L->n_copies && L->cat_din[f]; c++)
+		if (L->A > 0)
+			memset(p->din_sum, 0, sizeof(float) * L->E);
+		for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+			if (L->cat_din[f])
+			{
+				mtl_predictor_din(p, c, f, p->din);
+				for (int k = 0; k < L->E; k++)
+					mtl_axpy(proj, p->din[k], W + (size_t) (3 * L->E + f * L->E + k) * L->P, L->P);
+				mtl_add(p->din_sum, p->din, L->E);
+			}
+		if ((p->slots[0] >= 0 && p->slots[1] >= 0) || m->spec.interaction != MTL_INTERACTION_IDS)
 		{
-			const float *W = m->params + L->W_in + (size_t) (c * L->D + 3 * L->E + f * L->E) * L->P;
-
-			mtl_predictor_din(p, c, f, p->din);
+			mtl_predictor_cross(p, c, L->A > 0 ? p->din_sum : NULL);
 			for (int k = 0; k < L->E; k++)
-				mtl_axpy(proj, p->din[k], W + (size_t) k * L->P, L->P);
+				mtl_axpy(proj, p->cross[k], W + (size_t) (2 * L->E + k) * L->P, L->P);
 		}
+	}
 	p->work->scenario[0] = mtl_model_row_scenario(m, p->slots);
 }
 

@@ -65,20 +65,23 @@ typedef struct MtlPredictor
 	const float **plain_rows;
 	float	   *pools;			/* [3 x 2E] each side's sum and sum of squares */
 	float	   *cross;			/* [E] the row's cross slot */
-	float	   *din;			/* [2E] a history's attention-pooled vector, and the candidate */
+	float	   *din;			/* [2E + 2K] a history's attention-pooled vector, the candidate's key, scratch */
+	float	   *din_sum;		/* [E] the row's attention-pooled histories summed */
 	/*
 	 * DIN (copy 0): W1's Wh + Wd, and per item position (direct-mapped) the
-	 * history item's vector h and h (Wh + Wd), keyed by its group of rows: a
-	 * history item then costs one E x A product per scored row, not two.
+	 * history item's key k, vector h and k (Wh + Wd), keyed by its group of
+	 * rows: a history item then costs one K x A product per scored row, not two.
 	 */
-	float	   *din_whd;		/* [E x A] */
+	float	   *din_whd;		/* [K x A], then Wv - Wd [K x A] */
+	float	   *din_wvd;
 	int64_t		din_entries;
 	int32_t    *din_keys;		/* [entries x group], -1: empty */
-	float	   *din_vals;		/* [entries x (E + A)] */
+	float	   *din_vals;		/* [entries x (K + E + A)] */
 	float	   *din_zv;			/* [A] */
-	const float **din_h;		/* [history] each history item's cached vector */
-	float	   *din_hv;			/* [history x E] h * v */
+	const float **din_h;		/* [history] each history item's cached entry */
+	float	   *din_hv;			/* [history x K] k * q */
 	float	   *din_zs;			/* [history x A] the units */
+	float	   *din_a;			/* [history] the weights */
 } MtlPredictor;
 
 MtlPredictor *mtl_predictor_create(const MtlTrained *trained);
@@ -89,12 +92,15 @@ void		mtl_predictor_row_from_ids(MtlPredictor *p, int64_t user_pos, int64_t item
 
 /*
  * Attention-pooled sequence field f of the row in p->slots against its item
- * (copy c): out [2E], the vector in the first E.
+ * (copy c): out [2E + 2K], the vector in the first E (then the key and scratch).
  */
 void		mtl_predictor_din(const MtlPredictor *p, int c, int f, float *out);
 
-/* The cross slot of the row in p->slots for input copy c, into p->cross. */
-void		mtl_predictor_cross(MtlPredictor *p, int c);
+/*
+ * The cross slot of the row in p->slots for input copy c, into p->cross;
+ * din_sum ([E] or NULL): the row's attention-pooled histories of copy c, summed.
+ */
+void		mtl_predictor_cross(MtlPredictor *p, int c, const float *din_sum);
 
 /* One side's share of the first layer (X @ W_in) for the row in p->slots / p->nums. */
 void		mtl_predictor_side_vector(const MtlPredictor *p, int side, float *vec);

@@ -20,8 +20,8 @@ ItemSides(MtlRecommender *r)
 		mtl_schema_row_from_ids(&t->schema, L, -1, i, r->predictor->slots, r->predictor->nums);
 		mtl_predictor_side_vector(r->predictor, MTL_SIDE_ITEM, r->item_side + i * P);
 		for (int c = 0; c < L->n_copies && L->A > 0; c++)
-			mtl_model_item_vector(&t->model, t->model.params, c, r->predictor->slots,
-								  r->item_vec + ((size_t) c * r->n_items + i) * E);
+			mtl_model_item_key(&t->model, t->model.params, c, r->predictor->slots,
+							   r->item_vec + ((size_t) c * r->n_items + i) * L->K);
 		for (int c = 0; c < L->n_copies; c++)
 		{
 			float	   *pool = r->item_pool + ((size_t) c * r->n_items + i) * 2 * E;
@@ -64,17 +64,19 @@ mtl_recommender_create(const MtlTrained *trained)
 	r->item_pool = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * 2 * L->E + 1));
 	r->row_pool = mtl_alloc(sizeof(float) * (size_t) L->n_copies * MTL_N_SIDES * 2 * L->E);
 	r->work = mtl_work_create(&trained->model, MTL_RECOMMEND_BATCH);
+	mtl_work_freeze_scenarios(r->work, &trained->model, trained->model.params);
 	if (L->A > 0)
 	{
 		int			n = MTL_MAX_BAG;
 
-		r->din_h = mtl_alloc(sizeof(float) * n * L->E);
+		r->din_h = mtl_alloc(sizeof(float) * n * (L->K + L->E));
 		r->din_a = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * n);
 		r->din_z = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->A);
 		r->din_cv = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->A);
 		r->din_pooled = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
-		r->din_w = mtl_alloc(sizeof(float) * (3 * L->E * L->A + L->A));
-		r->item_vec = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * L->E + 1));
+		r->din_sum = mtl_alloc(sizeof(float) * MTL_RECOMMEND_BATCH * L->E);
+		r->din_w = mtl_alloc(sizeof(float) * (3 * L->K * L->A + L->A));
+		r->item_vec = mtl_alloc(sizeof(float) * ((size_t) L->n_copies * r->n_items * L->K + 1));
 	}
 	ItemSides(r);
 	return r;
@@ -92,6 +94,7 @@ mtl_recommender_free(MtlRecommender *r)
 	mtl_free(r->din_z);
 	mtl_free(r->din_cv);
 	mtl_free(r->din_pooled);
+	mtl_free(r->din_sum);
 	mtl_free(r->din_w);
 	mtl_free(r->item_vec);
 	mtl_free(r->item_side);
@@ -167,12 +170,14 @@ UserBase(MtlRecommender *r, int64_t user_pos, int user_features_set, int context
 /*
  * proj rows of items [from, from + B) += each attention-pooled history of the
  * user (copy c, field f) against every item, in batched kernels. With
- * W1's blocks Wh, Wv, Wp, Wd (rows of h, v, h * v, h - v), history item j's
+ * W1's blocks Wh, Wv, Wp, Wd (rows of k, q, k * q, k - q), history item j's
  * units for item i are
- *   z_ij = (b1 + h_j (Wh + Wd)) + v_i (Wv - Wd) + v_i (diag(h_j) Wp),
- * so per history item: one [B x E] @ [E x A] product; then the weights
- * a [B x n] = act(z) w2 + b2, the pooled vectors a @ H [B x E], and their
- * share of the first layer, pooled @ W_in's rows of the field.
+ *   z_ij = (b1 + k_j (Wh + Wd)) + q_i (Wv - Wd) + q_i (diag(k_j) Wp),
+ * so per history item: one [B x K] @ [K x A] product; then the weights
+ * a [B x n] = act(z) w2 + b2, the pooled vectors a @ H [B x E] (H: each
+ * history item's rows summed), and their share of the first layer, pooled @
+ * W_in's rows of the field; the pooled vectors also join r->din_sum, for the
+ * cross.
  */
 static void
 ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
@@ -180,21 +185,23 @@ ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
 	const MtlModel *m = &r->trained->model;
 	const MtlLayout *L = &m->layout;
 	int			E = L->E,
+				K = L->K,
 				A = L->A;
 	const int32_t *slot = r->predictor->slots + L->cat_slot[f];
 	const float *att = m->params + L->att0 + (size_t) c * L->att_len;
-	const float *b1 = att + (size_t) 4 * E * A,
+	const float *b1 = att + (size_t) 4 * K * A,
 			   *w2 = b1 + A;
-	const float *V = r->item_vec + ((size_t) c * r->n_items + from) * E;
+	const float *Q = r->item_vec + ((size_t) c * r->n_items + from) * K;
 	const float *W = m->params + L->W_in + (size_t) (c * L->D + 3 * E + f * E) * L->P;
 	float	   *H = r->din_h,
+			   *keys = H + (size_t) MTL_MAX_BAG * E,
 			   *a = r->din_a,
 			   *z = r->din_z,
 			   *pooled = r->din_pooled,
 			   *wvd = r->din_w,
-			   *whd = wvd + E * A,
-			   *M = whd + E * A,
-			   *base = M + E * A;
+			   *whd = wvd + K * A,
+			   *M = whd + K * A,
+			   *base = M + K * A;
 	int			n = 0;
 
 	if (slot[0] == (int32_t) L->cat_row0[f])
@@ -207,40 +214,31 @@ ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
 	}
 	else
 	{
-		/* each history item's vector: its group's rows summed */
 		for (int k = 0; k < L->cat_slots[f]; k += L->seq_group)
+			if (mtl_model_history_item(L, m->params, c, slot + k, keys + (size_t) n * K,
+									   H + (size_t) n * E))
+				n++;
+		for (int i = 0; i < K * A; i++)
 		{
-			float	   *h = H + (size_t) n * E;
-
-			if (slot[k] < 0)
-				continue;
-			memset(h, 0, sizeof(float) * E);
-			for (int g = 0; g < L->seq_group; g++)
-				if (slot[k + g] >= 0)
-					mtl_add(h, m->params + (size_t) MTL_COPY_ROW(L, slot[k + g], c) * E, E);
-			n++;
+			wvd[i] = att[K * A + i] - att[3 * K * A + i];
+			whd[i] = att[i] + att[3 * K * A + i];
 		}
-		for (int i = 0; i < E * A; i++)
-		{
-			wvd[i] = att[E * A + i] - att[3 * E * A + i];
-			whd[i] = att[i] + att[3 * E * A + i];
-		}
-		/* z = v (Wv - Wd) for every item of the batch, then each history item's terms */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, E, 1.0f, V, E, wvd, A,
+		/* z = q (Wv - Wd) for every item of the batch, then each history item's terms */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, K, 1.0f, Q, K, wvd, A,
 					0.0f, r->din_cv, A);
 		for (int j = 0; j < n; j++)
 		{
-			const float *h = H + (size_t) j * E;
+			const float *kj = keys + (size_t) j * K;
 
 			memcpy(base, b1, sizeof(float) * A);
-			for (int e = 0; e < E; e++)
+			for (int e = 0; e < K; e++)
 			{
-				mtl_axpy(base, h[e], whd + (size_t) e * A, A);
+				mtl_axpy(base, kj[e], whd + (size_t) e * A, A);
 				for (int u = 0; u < A; u++)
-					M[e * A + u] = h[e] * att[(size_t) (2 * E + e) * A + u];
+					M[e * A + u] = kj[e] * att[(size_t) (2 * K + e) * A + u];
 			}
 			memcpy(z, r->din_cv, sizeof(float) * B * A);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, E, 1.0f, V, E, M, A,
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, A, K, 1.0f, Q, K, M, A,
 						1.0f, z, A);
 			for (int b = 0; b < B; b++)
 			{
@@ -261,6 +259,7 @@ ProjectHistory(MtlRecommender *r, int c, int f, int64_t from, int B)
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, E, 1.0f, pooled, E, W, L->P,
 				1.0f, r->work->proj[0], L->P);
+	mtl_add(r->din_sum, pooled, B * E);
 }
 
 /* proj rows of items [from, from + B): base + item side + cross @ W_in[cross rows] per copy */
@@ -279,25 +278,29 @@ ProjectItems(MtlRecommender *r, int32_t user_row, int64_t from, int B)
 		memcpy(row, r->item_side + (from + b) * L->P, sizeof(float) * L->P);
 		mtl_add(row, r->base, L->P);
 	}
-	for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
-		for (int c = 0; c < L->n_copies && L->cat_din[f]; c++)
-			ProjectHistory(r, c, f, from, B);
-	/* ids: no user id, no product */
-	if (user_row < 0 && m->spec.interaction == MTL_INTERACTION_IDS)
-		return;
 	for (int c = 0; c < L->n_copies; c++)
 	{
 		const float *row_pool = r->row_pool + (size_t) c * MTL_N_SIDES * 2 * E;
 		const float *sum[MTL_N_SIDES] = {row_pool, NULL, row_pool + 4 * E};
 		const float *sq[MTL_N_SIDES] = {row_pool + E, NULL, row_pool + 5 * E};
 
+		/* the histories first: their pooled vectors join the user's side of the cross */
+		if (L->A > 0)
+			memset(r->din_sum, 0, sizeof(float) * B * E);
+		for (int f = 0; f < m->shape.n_cat && L->A > 0; f++)
+			if (L->cat_din[f])
+				ProjectHistory(r, c, f, from, B);
+		/* ids: no user id, no product */
+		if (user_row < 0 && m->spec.interaction == MTL_INTERACTION_IDS)
+			continue;
 		for (int b = 0; b < B; b++)
 		{
 			const float *item = r->item_pool + ((size_t) c * r->n_items + from + b) * 2 * E;
 
 			sum[MTL_SIDE_ITEM] = item;
 			sq[MTL_SIDE_ITEM] = item + E;
-			mtl_model_cross(m, sum, sq, r->prod + (size_t) b * E);
+			mtl_model_cross(m, sum, sq, L->A > 0 ? r->din_sum + (size_t) b * E : NULL,
+							r->prod + (size_t) b * E);
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, E, 1.0f,
 					r->prod, E, m->params + L->W_in + (size_t) (c * L->D + 2 * E) * L->P,

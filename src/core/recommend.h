@@ -29,13 +29,14 @@ typedef struct MtlRecommender
 	float	   *row_pool;		/* [copies x 3 x 2E] the user's and context's pools (item: unused) */
 	MtlWork    *work;
 	/* attention-pooled histories (NULL without): see ProjectHistory */
-	float	   *din_h,			/* [history x E] */
+	float	   *din_h,			/* [history x E] each history item's rows summed, then [history x K] its key */
 			   *din_a,			/* [batch x history] */
 			   *din_z,			/* [batch x A] */
 			   *din_cv,			/* [batch x A] */
 			   *din_pooled,		/* [batch x E] */
-			   *din_w,			/* [3 x E x A + A] Wv - Wd, Wh + Wd, diag(h) Wp, b1 + h (Wh + Wd) */
-			   *item_vec;		/* [copies x n_items x E] each item's vector as a candidate */
+			   *din_sum,		/* [batch x E] the batch's pooled histories summed, for the cross */
+			   *din_w,			/* [3 x K x A + A] Wv - Wd, Wh + Wd, diag(h) Wp, b1 + h (Wh + Wd) */
+			   *item_vec;		/* [copies x n_items x K] each item's key as a candidate */
 	void		(*interrupt) (void *arg);	/* called per batch when set; may not return */
 	void	   *arg;
 } MtlRecommender;

@@ -315,18 +315,30 @@ CellsMissing(const FieldCells *c)
 }
 
 /*
+ * Where the last value written went: a list or history is written value by
+ * value into the same cells, so the next free slot is almost always right
+ * after it. Only a hint, checked against the cells before use.
+ */
+static _Thread_local const int32_t *last_cells;
+static _Thread_local int last_free;
+
+/*
  * The first free slot (a group's first) of a bag or sequence, width when
- * full: values are only appended, so the filled ones are a prefix, found by
- * bisection (a 50-item history is written item by item).
+ * full: values are only appended, so the filled ones are a prefix, whose end
+ * is the hint when it checks out, else found by bisection.
  */
 static int
 FirstFree(const FieldCells *c)
 {
 	int			lo = 0,
-				hi = c->width / c->group;
+				hi = c->width / c->group,
+				k = last_free;
 
 	if (c->slot[0] == c->base)
 		return 0;				/* missing so far */
+	if (c->slot == last_cells && k > 0 && k <= c->width && k % c->group == 0 &&
+		c->slot[k - c->group] != -1 && (k == c->width || c->slot[k] == -1))
+		return k;
 	while (lo < hi)
 	{
 		int			mid = (lo + hi) / 2;
@@ -339,6 +351,14 @@ FirstFree(const FieldCells *c)
 	return lo * c->group;
 }
 
+/* Remember that the group at k of c's cells was just filled. */
+static void
+Filled(const FieldCells *c, int k)
+{
+	last_cells = c->slot;
+	last_free = k + c->group;
+}
+
 /* Add a bag's value (slot content) in the first free slot; 0 when full. */
 static int
 CellsAddBag(const FieldCells *c, int32_t value, uint32_t weight_bits)
@@ -348,6 +368,7 @@ CellsAddBag(const FieldCells *c, int32_t value, uint32_t weight_bits)
 	if (k == c->width)
 		return 0;
 	c->slot[k] = value;
+	Filled(c, k);
 	if (weight_bits == MTL_BAG_MEAN_BITS)
 		c->weight[k] = NAN;
 	else
@@ -371,6 +392,7 @@ CellsAddItem(const MtlSchema *schema, const FieldCells *c, int64_t pos)
 	if (k >= c->width)
 		return 0;
 	c->slot[k] = c->item_base + 1 + (int32_t) pos;
+	Filled(c, k);
 	for (int g = 0; g < schema->n_item_cats; g++)
 	{
 		const MtlFeature *feat = &schema->fields[schema->item_cat_field[g]];

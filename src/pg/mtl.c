@@ -24,6 +24,12 @@ PgAllocZero(size_t size)
 }
 
 static void *
+PgAlloc(size_t size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, size ? size : 1, MCXT_ALLOC_HUGE);
+}
+
+static void *
 PgResize(void *ptr, size_t size)
 {
 	return repalloc_huge(ptr, size ? size : 1);
@@ -38,7 +44,7 @@ PgRelease(void *ptr)
 void
 _PG_init(void)
 {
-	static const MtlAllocator allocator = {PgAllocZero, PgResize, PgRelease};
+	static const MtlAllocator allocator = {PgAllocZero, PgAlloc, PgResize, PgRelease};
 
 	mtl_set_allocator(&allocator);
 	MtlComputeInit();

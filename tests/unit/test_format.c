@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "synthetic.h"
+#include "../../src/core/bytes.h"
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
 #include "../../src/core/predict.h"
@@ -175,9 +176,26 @@ TestFormatOne(void)
 	mtl_free(now);
 }
 
+/* CRC-32C: the standard check value, and pieces chained give the whole's, at every alignment. */
+static void
+TestCrc(void)
+{
+	uint8_t		data[67];
+	int			chained = 1;
+
+	CHECK(mtl_crc32c(0, "123456789", 9) == 0xE3069283u, "crc32c of 123456789 is e3069283");
+	for (int i = 0; i < (int) sizeof(data); i++)
+		data[i] = (uint8_t) (i * 37 + 11);
+	for (int cut = 0; cut <= (int) sizeof(data); cut++)
+		chained &= mtl_crc32c(mtl_crc32c(0, data, cut), data + cut, sizeof(data) - cut) ==
+			mtl_crc32c(0, data, sizeof(data));
+	CHECK(chained, "crc32c chains across every cut");
+}
+
 void
 test_format(void)
 {
+	TestCrc();
 	Train();
 	TestRoundTrip();
 	TestDamage();
