@@ -469,8 +469,10 @@ mtl_model_init(MtlModel *model)
 		}
 	}
 	/*
-	 * attention: its units see [h, v, h * v, h - v]; w2 starts small and b2 at
-	 * 1 / sequence_length, so a full history starts as its mean
+	 * attention: its units see [k, q, k * q, k - q]; w2 starts small and b2
+	 * at 1, so a history starts as its sum: a mean's small signal left the
+	 * attention too little to learn from before the ids overfit (on the rich
+	 * demo shop, 2x the lift of a session's category over a mean start)
 	 */
 	for (int c = 0; c < L->n_copies && L->A > 0; c++)
 	{
@@ -478,7 +480,7 @@ mtl_model_init(MtlModel *model)
 
 		FillNormal(att, (size_t) 4 * L->K * L->A, sqrtf(1.0f / (4 * L->K)), &rng);
 		FillNormal(att + (size_t) 4 * L->K * L->A + L->A, L->A, 0.1f / sqrtf((float) L->A), &rng);
-		att[L->att_len - 1] = 1.0f / (float) (spec->sequence_length > 0 ? spec->sequence_length : 1);
+		att[L->att_len - 1] = 1.0f;
 	}
 	/* scenario blocks: weights multiply by 1, biases add 0 */
 	for (int s = 0; s < L->n_scenarios; s++)
