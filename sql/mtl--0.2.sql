@@ -157,7 +157,7 @@ CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, label
 );
 
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[]) IS
-'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5; regression RMSE and MAE; counts; a task-weighted fused score';
+'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5, NDCG@10, recall@10 and MRR per user, calibration (mean predicted, observed rate, expected calibration error over 10 bins); regression RMSE and MAE; counts; a task-weighted fused score';
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb) IS
 'mtl_evaluate with the user and item feature objects of each row, as mtl_predict takes them';
 COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[]) IS 'transition function of mtl_evaluate';
@@ -166,6 +166,19 @@ COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb,
 COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb) IS 'transition function of mtl_evaluate with features';
 COMMENT ON FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS 'transition function of mtl_evaluate with features and context';
 COMMENT ON FUNCTION mtl_evaluate_final(internal) IS 'final function of mtl_evaluate';
+
+-- mtl_evaluate with options: the ranking cut-offs, the calibration bins
+CREATE FUNCTION mtl_evaluate_step(internal, bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE mtl_evaluate(model bytea, user_id bigint, item_id bigint, labels float8[],
+							  user_features jsonb, item_features jsonb, context jsonb, options jsonb) (
+	SFUNC = mtl_evaluate_step,
+	STYPE = internal,
+	FINALFUNC = mtl_evaluate_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'mtl_evaluate with options (the first row''s): {"k": 10 or [5, 10]} the cut-offs of NDCG@k and recall@k, {"calibration_bins": true} the reliability bins of each binary task';
 
 -- Catalog-wide top-K.
 

@@ -9,6 +9,23 @@
 
 #include "model.h"
 
+#define MTL_EVAL_MAX_K 8			/* cut-offs of the ranking metrics */
+#define MTL_CALIBRATION_BINS 10
+
+typedef struct MtlEvalOptions
+{
+	int			n_k;
+	int			k[MTL_EVAL_MAX_K];	/* NDCG@k and recall@k for each */
+} MtlEvalOptions;
+
+/* Reliability: equal-width bins of the predicted probability. */
+typedef struct MtlCalibrationBin
+{
+	int64_t		count;
+	double		mean_predicted; /* NaN when empty */
+	double		observed;
+} MtlCalibrationBin;
+
 typedef struct MtlTaskMetrics
 {
 	int64_t		count;			/* rows with this task's label */
@@ -19,17 +36,36 @@ typedef struct MtlTaskMetrics
 	double		logloss;
 	double		accuracy;		/* at 0.5 */
 	double		f1;				/* at 0.5 */
+	/*
+	 * ranking, per user (rows with a user; users with at least one positive),
+	 * the rows ordered by score, ties counted at their expected value in a
+	 * random order; means over those users
+	 */
+	int64_t		ranking_users;
+	double		ndcg[MTL_EVAL_MAX_K];
+	double		recall[MTL_EVAL_MAX_K];
+	double		mrr;
+	/* calibration: means over the rows, and the expected calibration error */
+	double		mean_predicted;
+	double		observed;
+	double		ece;
+	MtlCalibrationBin bins[MTL_CALIBRATION_BINS];
 	/* regression tasks */
 	double		rmse;
 	double		mae;
 } MtlTaskMetrics;
 
+/* NDCG and recall at 10. */
+void		mtl_eval_options_default(MtlEvalOptions *opt);
+
 /*
- * score: probabilities; label: 0 or 1; user[i] groups rows for GAUC, and
- * rows with has_user[i] == 0 (anonymous) are left out of GAUC only.
+ * score: probabilities; label: 0 or 1; user[i] groups rows for GAUC and the
+ * ranking metrics, and rows with has_user[i] == 0 (anonymous) are left out
+ * of those only. opt: the ranking cut-offs (NULL: the defaults).
  */
 void		mtl_binary_metrics(const double *score, const double *label, const int64_t *user,
-							   const uint8_t *has_user, int64_t n, MtlTaskMetrics *m);
+							   const uint8_t *has_user, int64_t n, const MtlEvalOptions *opt,
+							   MtlTaskMetrics *m);
 void		mtl_regression_metrics(const double *value, const double *label, int64_t n,
 								   MtlTaskMetrics *m);
 

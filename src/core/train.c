@@ -830,7 +830,7 @@ HoldoutTask(const MtlTask *task, const double *score, const double *label, int64
 	if (task->type == MTL_TASK_REGRESSION)
 		mtl_regression_metrics(score, label, n, &m);
 	else
-		mtl_binary_metrics(score, label, NULL, anonymous, n, &m);
+		mtl_binary_metrics(score, label, NULL, anonymous, n, NULL, &m);
 	h->rows = n;
 	h->auc = task->type == MTL_TASK_REGRESSION ? NAN : m.auc;
 	h->logloss = task->type == MTL_TASK_REGRESSION ? NAN : m.logloss;

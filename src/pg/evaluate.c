@@ -32,6 +32,8 @@ typedef struct TaskRows
 typedef struct EvalState
 {
 	MtlModelKey key;			/* the model every row must use */
+	MtlEvalOptions options;		/* the first row's */
+	bool		calibration_bins;
 	int			n_tasks;
 	MtlTask		tasks[MTL_MAX_TASKS];
 	int64		rows;
@@ -42,12 +44,100 @@ typedef struct EvalState
 PG_FUNCTION_INFO_V1(mtl_evaluate_step);
 PG_FUNCTION_INFO_V1(mtl_evaluate_final);
 
+#define MTL_EVAL_MAX_CUTOFF 100000
+
+static void
+OptionsError(const char *message)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("mtl_evaluate options: %s", message),
+			 errhint("Options are {\"k\": 10} or {\"k\": [5, 10]} (at most %d cut-offs, each 1 to %d) and {\"calibration_bins\": true}.",
+					 MTL_EVAL_MAX_K, MTL_EVAL_MAX_CUTOFF)));
+}
+
+/* One cut-off k of the options. */
+static void
+AddCutoff(MtlEvalOptions *opt, const JsonbValue *v)
+{
+	double		k;
+
+	if (v->type != jbvNumeric)
+		OptionsError("\"k\" must be a whole number or a list of them");
+	k = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (!(k == floor(k) && k >= 1 && k <= MTL_EVAL_MAX_CUTOFF))
+		OptionsError("each \"k\" must be a whole number from 1 to 100000");
+	if (opt->n_k == MTL_EVAL_MAX_K)
+		OptionsError("too many cut-offs in \"k\"");
+	opt->k[opt->n_k++] = (int) k;
+}
+
+/* {"k": n or [n, ...], "calibration_bins": bool}; NULL: the defaults. */
+static void
+ReadOptions(Jsonb *options, MtlEvalOptions *opt, bool *bins)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	bool		in_k = false;
+
+	mtl_eval_options_default(opt);
+	*bins = false;
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options))
+		OptionsError("they must be a JSON object");
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+			depth++;
+		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+			depth--;
+		else if (tok == WJB_KEY && depth == 1)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (strcmp(key, "k") == 0)
+			{
+				opt->n_k = 0;
+				in_k = true;
+			}
+			else if (strcmp(key, "calibration_bins") == 0)
+			{
+				in_k = false;
+				tok = JsonbIteratorNext(&it, &v, true);
+				if (v.type != jbvBool)
+					OptionsError("\"calibration_bins\" must be true or false");
+				*bins = v.val.boolean;
+			}
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown mtl_evaluate option \"%s\"", key),
+						 errhint("The options are \"k\" and \"calibration_bins\".")));
+		}
+		else if ((tok == WJB_VALUE && depth == 1) || (tok == WJB_ELEM && depth == 2))
+		{
+			if (!in_k || v.type == jbvBinary)
+				OptionsError("\"k\" must be a whole number or a list of them");
+			AddCutoff(opt, &v);
+		}
+		else if (depth > 2 || (tok == WJB_BEGIN_OBJECT && depth == 2))
+			OptionsError("\"k\" must be a whole number or a list of them");
+	}
+	if (opt->n_k == 0)
+		OptionsError("\"k\" lists no cut-off");
+}
+
 static EvalState *
-StartState(MemoryContext context, ModelCache *cache)
+StartState(MemoryContext context, ModelCache *cache, Jsonb *options)
 {
 	EvalState  *state = MemoryContextAllocZero(context, sizeof(EvalState));
 	const MtlSpec *spec = &MtlCacheModel(cache)->model.spec;
 
+	ReadOptions(options, &state->options, &state->calibration_bins);
 	state->key = *MtlCacheKey(cache);
 	state->n_tasks = spec->n_tasks;
 	memcpy(state->tasks, spec->tasks, sizeof(MtlTask) * spec->n_tasks);
@@ -110,10 +200,10 @@ Append(MemoryContext context, EvalState *state, TaskRows *rows, double score, do
 
 /* The state of a group: started from the first row's model; later rows must bring the same one. */
 static EvalState *
-StateForModel(MemoryContext context, EvalState *state, ModelCache *cache)
+StateForModel(MemoryContext context, EvalState *state, ModelCache *cache, Jsonb *options)
 {
 	if (state == NULL)
-		return StartState(context, cache);
+		return StartState(context, cache, options);
 	if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -123,7 +213,8 @@ StateForModel(MemoryContext context, EvalState *state, ModelCache *cache)
 }
 
 /*
- * mtl_evaluate_step(state, model, user_id, item_id, labels [, user_features, item_features]).
+ * mtl_evaluate_step(state, model, user_id, item_id, labels [, user_features,
+ * item_features [, context [, options]]]).
  * Rows with a NULL model or NULL labels are skipped; a NULL label element
  * leaves the row out of that task only.
  */
@@ -142,7 +233,8 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(4))
 		PG_RETURN_POINTER(state);
 	cache = MtlModelForCall(fcinfo, 1);
-	state = StateForModel(context, state, cache);
+	state = StateForModel(context, state, cache,
+						  PG_NARGS() >= 9 && !PG_ARGISNULL(8) ? PG_GETARG_JSONB_P(8) : NULL);
 	MtlReadLabels(PG_GETARG_ARRAYTYPE_P(4), &MtlCacheModel(cache)->model.spec, labels);
 	scores = MtlScoreRow(cache, fcinfo, 2, PG_NARGS() >= 7 ? 5 : -1, PG_NARGS() >= 8 ? 7 : -1);
 	has_user = !PG_ARGISNULL(2);
@@ -174,7 +266,7 @@ mtl_evaluate_packed_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(state);
 	cache = MtlModelForCall(fcinfo, 1);
-	state = StateForModel(context, state, cache);
+	state = StateForModel(context, state, cache, NULL);
 	MtlUnpackRow(PG_GETARG_BYTEA_PP(2), &MtlCacheModel(cache)->model.spec, &row);
 	has_user = (row.flags & MTL_HAS_USER) != 0;
 	scores = MtlScorePacked(cache, &row);
@@ -196,7 +288,41 @@ AppendNumber(StringInfo s, const char *key, double value)
 }
 
 static void
-AppendTask(StringInfo s, const MtlTask *task, const MtlTaskMetrics *m, bool first)
+AppendRanking(StringInfo s, const MtlEvalOptions *opt, const MtlTaskMetrics *m)
+{
+	for (int c = 0; c < opt->n_k; c++)
+	{
+		char		key[32];
+
+		snprintf(key, sizeof(key), "ndcg@%d", opt->k[c]);
+		AppendNumber(s, key, m->ndcg[c]);
+		snprintf(key, sizeof(key), "recall@%d", opt->k[c]);
+		AppendNumber(s, key, m->recall[c]);
+	}
+	AppendNumber(s, "mrr", m->mrr);
+	appendStringInfo(s, ", \"ranking_users\": %lld", (long long) m->ranking_users);
+}
+
+/* The reliability bins: [lower, upper), rows, mean predicted, observed rate. */
+static void
+AppendBins(StringInfo s, const MtlTaskMetrics *m)
+{
+	appendStringInfoString(s, ", \"calibration_bins\": [");
+	for (int b = 0; b < MTL_CALIBRATION_BINS; b++)
+	{
+		appendStringInfo(s, "%s{\"lower\": %g, \"upper\": %g, \"count\": %lld", b ? ", " : "",
+						 (double) b / MTL_CALIBRATION_BINS, (double) (b + 1) / MTL_CALIBRATION_BINS,
+						 (long long) m->bins[b].count);
+		AppendNumber(s, "mean_predicted", m->bins[b].mean_predicted);
+		AppendNumber(s, "observed", m->bins[b].observed);
+		appendStringInfoChar(s, '}');
+	}
+	appendStringInfoChar(s, ']');
+}
+
+static void
+AppendTask(StringInfo s, const MtlTask *task, const MtlTaskMetrics *m, const MtlEvalOptions *opt,
+		   bool bins, bool first)
 {
 	if (!first)
 		appendStringInfoString(s, ", ");
@@ -211,6 +337,12 @@ AppendTask(StringInfo s, const MtlTask *task, const MtlTaskMetrics *m, bool firs
 		AppendNumber(s, "logloss", m->logloss);
 		AppendNumber(s, "accuracy", m->accuracy);
 		AppendNumber(s, "f1", m->f1);
+		AppendRanking(s, opt, m);
+		AppendNumber(s, "mean_predicted", m->mean_predicted);
+		AppendNumber(s, "observed", m->observed);
+		AppendNumber(s, "ece", m->ece);
+		if (bins)
+			AppendBins(s, m);
 	}
 	else
 	{
@@ -237,6 +369,7 @@ mtl_evaluate_final(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (state->tasks[t].type == MTL_TASK_BINARY)
 			mtl_binary_metrics(rows->score, rows->label, rows->user, rows->has_user, rows->n,
+							   &state->options,
 							   &metrics[t]);
 		else
 			mtl_regression_metrics(rows->score, rows->label, rows->n, &metrics[t]);
@@ -244,7 +377,8 @@ mtl_evaluate_final(PG_FUNCTION_ARGS)
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"rows\": %lld, \"tasks\": {", (long long) state->rows);
 	for (int t = 0; t < state->n_tasks; t++)
-		AppendTask(&s, &state->tasks[t], &metrics[t], t == 0);
+		AppendTask(&s, &state->tasks[t], &metrics[t], &state->options, state->calibration_bins,
+				   t == 0);
 	appendStringInfoChar(&s, '}');
 	AppendNumber(&s, "fused", mtl_fused_score(metrics, state->tasks, state->n_tasks));
 	appendStringInfoChar(&s, '}');

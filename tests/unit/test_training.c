@@ -488,7 +488,7 @@ TestHoldoutMetrics(void)
 		}
 		else
 		{
-			mtl_binary_metrics(score, label, NULL, anon, k, &expect);
+			mtl_binary_metrics(score, label, NULL, anon, k, NULL, &expect);
 			CHECK(h->rows == k && fabs(h->auc - expect.auc) < 1e-5 &&
 				  fabs(h->logloss - expect.logloss) < 1e-5 && isnan(h->rmse),
 				  "held-out %s: %lld rows, auc %.7f (fresh %.7f), logloss %.7f (fresh %.7f)",
