@@ -1,0 +1,45 @@
+#!/bin/bash
+# Ranking and calibration on the demo shop (prints figures, asserts nothing):
+# the model scripts/demo.sh trains (days 1-12), evaluated on days 13-14 with
+# mtl_evaluate's ranking metrics (NDCG@5/10, recall@5/10, MRR per user) and
+# calibration (mean predicted, observed rate, ECE over 10 bins), next to the
+# generator's true probabilities; draws docs/reliability.png with gnuplot.
+#
+#   tests/bench/calibration.sh          # about 2 minutes
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dir=/tmp/mtl-calibration
+port=5497
+work=$(mktemp -d /tmp/mtl-calibration-data.XXXXXX)
+chmod 777 "$work"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+scripts/install_deps.sh gnuplot-nox >/dev/null
+make -s
+$sudo make -s install >/dev/null
+trap 'scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"
+scripts/cluster.sh start "$dir" "$port" >/dev/null
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SET client_min_messages = warning" \
+	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42)" >/dev/null
+q -v work="$work" -f tests/bench/calibration.sql
+mkdir -p docs
+gnuplot <<GP
+set terminal pngcairo size 640,440 font ",11"
+set output "docs/reliability.png"
+set title "Demo shop, days 13-14: reliability of the CTR and CVR scores"
+set xlabel "mean predicted probability (10 equal-width bins)"
+set ylabel "observed rate"
+set xrange [0:1]
+set yrange [0:1]
+set key top left
+set grid
+plot x with lines dt 2 lc rgb "#888888" title "perfect calibration", \
+	 "$work/ctr.dat" using 1:2 with linespoints lw 2 pt 7 title "CTR (mtl)", \
+	 "$work/cvr.dat" using 1:2 with linespoints lw 2 pt 5 title "CVR given a click (mtl)", \
+	 "$work/truth.dat" using 1:2 with linespoints lw 1 pt 6 dt 3 title "CTR (true probabilities)"
+GP
+echo "plot: docs/reliability.png"
