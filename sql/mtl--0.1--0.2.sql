@@ -513,3 +513,318 @@ COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb,
 'mtl_evaluate with options (the first row''s): {"k": 10 or [5, 10]} the cut-offs of NDCG@k and recall@k, {"calibration_bins": true} the reliability bins of each binary task';
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[]) IS
 'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5, NDCG@10, recall@10 and MRR per user, calibration (mean predicted, observed rate, expected calibration error over 10 bins); regression RMSE and MAE; counts; a task-weighted fused score';
+
+-- Cross-validation and tuning: splits by user, so no user's rows are on both sides.
+
+CREATE FUNCTION mtl_user_fold(user_id bigint, item_id bigint, folds int)
+RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT ((CASE WHEN user_id IS NULL THEN pg_catalog.hashint8extended(coalesce(item_id, 0), 1)
+				  ELSE pg_catalog.hashint8extended(user_id, 0) END % folds) + folds) % folds
+$$;
+COMMENT ON FUNCTION mtl_user_fold(bigint, bigint, int) IS
+'the part (0 to folds - 1) of a row in mtl_cross_validate and mtl_tune: a hash of the user id, so a user''s rows stay together (rows without a user: of the item id)';
+
+-- The rows of a training query in a temporary table rows_table (fold, c1, c2, ...); returns its column count.
+CREATE FUNCTION mtl_split_rows(query text, folds int, rows_table text)
+RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+	cols int;
+BEGIN
+	query := regexp_replace(query, '[;[:space:]]+$', '');
+	cols := @extschema@.mtl_query_columns(query);
+	EXECUTE format('CREATE TEMPORARY TABLE %I AS SELECT @extschema@.mtl_user_fold(q.c1::bigint, q.c2::bigint, %s) AS fold, q.* FROM (%s) AS q(%s)',
+				   rows_table, folds, query,
+				   CASE cols WHEN 3 THEN 'c1, c2, c3' WHEN 5 THEN 'c1, c2, c3, c4, c5' ELSE 'c1, c2, c3, c4, c5, c6' END);
+	RETURN cols;
+END
+$fn$;
+COMMENT ON FUNCTION mtl_split_rows(text, int, text) IS
+'the rows of a training query (run as the caller) in a temporary table with each row''s mtl_user_fold; returns the query''s column count';
+
+-- mtl_train over the rows of rows_table that where selects, and mtl_evaluate over the others.
+CREATE FUNCTION mtl_train_and_measure(rows_table text, cols int, train_where text, config jsonb,
+									  OUT model bytea, OUT metrics jsonb, OUT train_rows bigint, OUT test_rows bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	args text := 'c1::bigint, c2::bigint, c3' || CASE WHEN cols >= 5 THEN ', c4, c5' ELSE '' END
+				 || CASE WHEN cols = 6 THEN ', c6' ELSE '' END;
+	eval_args text := 'c1::bigint, c2::bigint, c3' || CASE WHEN cols >= 5 THEN ', c4, c5' ELSE ', NULL, NULL' END
+					  || CASE WHEN cols = 6 THEN ', c6' ELSE ', NULL' END;
+BEGIN
+	EXECUTE format('SELECT @extschema@.mtl_train(%s, $1), count(*) FROM pg_temp.%I WHERE %s', args, rows_table, train_where)
+		INTO model, train_rows USING config;
+	IF model IS NULL THEN
+		RAISE EXCEPTION 'no training rows: every row is in the held-out part'
+			USING ERRCODE = 'no_data_found', HINT = 'Use fewer folds or a smaller held-out share, or more users.';
+	END IF;
+	EXECUTE format('SELECT @extschema@.mtl_evaluate($1, %s), count(*) FROM pg_temp.%I WHERE NOT (%s)', eval_args, rows_table, train_where)
+		INTO metrics, test_rows USING model;
+END
+$fn$;
+COMMENT ON FUNCTION mtl_train_and_measure(text, int, text, jsonb) IS
+'mtl_train on a split''s training rows and mtl_evaluate on its held-out rows (for mtl_cross_validate and mtl_tune)';
+
+-- Each metric of each task (and fused): the mean over the folds that define it.
+CREATE FUNCTION mtl_mean_metrics(folds jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object(
+		'tasks', coalesce((SELECT jsonb_object_agg(task, metrics) FROM (
+			SELECT t.key AS task, jsonb_object_agg(m.key, m.mean) AS metrics
+			FROM (SELECT DISTINCT t.key FROM jsonb_array_elements(folds) f, jsonb_each(f->'metrics'->'tasks') t) t,
+			LATERAL (SELECT x.key, avg((x.value #>> '{}')::float8) AS mean
+					 FROM jsonb_array_elements(folds) f, jsonb_each(f->'metrics'->'tasks'->t.key) x
+					 WHERE jsonb_typeof(x.value) = 'number'
+					 GROUP BY x.key) m
+			GROUP BY t.key) per_task), '{}'),
+		'fused', (SELECT avg((f->'metrics'->>'fused')::float8) FROM jsonb_array_elements(folds) f))
+$$;
+COMMENT ON FUNCTION mtl_mean_metrics(jsonb) IS
+'the mean of each task''s metrics over the folds of mtl_cross_validate';
+
+CREATE FUNCTION mtl_cross_validate(query text, config jsonb, folds int DEFAULT 5)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+	progress boolean := coalesce((config->>'verbose')::boolean, true);
+	train_config jsonb := config - 'verbose';
+	rows_table text := 'mtl_cv_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+	cols int;
+	r record;
+	results jsonb := '[]';
+	t0 timestamptz;
+BEGIN
+	IF query IS NULL OR config IS NULL OR folds IS NULL THEN
+		RAISE EXCEPTION 'query, config and folds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF folds NOT BETWEEN 2 AND 100 THEN
+		RAISE EXCEPTION 'folds must be from 2 to 100' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	t0 := clock_timestamp();
+	cols := @extschema@.mtl_split_rows(query, folds, rows_table);
+	FOR k IN 0 .. folds - 1 LOOP
+		t0 := clock_timestamp();
+		r := @extschema@.mtl_train_and_measure(rows_table, cols, format('fold <> %s', k), train_config);
+		results := results || jsonb_build_array(jsonb_build_object('fold', k + 1, 'train_rows', r.train_rows,
+			'test_rows', r.test_rows, 'metrics', r.metrics));
+		IF progress THEN
+			RAISE INFO 'mtl_cross_validate: fold %/%: % training rows, % held out, fused %, % s', k + 1, folds,
+				r.train_rows, r.test_rows, round((r.metrics->>'fused')::numeric, 4),
+				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+		END IF;
+	END LOOP;
+	EXECUTE format('DROP TABLE pg_temp.%I', rows_table);
+	RETURN jsonb_build_object('folds', results, 'mean', @extschema@.mtl_mean_metrics(results));
+END
+$fn$;
+COMMENT ON FUNCTION mtl_cross_validate(text, jsonb, int) IS
+'k-fold cross-validation of a training query (run once, as the caller) and config: folds by a hash of the user id, so no user is on both sides; each fold''s mtl_evaluate metrics and their mean';
+
+-- Every trial of every mtl_tune: its config, metrics and score.
+CREATE TABLE mtl_trials (
+	id bigserial PRIMARY KEY,
+	name text NOT NULL,
+	run_started_at timestamptz NOT NULL,
+	trial int NOT NULL,
+	config jsonb NOT NULL,
+	metrics jsonb,
+	metric text NOT NULL,
+	score float8,
+	train_seconds float8,
+	version int,
+	created_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mtl_trials IS
+'every trial of mtl_tune: the config it trained with, its held-out mtl_evaluate metrics and score, and the registry version it became (the best trial only)';
+SELECT pg_catalog.pg_extension_config_dump('mtl_trials', '');
+SELECT pg_catalog.pg_extension_config_dump('mtl_trials_id_seq', '');
+
+-- A number in [0, 1) from a trial, a key's position and a seed: the same draws every run, no session state touched.
+CREATE FUNCTION mtl_tune_draw(trial int, key_position int, seed bigint)
+RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT ((pg_catalog.hashint8extended(trial::bigint * 1000003 + key_position, seed) >> 11) & ((1::bigint << 52) - 1))::float8
+		   / (1::bigint << 52)::float8
+$$;
+
+-- Trial t's values of the searched keys: grid (the t-th combination) or random draws.
+CREATE FUNCTION mtl_tune_trial_config(search jsonb, trial int, grid boolean, seed bigint)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $fn$
+DECLARE
+	out jsonb := '{}';
+	rest int := trial - 1;
+	position int := 0;
+	kv record;
+	n int;
+	u float8;
+	lo float8;
+	hi float8;
+	v float8;
+BEGIN
+	FOR kv IN SELECT key, value FROM jsonb_each(search) ORDER BY key LOOP
+		position := position + 1;
+		IF jsonb_typeof(kv.value) = 'array' THEN
+			n := jsonb_array_length(kv.value);
+			IF grid THEN
+				out := out || jsonb_build_object(kv.key, kv.value -> (rest % n));
+				rest := rest / n;
+			ELSE
+				out := out || jsonb_build_object(kv.key,
+					kv.value -> least(floor(@extschema@.mtl_tune_draw(trial, position, seed) * n)::int, n - 1));
+			END IF;
+		ELSE
+			u := @extschema@.mtl_tune_draw(trial, position, seed);
+			lo := (kv.value->>'min')::float8;
+			hi := (kv.value->>'max')::float8;
+			IF coalesce((kv.value->>'log')::boolean, false) THEN
+				v := exp(ln(lo) + u * (ln(hi) - ln(lo)));
+			ELSE
+				v := lo + u * (hi - lo);
+			END IF;
+			IF coalesce((kv.value->>'integer')::boolean, false) THEN
+				out := out || jsonb_build_object(kv.key, least(floor(v)::bigint, floor(hi)::bigint));
+			ELSE
+				out := out || jsonb_build_object(kv.key, v);
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN out;
+END
+$fn$;
+
+-- Check a search object; returns its grid's size, or NULL when a key has a range (random search only).
+CREATE FUNCTION mtl_tune_grid_size(search jsonb)
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $fn$
+DECLARE
+	kv record;
+	size bigint := 1;
+	ranged boolean := false;
+BEGIN
+	IF search IS NULL OR jsonb_typeof(search) <> 'object' OR search = '{}' THEN
+		RAISE EXCEPTION 'search must be an object of config keys to try, such as {"learning_rate": [0.001, 0.003], "embedding_dim": [8, 16]}'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR kv IN SELECT key, value FROM jsonb_each(search) LOOP
+		IF jsonb_typeof(kv.value) = 'array' AND jsonb_array_length(kv.value) > 0 THEN
+			size := least(size * jsonb_array_length(kv.value), 1000000000);
+		ELSIF jsonb_typeof(kv.value) = 'object' AND jsonb_typeof(kv.value->'min') = 'number'
+			  AND jsonb_typeof(kv.value->'max') = 'number'
+			  AND (kv.value->>'min')::float8 <= (kv.value->>'max')::float8
+			  AND (kv.value - 'min' - 'max' - 'log' - 'integer') = '{}'
+			  AND coalesce(jsonb_typeof(kv.value->'log'), 'boolean') = 'boolean'
+			  AND coalesce(jsonb_typeof(kv.value->'integer'), 'boolean') = 'boolean'
+			  AND NOT (coalesce((kv.value->>'log')::boolean, false) AND (kv.value->>'min')::float8 <= 0) THEN
+			ranged := true;
+		ELSE
+			RAISE EXCEPTION 'search key "%" must list values ([...]) or give a range ({"min": a, "max": b[, "log": true][, "integer": true]}, min <= max, min > 0 with log)', kv.key
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	END LOOP;
+	RETURN CASE WHEN ranged THEN NULL ELSE size END;
+END
+$fn$;
+
+CREATE FUNCTION mtl_tune(name text, query text, base_config jsonb, search jsonb, trials int DEFAULT NULL,
+						 metric text DEFAULT 'fused', holdout float8 DEFAULT 0.2)
+RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+	progress boolean := coalesce((base_config->>'verbose')::boolean, true);
+	base jsonb := base_config - 'verbose';
+	seed bigint := coalesce((base_config->>'seed')::bigint, 42);
+	grid_size bigint;
+	grid boolean;
+	n_trials int;
+	lower_is_better boolean := metric ~ '\.(logloss|rmse|mae|ece)$';
+	rows_table text := 'mtl_tune_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+	started timestamptz := now();
+	cols int;
+	trial_config jsonb;
+	r record;
+	score float8;
+	best_score float8;
+	best_model bytea;
+	best_config jsonb;
+	best_trial int;
+	best_seconds float8;
+	t0 timestamptz;
+	seconds float8;
+	stored int;
+	trial_id bigint;
+	best_id bigint;
+BEGIN
+	IF name IS NULL OR query IS NULL OR base_config IS NULL OR search IS NULL OR metric IS NULL OR holdout IS NULL THEN
+		RAISE EXCEPTION 'name, query, base_config, search, metric and holdout must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name = '' THEN
+		RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT (holdout > 0 AND holdout < 1) THEN
+		RAISE EXCEPTION 'holdout must be between 0 and 1 (the share of users held out)' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF metric !~ '^(fused|[^.]+\.(auc|gauc|logloss|accuracy|f1|ndcg@10|recall@10|mrr|ece|rmse|mae))$' THEN
+		RAISE EXCEPTION 'metric must be "fused" or "task.metric" (auc, gauc, logloss, accuracy, f1, ndcg@10, recall@10, mrr, ece, rmse or mae), such as "ctr.auc"'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	grid_size := @extschema@.mtl_tune_grid_size(search);
+	IF trials IS NOT NULL AND trials NOT BETWEEN 1 AND 10000 THEN
+		RAISE EXCEPTION 'trials must be from 1 to 10000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF trials IS NULL AND grid_size IS NULL THEN
+		RAISE EXCEPTION 'a search with a range needs a number of trials (random search)' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF trials IS NULL AND grid_size > 10000 THEN
+		RAISE EXCEPTION 'the grid has % combinations: give a number of trials to draw at random', grid_size
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- every combination when the grid fits the trials, else draws at random
+	grid := grid_size IS NOT NULL AND (trials IS NULL OR trials >= grid_size);
+	n_trials := CASE WHEN grid THEN grid_size ELSE trials END;
+	cols := @extschema@.mtl_split_rows(query, 1000, rows_table);
+	FOR t IN 1 .. n_trials LOOP
+		trial_config := base || @extschema@.mtl_tune_trial_config(search, t, grid, seed);
+		t0 := clock_timestamp();
+		r := @extschema@.mtl_train_and_measure(rows_table, cols, format('fold >= %s', floor(holdout * 1000)::int),
+											   trial_config);
+		seconds := extract(epoch FROM clock_timestamp() - t0);
+		score := CASE WHEN metric = 'fused' THEN (r.metrics->>'fused')::float8
+					  ELSE (r.metrics->'tasks'->split_part(metric, '.', 1)->>split_part(metric, '.', 2))::float8 END;
+		IF score IS NULL AND t = 1 AND metric <> 'fused' AND NOT (r.metrics->'tasks' ? split_part(metric, '.', 1)) THEN
+			RAISE EXCEPTION 'the model has no task "%"', split_part(metric, '.', 1)
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = format('Its tasks: %s.', (SELECT string_agg(k, ', ') FROM jsonb_object_keys(r.metrics->'tasks') k));
+		END IF;
+		INSERT INTO @extschema@.mtl_trials (name, run_started_at, trial, config, metrics, metric, score, train_seconds)
+		VALUES (mtl_tune.name, started, t, trial_config, r.metrics, mtl_tune.metric, score, seconds)
+		RETURNING id INTO trial_id;
+		IF score IS NOT NULL AND (best_score IS NULL OR (lower_is_better AND score < best_score)
+								  OR (NOT lower_is_better AND score > best_score)) THEN
+			best_score := score;
+			best_model := r.model;
+			best_config := trial_config;
+			best_trial := t;
+			best_id := trial_id;
+			best_seconds := seconds;
+		END IF;
+		IF progress THEN
+			RAISE INFO 'mtl_tune: trial %/%: % = % (best % of trial %), % s, %', t, n_trials, metric,
+				round(score::numeric, 4), round(best_score::numeric, 4), best_trial, round(seconds::numeric, 1),
+				@extschema@.mtl_tune_trial_config(search, t, grid, seed);
+		END IF;
+	END LOOP;
+	EXECUTE format('DROP TABLE pg_temp.%I', rows_table);
+	IF best_model IS NULL THEN
+		RAISE EXCEPTION 'no trial gave a % on the held-out users', metric USING ERRCODE = 'no_data_found',
+			HINT = 'Hold out more users, or choose a metric every trial defines.';
+	END IF;
+	stored := @extschema@.mtl_registry_add(name, best_model, best_config, query, best_seconds);
+	UPDATE @extschema@.mtl_trials SET version = stored WHERE id = best_id;
+	RETURN stored;
+END
+$fn$;
+COMMENT ON FUNCTION mtl_tune(text, text, jsonb, jsonb, int, text, float8) IS
+'search config keys (grid or random) for the best held-out metric of a training query (run once, as the caller): each trial trains on the users outside a held-out share and is scored there; stores the best trial''s model as the next version of name and every trial in mtl_trials; returns the version';
+
+REVOKE ALL ON mtl_trials FROM PUBLIC;
+REVOKE ALL ON SEQUENCE mtl_trials_id_seq FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mtl_tune(text, text, jsonb, jsonb, int, text, float8) FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON mtl_trials TO mtl_trainer;
+GRANT USAGE ON SEQUENCE mtl_trials_id_seq TO mtl_trainer;
+GRANT EXECUTE ON FUNCTION mtl_tune(text, text, jsonb, jsonb, int, text, float8) TO mtl_trainer;

@@ -21,7 +21,9 @@ FROM pg_depend d JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid =
 	 aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mtl') AND a.grantee = 0;
--- functions PUBLIC may execute: only those working on model bytes the caller already has
+-- functions PUBLIC may execute: those working on model bytes the caller already
+-- has, and those running the caller's own query as the caller, writing no registry
+-- (mtl_query_columns, mtl_cross_validate and its helpers)
 SELECT p.oid::regprocedure AS public_function
 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid,
 	 aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
@@ -30,7 +32,8 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND (p.proargtypes[0] = 'text'::regtype OR p.prosecdef)
 ORDER BY 1::text;
 -- nothing the extension installs creates or drops schemas or deletes rows; only
--- mtl_fit_parallel drops a table: the one it created under a fresh name in the same call
+-- mtl_fit_parallel, mtl_cross_validate and mtl_tune drop a table: the one each
+-- created under a fresh name in the same call
 SELECT p.proname, p.prosrc ~* '\mdrop\s+table\M' AS drops_table,
 	   p.prosrc ~* '\m(drop\s+schema|truncate|delete|create\s+schema)\M' AS drops_more
 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid

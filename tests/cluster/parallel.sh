@@ -98,4 +98,29 @@ out=$(run -c "SET statement_timeout = '300ms'" -c "$long_sql" 2>&1 | head -c 200
 echo "$out" | grep -q "canceling statement due to statement timeout" ||
 	{ echo "FAIL: training was not cancelled: $out"; exit 1; }
 [ "$(run -c 'SELECT 1')" = 1 ] || { echo "FAIL: server not answering after cancel"; exit 1; }
-echo "parallel training, progress and cancel: ok"
+
+# cross-validation and tuning: an INFO line per fold and per trial, and a cancel
+# in the middle (a timeout and a cancel from another session) leaves no table behind
+infos=$(run -c "SELECT mtl_cross_validate('SELECT user_id, item_id, ARRAY[clicked]::float8[] FROM shop.impressions WHERE day <= 4',
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 1}', 3) IS NOT NULL" 2>&1 | grep -c "INFO:  mtl_cross_validate: fold")
+[ "$infos" = 3 ] || { echo "FAIL: expected 3 fold messages, got $infos"; exit 1; }
+infos=$(run -c "SELECT mtl_tune('cv_progress', 'SELECT user_id, item_id, ARRAY[clicked]::float8[] FROM shop.impressions WHERE day <= 4',
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 1}', '{\"learning_rate\": [0.001, 0.01]}')" 2>&1 \
+	| grep -c "INFO:  mtl_tune: trial")
+[ "$infos" = 2 ] || { echo "FAIL: expected 2 trial messages, got $infos"; exit 1; }
+long_cv="SELECT mtl_cross_validate('SELECT user_id, item_id, ARRAY[clicked]::float8[] FROM shop.impressions',
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 200, \"validation_fraction\": 0}', 5)"
+out=$(run -c "SET statement_timeout = '1500ms'" -c "$long_cv" 2>&1 | head -c 2000 || true)
+echo "$out" | grep -q "canceling statement due to statement timeout" ||
+	{ echo "FAIL: cross-validation was not cancelled: $out"; exit 1; }
+(run -c "SET application_name = 'cv_cancel'" -c "$long_cv" > /tmp/cv_cancel.$$ 2>&1 || true) &
+sleep 1.5
+[ "$(run -c "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cv_cancel'")" = 1 ] ||
+	{ echo "FAIL: no cross-validation running to cancel"; exit 1; }
+wait
+grep -q "canceling statement due to user request" /tmp/cv_cancel.$$ ||
+	{ echo "FAIL: cross-validation was not cancelled: $(cat /tmp/cv_cancel.$$)"; rm -f /tmp/cv_cancel.$$; exit 1; }
+rm -f /tmp/cv_cancel.$$
+[ "$(run -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'mtl_cv_rows_%' OR relname LIKE 'mtl_tune_rows_%'")" = 0 ] ||
+	{ echo "FAIL: a cancelled run left its rows table"; exit 1; }
+echo "parallel training, progress and cancel (mtl_train, mtl_cross_validate, mtl_tune): ok"
