@@ -911,6 +911,13 @@ GRANT EXECUTE ON FUNCTION
 	mtl_fit_parallel(text, text, jsonb)
 TO mtl_trainer;
 
+-- Each id's vector as scoring pools it, for similarity search (pgvector).
+CREATE FUNCTION mtl_embeddings(model bytea, side text)
+RETURNS TABLE (id bigint, embedding float4[])
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION mtl_embeddings(bytea, text) IS
+'each known user''s or item''s (side ''user'' or ''item'') vector as scoring pools it: its id''s embedding plus its stored features'' embeddings (those the cross sums), one per input copy side by side; for similar items or users with pgvector';
+
 -- Cross-validation and tuning: splits by user, so no user's rows are on both sides.
 
 CREATE FUNCTION mtl_user_fold(user_id bigint, item_id bigint, folds int)

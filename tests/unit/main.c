@@ -13,6 +13,7 @@ void		test_predict(void);
 void		test_evaluate(void);
 void		test_weighting(void);
 void		test_update(void);
+void		test_embeddings(void);
 void		test_fpmode(void);
 void		test_rows(void);
 void		test_round(void);
@@ -28,6 +29,7 @@ main(void)
 	test_evaluate();
 	test_weighting();
 	test_update();
+	test_embeddings();
 	test_fpmode();
 	test_rows();
 	test_round();
