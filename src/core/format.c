@@ -11,6 +11,7 @@
 
 static void ReadText(MtlReader *r, MtlSpec *s);
 static void ReadSequences(MtlReader *r, MtlSpec *s);
+static void ReadNegativeRates(MtlReader *r, MtlSpec *s);
 
 static const char MAGIC[4] = {'M', 'T', 'L', 'M'};
 
@@ -73,6 +74,8 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 	mtl_put_u8(w, (uint8_t) s->n_seq);
 	for (int k = 0; k < s->n_seq; k++)
 		mtl_put_str(w, s->seq_fields[k]);
+	for (int t = 0; t < s->n_tasks; t++)
+		mtl_put_f32(w, s->tasks[t].negative_rate);
 }
 
 static void
@@ -229,6 +232,7 @@ ReadTask(MtlReader *r, MtlSpec *s, int t)
 	given = mtl_get_u32(r);
 	task->target_mean = mtl_get_f32(r);
 	task->target_std = mtl_get_f32(r);
+	task->negative_rate = 1.0f; /* format 4 reads it after the sequences */
 	if (!isfinite(task->weight) || task->weight < 0 ||
 		!isfinite(task->pos_weight) || !(task->pos_weight > 0) ||
 		!isfinite(task->target_mean) || !isfinite(task->target_std) ||
@@ -336,7 +340,29 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 	s->text_buckets = 0;
 	s->text_config[0] = '\0';
 	if (version >= 4 && !r->failed)
+	{
 		ReadText(r, s);
+		ReadNegativeRates(r, s);
+	}
+}
+
+/* Each task's negative_rate: (0, 1], below 1 for one unconditional binary task at most. */
+static void
+ReadNegativeRates(MtlReader *r, MtlSpec *s)
+{
+	int			sampled = 0;
+
+	for (int t = 0; t < s->n_tasks && !r->failed; t++)
+	{
+		MtlTask    *task = &s->tasks[t];
+
+		task->negative_rate = mtl_get_f32(r);
+		if (!(task->negative_rate > 0.0f && task->negative_rate <= 1.0f))
+			{ mtl_reader_fail(r, "invalid negative_rate"); return; }
+		if (task->negative_rate < 1.0f &&
+			(task->type != MTL_TASK_BINARY || task->given >= 0 || sampled++ > 0))
+			{ mtl_reader_fail(r, "invalid negative_rate"); return; }
+	}
 }
 
 /* Copy a string of at most MTL_NAME_LEN - 1 bytes into to; false on failure. */

@@ -1207,6 +1207,7 @@ double
 mtl_task_output(const MtlTask *task, float logit)
 {
 	if (task->type == MTL_TASK_BINARY)
-		return mtl_sigmoid(logit);
+		return mtl_sigmoid(task->negative_rate > 0.0f && task->negative_rate < 1.0f ?
+						   logit + logf(task->negative_rate) : logit);
 	return (double) task->target_mean + (double) task->target_std * logit;
 }

@@ -127,6 +127,12 @@ typedef struct MtlTask
 	/* regression labels are learned standardised; these undo it */
 	float		target_mean;
 	float		target_std;
+	/*
+	 * binary: the share of its negative rows training keeps (1: all); a
+	 * score adds ln(negative_rate) to the logit, so probabilities are those
+	 * of all the rows (p' = p / (p + (1 - p) / rate))
+	 */
+	float		negative_rate;
 } MtlTask;
 
 /* Architecture and training settings: everything config can say. */

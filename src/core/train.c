@@ -857,7 +857,9 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
 
 			if (isnan(y) || p->count[t] >= p->n_val)
 				continue;
-			p->score[t * p->n_val + p->count[t]] = mtl_task_output(task, logit[r]);
+			/* a binary task's logit: MeasureHoldout calibrates it first */
+			p->score[t * p->n_val + p->count[t]] = task->type == MTL_TASK_BINARY ?
+				(double) logit[r] : mtl_task_output(task, logit[r]);
 			p->label[t * p->n_val + p->count[t]] = task->type == MTL_TASK_REGRESSION ?
 				(double) y * task->target_std + task->target_mean : y;
 			p->count[t]++;
@@ -865,24 +867,99 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
 	}
 }
 
+/* Training rows the intercepts are also calibrated on, besides the held-out ones. */
+#define MTL_CALIBRATION_ROWS 262144
+
+/*
+ * A binary task's intercept: the shift d of its output bias after which the
+ * mean probability of the held-out rows and of up to MTL_CALIBRATION_ROWS
+ * training rows is their observed rate (Newton on
+ * sum w sigmoid(z + d + ln rate) = sum w y). Training ends wherever its last
+ * noisy steps left the bias; this makes the probabilities honest on average.
+ * With negative_rate, a kept negative stands for 1 / rate of them (w), so the
+ * scores, which add ln(rate), are honest on all the rows. z: the rows'
+ * logits, shifted too. No shift with one class.
+ */
+static void
+CalibrateIntercept(MtlModel *model, int t, double *z, const double *y, int64_t n)
+{
+	float		rate = model->spec.tasks[t].negative_rate;
+	double		offset = rate > 0.0f && rate < 1.0f ? log(rate) : 0.0,
+				negative_weight = rate > 0.0f && rate < 1.0f ? 1.0 / rate : 1.0,
+				positives = 0.0,
+				negatives = 0.0,
+				d = 0.0;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		positives += y[i] > 0.5;
+		negatives += y[i] <= 0.5;
+	}
+	if (positives <= 0.0 || negatives <= 0.0)
+		return;
+	for (int it = 0; it < 100; it++)
+	{
+		double		f = -positives,
+					g = 0.0,
+					step;
+
+		for (int64_t i = 0; i < n; i++)
+		{
+			double		q = 1.0 / (1.0 + exp(-(z[i] + d + offset))),
+						w = y[i] > 0.5 ? 1.0 : negative_weight;
+
+			f += w * q;
+			g += w * q * (1.0 - q);
+		}
+		if (!(g > 0.0))
+			return;
+		step = fmax(-1.0, fmin(1.0, f / g));
+		d -= step;
+		if (fabs(step) < 1e-9)
+			break;
+	}
+	if (!isfinite(d))
+		return;
+	model->params[model->layout.tower_b[t][model->spec.n_tower_layers]] += (float) d;
+	for (int64_t i = 0; i < n; i++)
+		z[i] += (float) d;
+}
+
 /*
  * Each task's metrics on the held-out rows with the kept parameters, so a
  * model (and a registry version) says how well it does on rows it did not
- * train on.
+ * train on; binary tasks' intercepts calibrated on them first.
  */
 static void
 MeasureHoldout(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 {
 	int			T = p->model->spec.n_tasks;
 	int64_t		n = src->n_val;
+	int64_t		train = src->n_train < MTL_CALIBRATION_ROWS ? src->n_train : MTL_CALIBRATION_ROWS;
+	int64_t		stride = n + train;
+	int64_t		held[MTL_MAX_TASKS];
 
-	p->n_val = n;
-	p->score = mtl_alloc(sizeof(double) * (n * T + 1));
-	p->label = mtl_alloc(sizeof(double) * (n * T + 1));
+	/* each task's held-out rows first, then training rows for the intercepts */
+	p->n_val = stride;
+	p->score = mtl_alloc(sizeof(double) * (stride * T + 1));
+	p->label = mtl_alloc(sizeof(double) * (stride * T + 1));
 	memset(p->count, 0, sizeof(p->count));
 	ForBatches(src, PART_VALIDATION, 0, p->rng, batch, INT64_MAX, HoldoutBatch, p);
+	memcpy(held, p->count, sizeof(held));
+	ForBatches(src, PART_TRAIN, 0, p->rng, batch, train, HoldoutBatch, p);
 	for (int t = 0; t < T; t++)
-		HoldoutTask(&p->model->spec.tasks[t], p->score + t * n, p->label + t * n, p->count[t],
+	{
+		const MtlTask *task = &p->model->spec.tasks[t];
+		double	   *score = p->score + t * stride;
+
+		if (task->type != MTL_TASK_BINARY)
+			continue;
+		CalibrateIntercept(p->model, t, score, p->label + t * stride, p->count[t]);
+		for (int64_t i = 0; i < held[t]; i++)
+			score[i] = mtl_task_output(task, (float) score[i]);
+	}
+	for (int t = 0; t < T; t++)
+		HoldoutTask(&p->model->spec.tasks[t], p->score + t * stride, p->label + t * stride, held[t],
 					&summary->holdout[t]);
 	mtl_free(p->score);
 	mtl_free(p->label);

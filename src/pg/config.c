@@ -214,6 +214,8 @@ ParseTaskKey(MtlTask *task, char *given, const char *key, const JsonbValue *v, b
 		task->weight = (float) RangeOrError("tasks.weight", v, 0, 1e6, false);
 	else if (strcmp(key, "pos_weight") == 0)
 		task->pos_weight = (float) RangeOrError("tasks.pos_weight", v, 0, 1e6, true);
+	else if (strcmp(key, "negative_rate") == 0)
+		task->negative_rate = (float) RangeOrError("tasks.negative_rate", v, 0, 1, true);
 	else if (strcmp(key, "given") == 0)
 	{
 		if (v->type != jbvString || v->val.string.len < 1 || v->val.string.len >= MTL_NAME_LEN)
@@ -227,7 +229,7 @@ ParseTaskKey(MtlTask *task, char *given, const char *key, const JsonbValue *v, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown task key \"%s\"", key),
-				 errhint("Valid task keys are: name, type, weight, pos_weight, given.")));
+				 errhint("Valid task keys are: name, type, weight, pos_weight, given, negative_rate.")));
 }
 
 static void
@@ -251,6 +253,7 @@ ParseTask(ConfigState *state, const JsonbValue *v)
 				 errmsg("config key \"tasks\" has more than %d tasks", MTL_MAX_TASKS)));
 	task->weight = 1.0f;
 	task->pos_weight = 1.0f;
+	task->negative_rate = 1.0f;
 	task->given = -1;
 	task->target_std = 1.0f;
 	it = JsonbIteratorInit(v->val.binary.data);
@@ -660,10 +663,38 @@ ResolveGiven(ConfigState *state)
 }
 
 /* Settings that are valid alone but not together. */
+/* Negative down-sampling: of one binary task at most, which no "given" conditions. */
+static void
+CheckNegativeRates(const MtlSpec *spec)
+{
+	int			sampled = -1;
+
+	for (int t = 0; t < spec->n_tasks; t++)
+	{
+		const MtlTask *task = &spec->tasks[t];
+
+		if (task->negative_rate >= 1.0f)
+			continue;
+		if (task->type != MTL_TASK_BINARY || task->given >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("task \"%s\" has a negative_rate: only a binary task without \"given\" can be down-sampled",
+							task->name)));
+		if (sampled >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tasks \"%s\" and \"%s\" both have a negative_rate: down-sample one task at most",
+							spec->tasks[sampled].name, task->name)));
+		sampled = t;
+	}
+}
+
 static void
 CheckCombination(const MtlSpec *spec)
 {
 	int			per_level = spec->n_tasks * spec->task_experts + spec->shared_experts;
+
+	CheckNegativeRates(spec);
 
 	if (spec->model == MTL_MODEL_PLE && (per_level < 1 || per_level > MTL_MAX_EXPERTS))
 		ereport(ERROR,
@@ -785,5 +816,11 @@ MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *fre
 	*freeze_shared = state->freeze_shared;
 	ResolveGiven(state);
 	CheckCombination(spec);
+	for (int t = old->n_tasks; t < spec->n_tasks; t++)
+		if (spec->tasks[t].negative_rate < 1.0f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("added task \"%s\" cannot have a negative_rate: the model was trained on every negative row of it",
+							spec->tasks[t].name)));
 	pfree(state);
 }

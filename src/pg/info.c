@@ -57,6 +57,8 @@ AppendTasks(StringInfo s, const MtlSpec *spec)
 						 mtl_task_type_name(task->type), task->weight);
 		if (task->type == MTL_TASK_BINARY)
 			appendStringInfo(s, ", \"pos_weight\": %.6g", task->pos_weight);
+		if (task->negative_rate < 1.0f)
+			appendStringInfo(s, ", \"negative_rate\": %.6g", task->negative_rate);
 		if (task->given >= 0)
 		{
 			appendStringInfoString(s, ", \"given\": ");

@@ -60,6 +60,7 @@ typedef struct TrainState
 {
 	MtlSpec		spec;
 	MtlRowStore *rows;
+	int64		offered;		/* rows given, kept or down-sampled away */
 } TrainState;
 TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config);
 MtlRowStore *MtlTrainRowStore(const MtlSpec *spec, MemoryContext context);

@@ -22,6 +22,7 @@
 #include "utils/memutils.h"
 
 #include "packed_row.h"
+#include "../core/sampling.h"
 #include "../core/fit.h"
 #include "../core/update.h"
 
@@ -106,6 +107,9 @@ MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls, int n_
 				 errmsg("labels must not be NULL"),
 				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
 	MtlReadLabels(DatumGetArrayTypeP(values[2]), &state->spec, labels);
+	if (!mtl_sampling_keeps(&state->spec, state->offered++, nulls[0] ? 0 : DatumGetInt64(values[0]),
+							nulls[1] ? 0 : DatumGetInt64(values[1]), labels))
+		return;
 	flags |= nulls[0] ? 0 : MTL_HAS_USER;
 	flags |= nulls[1] ? 0 : MTL_HAS_ITEM;
 
@@ -127,10 +131,13 @@ void
 MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context)
 {
 	MtlPackedFeature f;
-	MemoryContext old = MemoryContextSwitchTo(context);
+	MemoryContext old;
 	MtlPackedFeature run = {0};
 	int			run_count = 0;
 
+	if (!mtl_sampling_keeps(&state->spec, state->offered++, row->user_id, row->item_id, row->labels))
+		return;
+	old = MemoryContextSwitchTo(context);
 	mtl_rows_add(state->rows, row->user_id, row->item_id,
 				 row->flags & (MTL_HAS_USER | MTL_HAS_ITEM), row->labels);
 	MemoryContextSwitchTo(old);

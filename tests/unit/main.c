@@ -14,6 +14,7 @@ void		test_evaluate(void);
 void		test_weighting(void);
 void		test_update(void);
 void		test_embeddings(void);
+void		test_sampling(void);
 void		test_fpmode(void);
 void		test_rows(void);
 void		test_round(void);
@@ -30,6 +31,7 @@ main(void)
 	test_weighting();
 	test_update();
 	test_embeddings();
+	test_sampling();
 	test_fpmode();
 	test_rows();
 	test_round();

@@ -146,6 +146,7 @@ synthetic_spec(MtlSpec *s, MtlModelType type)
 	for (int t = 0; t < 2; t++)
 	{
 		s->tasks[t].pos_weight = 1;
+		s->tasks[t].negative_rate = 1;
 		s->tasks[t].given = -1;
 	}
 	s->model = type;

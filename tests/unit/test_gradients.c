@@ -259,6 +259,7 @@ SmallModel(MtlModel *model, const Variant *v)
 		s->tasks[t].type = t < 2 ? MTL_TASK_BINARY : MTL_TASK_REGRESSION;
 		s->tasks[t].weight = t < 2 ? 1.0f : 0.5f;
 		s->tasks[t].pos_weight = 1.0f;
+		s->tasks[t].negative_rate = 1.0f;
 		s->tasks[t].given = -1;
 	}
 	if (v->conditional)
