@@ -514,6 +514,12 @@ COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[], jsonb, jsonb,
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bigint, bigint, float8[]) IS
 'score rows with a model and measure every task: binary AUC, group AUC by user, logloss, accuracy and F1 at 0.5, NDCG@10, recall@10 and MRR per user, calibration (mean predicted, observed rate, expected calibration error over 10 bins); regression RMSE and MAE; counts; a task-weighted fused score';
 
+-- The same model, smaller: parameters in half precision, or embedding rows in int8.
+CREATE FUNCTION mtl_compress(model bytea, method text)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_compress(bytea, text) IS
+'the model with its parameters stored as ''fp16'' (every parameter in half precision), ''int8'' (embedding rows in int8 with a scale per row, dense layers in half precision) or ''none'' (float32); every function that takes model bytes reads it';
+
 -- Each id's vector as scoring pools it, for similarity search (pgvector).
 CREATE FUNCTION mtl_embeddings(model bytea, side text)
 RETURNS TABLE (id bigint, embedding float4[])

@@ -911,6 +911,12 @@ GRANT EXECUTE ON FUNCTION
 	mtl_fit_parallel(text, text, jsonb)
 TO mtl_trainer;
 
+-- The same model, smaller: parameters in half precision, or embedding rows in int8.
+CREATE FUNCTION mtl_compress(model bytea, method text)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_compress(bytea, text) IS
+'the model with its parameters stored as ''fp16'' (every parameter in half precision), ''int8'' (embedding rows in int8 with a scale per row, dense layers in half precision) or ''none'' (float32); every function that takes model bytes reads it';
+
 -- Each id's vector as scoring pools it, for similarity search (pgvector).
 CREATE FUNCTION mtl_embeddings(model bytea, side text)
 RETURNS TABLE (id bigint, embedding float4[])

@@ -140,6 +140,131 @@ WriteHoldout(MtlWriter *w, const MtlTrained *trained)
 	}
 }
 
+const char *
+mtl_compression_name(MtlCompression c)
+{
+	return c == MTL_COMPRESS_FP16 ? "fp16" : c == MTL_COMPRESS_INT8 ? "int8" : "none";
+}
+
+/* IEEE half from float, rounding to nearest even; overflow gives infinity. */
+static uint16_t
+HalfFromFloat(float f)
+{
+	uint32_t	x;
+	uint32_t	sign,
+				mant;
+	int			exp;
+
+	memcpy(&x, &f, 4);
+	sign = (x >> 16) & 0x8000u;
+	exp = (int) ((x >> 23) & 0xff) - 127 + 15;
+	mant = x & 0x7fffffu;
+	if (((x >> 23) & 0xff) == 0xff)		/* infinity or NaN */
+		return (uint16_t) (sign | 0x7c00u | (mant ? 0x200u : 0));
+	if (exp >= 31)
+		return (uint16_t) (sign | 0x7c00u);
+	if (exp <= 0)
+	{
+		/* subnormal half (or zero): shift the full mantissa into place */
+		uint32_t	full = mant | 0x800000u,
+					shift = (uint32_t) (14 - exp),
+					half,
+					rest,
+					halfway;
+
+		if (exp < -10)
+			return (uint16_t) sign;
+		half = full >> shift;
+		rest = full & ((1u << shift) - 1);
+		halfway = 1u << (shift - 1);
+		if (rest > halfway || (rest == halfway && (half & 1)))
+			half++;
+		return (uint16_t) (sign | half);
+	}
+	{
+		uint32_t	half = ((uint32_t) exp << 10) | (mant >> 13),
+					rest = mant & 0x1fffu;
+
+		if (rest > 0x1000u || (rest == 0x1000u && (half & 1)))
+			half++;				/* may carry into the exponent: still right */
+		return (uint16_t) (sign | half);
+	}
+}
+
+static float
+FloatFromHalf(uint16_t h)
+{
+	uint32_t	sign = ((uint32_t) h & 0x8000u) << 16,
+				exp = (h >> 10) & 0x1f,
+				mant = h & 0x3ffu,
+				x;
+	float		f;
+
+	if (exp == 0)
+	{
+		f = ldexpf((float) mant, -24);
+		return sign ? -f : f;
+	}
+	if (exp == 31)
+		x = sign | 0x7f800000u | (mant << 13);
+	else
+		x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+	memcpy(&f, &x, 4);
+	return f;
+}
+
+static void
+PutHalves(MtlWriter *w, const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		uint16_t	h = HalfFromFloat(v[i]);
+
+		mtl_put_u8(w, (uint8_t) (h & 0xff));
+		mtl_put_u8(w, (uint8_t) (h >> 8));
+	}
+}
+
+/*
+ * The parameters as trained->compression says: a byte naming it, then
+ * float32s; or halves; or each embedding row as a float32 scale and E int8
+ * (value = scale * q, scale = largest magnitude / 127), then the dense
+ * parameters as halves.
+ */
+static void
+WriteParams(MtlWriter *w, const MtlTrained *trained)
+{
+	const MtlLayout *L = &trained->model.layout;
+	const float *p = trained->model.params;
+	size_t		dense0 = (size_t) L->emb_rows * L->n_copies * L->E;
+
+	mtl_put_u8(w, (uint8_t) trained->compression);
+	if (trained->compression == MTL_COMPRESS_NONE)
+	{
+		mtl_put_f32_array(w, p, L->n_params);
+		return;
+	}
+	if (trained->compression == MTL_COMPRESS_FP16)
+	{
+		PutHalves(w, p, L->n_params);
+		return;
+	}
+	for (size_t row = 0; row < dense0 / L->E; row++)
+	{
+		const float *v = p + row * L->E;
+		float		top = 0.0f,
+					scale;
+
+		for (int i = 0; i < L->E; i++)
+			top = fmaxf(top, fabsf(v[i]));
+		scale = top / 127.0f;
+		mtl_put_f32(w, scale);
+		for (int i = 0; i < L->E; i++)
+			mtl_put_u8(w, (uint8_t) (int8_t) (scale > 0.0f ? lrintf(v[i] / scale) : 0));
+	}
+	PutHalves(w, p + dense0, L->n_params - dense0);
+}
+
 size_t
 mtl_encode(const MtlTrained *trained, uint8_t **out)
 {
@@ -174,7 +299,7 @@ mtl_encode(const MtlTrained *trained, uint8_t **out)
 	for (int p = 0; p < MTL_N_PHASES; p++)
 		mtl_put_f64(&w, record ? sum->phase_seconds[p] : NAN);
 	mtl_put_u64(&w, trained->model.layout.n_params);
-	mtl_put_f32_array(&w, trained->model.params, trained->model.layout.n_params);
+	WriteParams(&w, trained);
 	WriteGateUse(&w, trained);
 	WriteHoldout(&w, trained);
 
@@ -617,8 +742,51 @@ ReadHoldout(MtlReader *r, MtlTrained *m)
 	}
 }
 
+/* n halves into v; 0 (reader failed) when they do not fit or one is not finite. */
+static int
+GetHalves(MtlReader *r, float *v, size_t n)
+{
+	if (n > (r->len - r->pos) / 2)
+		{ mtl_reader_fail(r, "array longer than the data"); return 0; }
+	for (size_t i = 0; i < n; i++)
+	{
+		v[i] = FloatFromHalf((uint16_t) (r->data[r->pos] | (r->data[r->pos + 1] << 8)));
+		r->pos += 2;
+		if (!isfinite(v[i]))
+			{ mtl_reader_fail(r, "a compressed parameter is not finite"); return 0; }
+	}
+	return 1;
+}
+
 static void
-ReadParams(MtlReader *r, MtlTrained *m)
+ReadCompressedParams(MtlReader *r, MtlTrained *m)
+{
+	const MtlLayout *L = &m->model.layout;
+	size_t		dense0 = (size_t) L->emb_rows * L->n_copies * L->E;
+	size_t		rows = dense0 / L->E;
+	float	   *p;
+
+	if (m->compression == MTL_COMPRESS_FP16)
+		dense0 = 0;
+	else if (rows > (r->len - r->pos) / (4 + (size_t) L->E))
+		{ mtl_reader_fail(r, "array longer than the data"); return; }
+	p = mtl_alloc(sizeof(float) * (L->n_params + 1));
+	for (size_t row = 0; row < dense0 / L->E; row++)
+	{
+		float		scale = mtl_get_f32(r);
+
+		if (!(scale >= 0.0f) || !isfinite(scale))
+			{ mtl_reader_fail(r, "invalid int8 scale"); mtl_free(p); return; }
+		for (int i = 0; i < L->E; i++)
+			p[row * L->E + i] = scale * (float) (int8_t) r->data[r->pos++];
+	}
+	if (!GetHalves(r, p + dense0, L->n_params - dense0))
+		{ mtl_free(p); return; }
+	m->model.params = p;
+}
+
+static void
+ReadParams(MtlReader *r, MtlTrained *m, uint32_t version)
 {
 	uint64_t	n = mtl_get_u64(r);
 	const MtlError *why;
@@ -634,7 +802,13 @@ ReadParams(MtlReader *r, MtlTrained *m)
 		{ mtl_reader_fail(r, why->detail); return; }
 	if (n != m->model.layout.n_params)
 		{ mtl_reader_fail(r, "parameter count does not match the architecture"); return; }
-	m->model.params = mtl_get_f32_array(r, n);
+	m->compression = version >= 4 ? (MtlCompression) mtl_get_u8(r) : MTL_COMPRESS_NONE;
+	if (r->failed || m->compression > MTL_COMPRESS_LAST)
+		{ mtl_reader_fail(r, "unknown parameter compression"); return; }
+	if (m->compression == MTL_COMPRESS_NONE)
+		m->model.params = mtl_get_f32_array(r, n);
+	else
+		ReadCompressedParams(r, m);
 }
 
 const MtlError *
@@ -668,7 +842,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	ReadSpec(&r, &m->model.spec, version);
 	ReadSchema(&r, &m->schema);
 	ReadSummary(&r, &m->summary, m->model.spec.n_tasks, version);
-	ReadParams(&r, m);
+	ReadParams(&r, m, version);
 	if (!r.failed)
 		ReadGateUse(&r, m);
 	if (!r.failed)

@@ -23,7 +23,8 @@
 
 /*
  * Format versions: 1 (mtl 0.1); 2 adds the seconds of each training phase;
- * 3 the interaction and embedding_l2 (earlier: "ids" and l2). The decoder reads every version
+ * 3 the interaction and embedding_l2 (earlier: "ids" and l2); 4 lists, texts, sequences,
+ * the tasks' negative rates and the parameters' compression. The decoder reads every version
  * from MTL_FORMAT_OLDEST on.
  */
 #define MTL_FORMAT_VERSION 4
@@ -31,12 +32,24 @@
 #define MTL_HEADER_SIZE 24
 #define MTL_TRAILER_SIZE 4
 
+/* How a model's parameters are stored (mtl_compress); scoring reads them as floats. */
+typedef enum MtlCompression
+{
+	MTL_COMPRESS_NONE = 0,		/* float32 */
+	MTL_COMPRESS_FP16 = 1,		/* every parameter in IEEE half precision */
+	MTL_COMPRESS_INT8 = 2		/* embedding rows in int8 with a scale per row; dense layers fp16 */
+} MtlCompression;
+#define MTL_COMPRESS_LAST MTL_COMPRESS_INT8
+
 typedef struct MtlTrained
 {
 	MtlModel	model;
 	MtlSchema	schema;
 	MtlTrainSummary summary;
+	MtlCompression compression; /* how mtl_encode stores the parameters */
 } MtlTrained;
+
+const char *mtl_compression_name(MtlCompression c);
 
 /* Encode into a newly allocated buffer; returns its length. */
 size_t		mtl_encode(const MtlTrained *trained, uint8_t **out);

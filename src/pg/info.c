@@ -312,8 +312,9 @@ mtl_info(PG_FUNCTION_ARGS)
 
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &m);
 	initStringInfo(&s);
-	appendStringInfo(&s, "{\"format_version\": %d, \"bytes\": %zu, ",
-					 MTL_FORMAT_VERSION, (size_t) VARSIZE_ANY_EXHDR(model));
+	appendStringInfo(&s, "{\"format_version\": %d, \"bytes\": %zu, \"compression\": \"%s\", ",
+					 MTL_FORMAT_VERSION, (size_t) VARSIZE_ANY_EXHDR(model),
+					 mtl_compression_name(m.compression));
 	AppendTasks(&s, &m.model.spec);
 	AppendArchitecture(&s, &m.model);
 	AppendFeatures(&s, &m);

@@ -1,7 +1,8 @@
 /*
  * Writes a small valid model to the fuzzer's seed corpus: a PLE with two
  * levels, scenario towers, uncertainty weighting, a bag field (item tags),
- * a user history pooled by attention and a text field's settings, so that the seed holds every section the
+ * a user history pooled by attention, a text field's settings and a task's negative rate, and the same
+ * model compressed (fp16, int8), so that the seeds hold every section the
  * format has. With a second path, seeds of the state
  * fuzzer there: a row store, a counting store and a round state, each after
  * the byte that picks its decoder (see fuzz_state.c).
@@ -93,12 +94,23 @@ main(int argc, char **argv)
 	spec.expert_units[0] = 4;
 	spec.tower_units[0] = 2;
 	spec.epochs = 1;
+	spec.tasks[0].negative_rate = 0.5f;
 	if (mtl_fit(&spec, rows, NULL, 0, &needed, &m) != NULL)
 		return 1;
-	n = mtl_encode(&m, &bytes);
-	f = fopen(argv[1], "wb");
-	if (f == NULL || fwrite(bytes, 1, n, f) != n)
-		return 1;
-	fclose(f);
+	/* the model as float32, and compressed both ways (the same path + .fp16, .int8) */
+	for (int c = MTL_COMPRESS_NONE; c <= MTL_COMPRESS_LAST; c++)
+	{
+		char		path[4096];
+
+		snprintf(path, sizeof(path), c == MTL_COMPRESS_NONE ? "%s" : "%s.%s", argv[1],
+				 mtl_compression_name((MtlCompression) c));
+		m.compression = (MtlCompression) c;
+		n = mtl_encode(&m, &bytes);
+		f = fopen(path, "wb");
+		if (f == NULL || fwrite(bytes, 1, n, f) != n)
+			return 1;
+		fclose(f);
+	}
+	m.compression = MTL_COMPRESS_NONE;
 	return argc == 3 ? StateSeeds(argv[2], &m, rows) : 0;
 }

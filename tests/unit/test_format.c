@@ -1,5 +1,6 @@
 /* The model file: round trip, and errors (never crashes) on damaged bytes. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -192,12 +193,82 @@ TestCrc(void)
 	CHECK(chained, "crc32c chains across every cut");
 }
 
+/*
+ * Compressed parameters: smaller bytes, each parameter within its format's
+ * rounding (a half's 2^-11 relative; an int8 row's half step), scores
+ * close, every truncation rejected, and a compressed model re-encodes to the
+ * same bytes.
+ */
+static void
+TestCompression(void)
+{
+	const MtlLayout *L = &trained.model.layout;
+	size_t		dense0 = (size_t) L->emb_rows * L->n_copies * L->E;
+
+	for (int c = MTL_COMPRESS_FP16; c <= MTL_COMPRESS_INT8; c++)
+	{
+		MtlTrained	copy = trained,
+					back;
+		uint8_t    *small,
+				   *again;
+		size_t		n_small,
+					n_again;
+		double		worst = 0.0,
+					a[2],
+					b[2];
+		int			rejected = 0;
+
+		copy.compression = (MtlCompression) c;
+		n_small = mtl_encode(&copy, &small);
+		CHECK(mtl_decode(small, n_small, &back, 1) == NULL && back.compression == (MtlCompression) c,
+			  "%s: decodes", mtl_compression_name(c));
+		for (size_t i = 0; i < L->n_params; i++)
+		{
+			float		x = trained.model.params[i],
+						y = back.model.params[i];
+			double		bound = fabs(x) / 2048.0 + 1e-7;
+
+			if (c == MTL_COMPRESS_INT8 && i < dense0)
+			{
+				float		top = 0.0f;
+
+				for (int k = 0; k < L->E; k++)
+					top = fmaxf(top, fabsf(trained.model.params[i / L->E * L->E + k]));
+				bound = top / 127.0 / 2.0 + 1e-7;
+			}
+			worst = fmax(worst, fabs(x - y) / bound);
+		}
+		printf("  %s: %zu of %zu bytes, worst parameter error %.3f of its bound\n",
+			   mtl_compression_name(c), n_small, n_bytes, worst);
+		CHECK(worst <= 1.0, "%s: parameters within rounding (%g of the bound)", mtl_compression_name(c), worst);
+		CHECK(n_small < n_bytes, "%s: smaller", mtl_compression_name(c));
+		Score(&trained, 1003, 5007, a);
+		Score(&back, 1003, 5007, b);
+		CHECK(fabs(a[0] - b[0]) < 0.01, "%s: ctr close: %g vs %g", mtl_compression_name(c), a[0], b[0]);
+		n_again = mtl_encode(&back, &again);
+		CHECK(n_again == n_small && memcmp(again, small, n_small) == 0, "%s: re-encodes the same",
+			  mtl_compression_name(c));
+		for (size_t cut = 1; cut < n_small; cut += 97)
+		{
+			MtlTrained	damaged;
+
+			rejected += mtl_decode(small, cut, &damaged, 0) != NULL;
+		}
+		CHECK(rejected == (int) ((n_small - 2) / 97 + 1), "%s: every truncation rejected",
+			  mtl_compression_name(c));
+		mtl_trained_free(&back);
+		mtl_free(small);
+		mtl_free(again);
+	}
+}
+
 void
 test_format(void)
 {
 	TestCrc();
 	Train();
 	TestRoundTrip();
+	TestCompression();
 	TestDamage();
 	TestFormatOne();
 	mtl_trained_free(&trained);

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Compressed models (prints figures, asserts nothing): the model of
+# scripts/demo.sh (days 1-12) stored as float32, fp16 and int8 (mtl_compress):
+# bytes, and held-out (days 13-14) AUC of each task and its change.
+#
+#   tests/bench/compress.sh          # about 1 minute
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dir=/tmp/mtl-compress
+port=5498
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+make -s
+$sudo make -s install >/dev/null
+trap 'scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
+scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"
+scripts/cluster.sh start "$dir" "$port" >/dev/null
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+CREATE EXTENSION mtl;
+CREATE EXTENSION mtl_demo;
+SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;
+SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42);
+CREATE TEMP TABLE m AS
+SELECT mtl_train(i.user_id, i.item_id,
+	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
+	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"},
+				{"name": "rating", "type": "regression"}], "scenario": "scenario"}') AS model
+FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id) WHERE i.day <= 12;
+CREATE TEMP TABLE c AS
+SELECT k AS method, CASE WHEN k = 'none' THEN model ELSE mtl_compress(model, k) END AS model
+FROM m, unnest(ARRAY['none', 'fp16', 'int8']) WITH ORDINALITY u(k, o);
+CREATE TEMP TABLE e AS
+SELECT c.method, octet_length(c.model) AS bytes,
+	   mtl_evaluate(c.model, i.user_id, i.item_id,
+		   ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
+		   NULL, NULL, jsonb_build_object('scenario', i.scenario)) AS r
+FROM c, shop.impressions i WHERE i.day > 12 GROUP BY c.method, c.model;
+\echo '== the demo model stored three ways; held-out days 13-14'
+SELECT e.method, e.bytes, round(e.bytes::numeric / n.bytes, 3) AS size_ratio,
+	   round((e.r #>> '{tasks,ctr,auc}')::numeric, 5) AS ctr_auc,
+	   round((e.r #>> '{tasks,ctr,auc}')::numeric - (n.r #>> '{tasks,ctr,auc}')::numeric, 5) AS ctr_auc_change,
+	   round((e.r #>> '{tasks,cvr,auc}')::numeric - (n.r #>> '{tasks,cvr,auc}')::numeric, 5) AS cvr_auc_change,
+	   round((e.r #>> '{tasks,rating,rmse}')::numeric - (n.r #>> '{tasks,rating,rmse}')::numeric, 5) AS rating_rmse_change
+FROM e, e n WHERE n.method = 'none' ORDER BY e.bytes DESC;
+SQL
