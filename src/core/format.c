@@ -615,6 +615,9 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 
 				if (v < lowest || v > highest)
 					{ mtl_reader_fail(r, "stored feature index out of range"); return; }
+				/* 0 (missing) only opens a history; a later item is -1 or an item */
+				if (feat->kind == MTL_KIND_SEQ && k > 0 && k % group == 0 && v == 0)
+					{ mtl_reader_fail(r, "stored history item out of range"); return; }
 			}
 	}
 	for (int64_t i = 0; i < t->n * t->n_num_cols; i++)

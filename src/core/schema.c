@@ -764,7 +764,9 @@ GlobalSlot(const MtlSchema *schema, const MtlLayout *layout, const FieldCells *c
 		return c->base + local;
 	if (g > 0)					/* a history item's categorical value */
 		return (int32_t) layout->cat_row0[schema->fields[schema->item_cat_field[g - 1]].index] + local;
-	return k == 0 && local == 0 ? c->base : c->item_base + local;
+	if (local == 0)
+		return k == 0 ? c->base : -1;	/* missing opens a history only */
+	return c->item_base + local;
 }
 
 void

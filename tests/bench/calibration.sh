@@ -8,21 +8,11 @@
 #   tests/bench/calibration.sh          # about 2 minutes
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=/tmp/mtl-calibration
-port=5497
 work=$(mktemp -d /tmp/mtl-calibration-data.XXXXXX)
 chmod 777 "$work"
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
 scripts/install_deps.sh gnuplot-nox >/dev/null
-make -s
-$sudo make -s install >/dev/null
-trap 'scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
-rm -rf "$dir"
-scripts/cluster.sh start "$dir" "$port" >/dev/null
-export PGHOST=$dir PGPORT=$port PGUSER=postgres
-q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+. tests/bench/bench_cluster.sh
+bench_cluster /tmp/mtl-calibration 5497 "rm -rf '$work'"
 q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SET client_min_messages = warning" \
 	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42)" >/dev/null
 q -v work="$work" -f tests/bench/calibration.sql

@@ -6,18 +6,9 @@
 #   tests/bench/compress.sh          # about 1 minute
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=/tmp/mtl-compress
-port=5498
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-make -s
-$sudo make -s install >/dev/null
-trap 'scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
-scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
-rm -rf "$dir"
-scripts/cluster.sh start "$dir" "$port" >/dev/null
-export PGHOST=$dir PGPORT=$port PGUSER=postgres
-psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+. tests/bench/bench_cluster.sh
+bench_cluster /tmp/mtl-compress 5498
+q <<'SQL'
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
 SET client_min_messages = warning;

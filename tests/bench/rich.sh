@@ -12,18 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=${MTL_RICH_SEEDS:-2}
-dir=/tmp/mtl-rich-bench
-port=5496
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-make -s
-$sudo make -s install >/dev/null
-trap 'scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
-scripts/cluster.sh stop "$dir" >/dev/null 2>&1 || true
-rm -rf "$dir"
-scripts/cluster.sh start "$dir" "$port" >/dev/null
-export PGHOST=$dir PGPORT=$port PGUSER=postgres
-q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+. tests/bench/bench_cluster.sh
+bench_cluster /tmp/mtl-rich-bench 5496
 q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SET client_min_messages = warning" \
 	-c "SELECT mtl_demo_shop('rich', 5000, 1000, 200000, 0.42, rich_features => true)" >/dev/null
 q -c "SELECT count(*) AS impressions, round(avg(clicked), 4) AS click_rate FROM rich.impressions"

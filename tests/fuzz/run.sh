@@ -20,9 +20,16 @@ done
 # inputs that once failed, kept so that they never fail again
 OPENBLAS_NUM_THREADS=1 ./fuzz_state regressions/state-* >regressions.log 2>&1 ||
 	{ cat regressions.log; echo "a past fuzzing failure is back"; exit 1; }
+OPENBLAS_NUM_THREADS=1 ./fuzz_decode regressions/decode-* >regressions.log 2>&1 ||
+	{ cat regressions.log; echo "a past fuzzing failure is back"; exit 1; }
+# a failure prints the fuzzer's report (and leaves its input as crash-*); a pass, the stats
+fuzz() {
+	OPENBLAS_NUM_THREADS=1 "./fuzz_$1" -max_total_time="$seconds" -max_len=65536 \
+		-print_final_stats=1 "$2" >"fuzz_$1.log" 2>&1 ||
+		{ grep -v "^#" "fuzz_$1.log" | tail -60; echo "fuzz_$1 failed"; exit 1; }
+	tail -4 "fuzz_$1.log"
+}
 echo "model decoder:"
-OPENBLAS_NUM_THREADS=1 ./fuzz_decode -max_total_time="$seconds" -max_len=65536 \
-	-print_final_stats=1 corpus 2>&1 | tail -4
+fuzz decode corpus
 echo "aggregate states:"
-OPENBLAS_NUM_THREADS=1 ./fuzz_state -max_total_time="$seconds" -max_len=65536 \
-	-print_final_stats=1 state_corpus 2>&1 | tail -4
+fuzz state state_corpus
