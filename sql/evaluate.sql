@@ -139,6 +139,8 @@ SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], N
 FROM ev_rows r, ev_model m;
 SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], NULL, NULL, NULL, '{"k": [[5]]}')
 FROM ev_rows r, ev_model m;
+SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], NULL, NULL, NULL, '{"k": {"top": 5}}')
+FROM ev_rows r, ev_model m;
 SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], NULL, NULL, NULL, '{"k": []}')
 FROM ev_rows r, ev_model m;
 SELECT mtl_evaluate(m.model, r.user_id, r.item_id, ARRAY[r.clicked, r.rating], NULL, NULL, NULL,

@@ -124,7 +124,7 @@ ReadOptions(Jsonb *options, MtlEvalOptions *opt, bool *bins)
 				OptionsError("\"k\" must be a whole number or a list of them");
 			AddCutoff(opt, &v);
 		}
-		else if (depth > 2 || (tok == WJB_BEGIN_OBJECT && depth == 2))
+		else if (tok == WJB_KEY || depth > 2)	/* an object or a list inside "k" */
 			OptionsError("\"k\" must be a whole number or a list of them");
 	}
 	if (opt->n_k == 0)
