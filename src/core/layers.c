@@ -200,14 +200,17 @@ mtl_dense_backward_ldw(float *din, int ld_din, float *dW, float *db,
 					   const float *dout, int ld_dout, const float *in, int ld_in,
 					   const float *W, int ld_w, int B, int n_in, int n_out)
 {
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, n_out, B,
-				1.0f, in, ld_in, dout, ld_dout, 1.0f, dW, ld_w);
-	for (int r = 0; r < B; r++)
+	if (dW != NULL)
 	{
-		const float *row = dout + (size_t) r * ld_dout;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_in, n_out, B,
+					1.0f, in, ld_in, dout, ld_dout, 1.0f, dW, ld_w);
+		for (int r = 0; r < B; r++)
+		{
+			const float *row = dout + (size_t) r * ld_dout;
 
-		for (int o = 0; o < n_out; o++)
-			db[o] += row[o];
+			for (int o = 0; o < n_out; o++)
+				db[o] += row[o];
+		}
 	}
 	if (din != NULL)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_in, n_out,

@@ -31,7 +31,8 @@ void		mtl_dense_forward_ldw(float *out, int ld_out, const float *in, int ld_in,
 
 /*
  * dW[n_in x n_out] += in^T @ dout; db[n_out] += column sums of dout;
- * din[B x n_in](ld_din) = dout @ W^T, skipped when din is NULL.
+ * din[B x n_in](ld_din) = dout @ W^T, skipped when din is NULL; dW and db
+ * skipped when dW is NULL.
  */
 void		mtl_dense_backward(float *din, int ld_din, float *dW, float *db,
 							   const float *dout, int ld_dout, const float *in, int ld_in,

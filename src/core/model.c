@@ -374,9 +374,8 @@ mtl_model_cross(const MtlModel *model, const float *const *sum, const float *con
 	}
 }
 
-/* The cross slot of one input row from its own embeddings; pools: [6 x E] scratch. */
-static void
-CrossOfRow(const MtlModel *model, float *x, float *pools)
+void
+mtl_model_cross_of_row(const MtlModel *model, float *x, float *pools)
 {
 	int			E = model->layout.E;
 	const float *sum[MTL_N_SIDES],
@@ -431,7 +430,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 					mtl_model_din_vector(model, params, c, slots + (size_t) r * S, q, f,
 										 x + 3 * E + f * E, q + L->K);
 
-			CrossOfRow(model, x, pools);
+			mtl_model_cross_of_row(model, x, pools);
 			if (n_num > 0)
 				memcpy(x + num0, nums + (size_t) r * L->n_cols, sizeof(float) * n_num);
 		}
@@ -710,6 +709,16 @@ mtl_model_forward_projected(const MtlModel *model, MtlWork *work, const float *p
 	TowersForward(model, work, params, B);
 }
 
+/*
+ * A parameter's gradient in g, or NULL when g is NULL: the backward passes
+ * then compute input gradients only (mtl_model_backward's grads = NULL).
+ */
+static inline float *
+GradAt(float *g, size_t offset)
+{
+	return g != NULL ? g + offset : NULL;
+}
+
 /* dW += dW_eff * W_s, dW_s += dW_eff * W, db += db_eff, db_s += db_eff */
 static void
 StarBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int t, int l, int s)
@@ -751,15 +760,15 @@ TowerLayerBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, 
 
 		n = L->n_scenarios > 0 ? ScenarioRun(w, r0, B) : B - r0;
 		TowerParams(model, w, p, t, l, s, &W, &b);
-		star = W == w->star_W;
+		star = W == w->star_W && g != NULL;
 		if (star)
 		{
 			memset(w->star_dW, 0, sizeof(float) * in_w * out);
 			memset(w->star_db, 0, sizeof(float) * out);
 		}
 		mtl_dense_backward(din + (size_t) r0 * in_w, in_w,
-						   star ? w->star_dW : g + L->tower_W[t][l],
-						   star ? w->star_db : g + L->tower_b[t][l],
+						   star ? w->star_dW : GradAt(g, L->tower_W[t][l]),
+						   star ? w->star_db : GradAt(g, L->tower_b[t][l]),
 						   dout + (size_t) r0 * out, out, in + (size_t) r0 * in_w, in_w,
 						   W, n, in_w, out);
 		if (star)
@@ -867,7 +876,7 @@ ExpertsBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int
 			int			ld_in = l == 1 ? lv->P : in_w;
 
 			mtl_relu_backward(w->dexpert_act[k][e][l], out_w, w->expert_act[k][e][l], out_w, B, out_w);
-			mtl_dense_backward(din, ld_in, g + lv->expert_W[e][l], g + lv->expert_b[e][l],
+			mtl_dense_backward(din, ld_in, GradAt(g, lv->expert_W[e][l]), GradAt(g, lv->expert_b[e][l]),
 							   w->dexpert_act[k][e][l], out_w, in, ld_in,
 							   p + lv->expert_W[e][l], B, in_w, out_w);
 		}
@@ -892,7 +901,7 @@ StreamsBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int
 			memset(w->dmix[k - 1][o], 0, sizeof(float) * B * L->H);
 			continue;
 		}
-		mtl_dense_backward(w->dmix[k - 1][o], L->H, g + lv->in_W[o], g + lv->in_b[o],
+		mtl_dense_backward(w->dmix[k - 1][o], L->H, GradAt(g, lv->in_W[o]), GradAt(g, lv->in_b[o]),
 						   w->dproj[k] + lv->own_col0[o], lv->P, w->mix[k - 1][o], L->H,
 						   p + lv->in_W[o], B, L->H, lv->own_cols[o]);
 	}
@@ -907,7 +916,7 @@ InputBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int B
 
 	if (L->n_copies == 1)
 	{
-		mtl_dense_backward(w->dX, L->Xw, g + L->W_in, g + L->b_in, w->dproj[0], L->P,
+		mtl_dense_backward(w->dX, L->Xw, GradAt(g, L->W_in), GradAt(g, L->b_in), w->dproj[0], L->P,
 						   w->X, L->Xw, p + L->W_in, B, L->D, L->P);
 		return;
 	}
@@ -915,7 +924,8 @@ InputBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int B
 	{
 		size_t		W = L->W_in + (size_t) o * L->D * L->P + lv->own_col0[o];
 
-		mtl_dense_backward_ldw(w->dX + (size_t) o * L->D, L->Xw, g + W, g + L->b_in + lv->own_col0[o],
+		mtl_dense_backward_ldw(w->dX + (size_t) o * L->D, L->Xw, GradAt(g, W),
+							   GradAt(g, L->b_in + lv->own_col0[o]),
 							   w->dproj[0] + lv->own_col0[o], L->P, w->X + (size_t) o * L->D, L->Xw,
 							   p + W, L->P, B, L->D, lv->own_cols[o]);
 	}
@@ -957,13 +967,57 @@ FieldScatter(const MtlLayout *L, int f, const int32_t *s, const float *nums, con
 					 L->cat_wcol[f] < 0 ? 1.0f : nums[L->cat_wcol[f] + k], g, E);
 }
 
+/* Each side's sum and sum of squares over input row x, into pools [6 x E]; the sum of all at 6E. */
+static void
+CrossPools(const MtlModel *model, const float *x, float *pools)
+{
+	int			E = model->layout.E;
+
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		mtl_model_pool(model, x, side, pools + (size_t) side * 2 * E, pools + (size_t) side * 2 * E + E);
+	for (int i = 0; i < E; i++)
+		pools[6 * E + i] = pools[i] + pools[2 * E + i] + pools[4 * E + i];
+}
+
+/*
+ * The cross slot's gradient d sent to input k of row x (k: the user id, the
+ * item id, then embedded field k - 2): ids and pooled send d * V to each
+ * embedding of the user's pool and d * U to each of the item's; fm sends
+ * d * (S - v_k) to each embedding v_k, S the sum of all. Returns 0 when k
+ * does not enter the cross. pools: from CrossPools.
+ */
+static int
+CrossGrad(const MtlModel *model, const float *x, const float *d, const float *pools, int k,
+		  float *g)
+{
+	const MtlLayout *L = &model->layout;
+	int			E = L->E;
+	int			din = k >= 2 && L->cat_din[k - 2];
+	int			side = k < 2 ? k : din ? MTL_SIDE_USER : model->shape.cat_side[k - 2];
+	const float *v = k < 2 ? x + k * E : x + 3 * E + (k - 2) * E;
+	const float *other;
+
+	if (k >= 2 && !PoolsField(model, k - 2, side, 1))
+		return 0;
+	if (model->spec.interaction == MTL_INTERACTION_FM)
+	{
+		for (int i = 0; i < E; i++)
+			g[i] = d[i] * (pools[6 * E + i] - v[i]);
+		return 1;
+	}
+	if (side == MTL_SIDE_CONTEXT)
+		return 0;
+	other = pools + (side == MTL_SIDE_USER ? 2 * E : 0);
+	for (int i = 0; i < E; i++)
+		g[i] = d[i] * other[i];
+	return 1;
+}
+
 /*
  * The cross slot's gradient into the embedding rows of one input row x (its
- * gradient dx, slots s and nums of copy table): ids and pooled send d * V to
- * each embedding of the user's pool and d * U to each of the item's; fm sends
- * d * (S - v_j) to each embedding v_j, S the sum of all. A bag's rows get its
- * share times their weights; an attention-pooled history's share goes to its
- * slot of dx, for HistoryBackward. pools: [8 x E] scratch.
+ * gradient dx, slots s and nums of copy table). A bag's rows get its share
+ * times their weights; an attention-pooled history's share goes to its slot
+ * of dx, for HistoryBackward. pools: [8 x E] scratch.
  */
 static void
 CrossBackward(const MtlModel *model, const float *x, float *dx, const int32_t *s,
@@ -971,45 +1025,32 @@ CrossBackward(const MtlModel *model, const float *x, float *dx, const int32_t *s
 {
 	const MtlLayout *L = &model->layout;
 	int			E = L->E;
-	int			fm = model->spec.interaction == MTL_INTERACTION_FM;
-	const float *d = dx + 2 * E;
-	const float *U = pools,
-			   *V = pools + 2 * E;
-	float	   *all = pools + 6 * E;
 	float	   *g = pools + 7 * E;
 
-	for (int side = 0; side < MTL_N_SIDES; side++)
-		mtl_model_pool(model, x, side, pools + (size_t) side * 2 * E, pools + (size_t) side * 2 * E + E);
-	for (int i = 0; fm && i < E; i++)
-		all[i] = pools[i] + pools[2 * E + i] + pools[4 * E + i];
-	/* k: the user id, the item id, then embedded field k - 2 */
+	CrossPools(model, x, pools);
 	for (int k = 0; k < 2 + model->shape.n_cat; k++)
 	{
-		int			din = k >= 2 && L->cat_din[k - 2];
-		int			side = k < 2 ? k : din ? MTL_SIDE_USER : model->shape.cat_side[k - 2];
-		const float *v = k < 2 ? x + k * E : x + 3 * E + (k - 2) * E;
-
-		if (k < 2 ? s[k] < 0 : !PoolsField(model, k - 2, side, 1))
-			continue;
-		if (fm)
-			for (int i = 0; i < E; i++)
-				g[i] = d[i] * (all[i] - v[i]);
-		else if (side != MTL_SIDE_CONTEXT)
-		{
-			const float *other = side == MTL_SIDE_USER ? V : U;
-
-			for (int i = 0; i < E; i++)
-				g[i] = d[i] * other[i];
-		}
-		else
+		if ((k < 2 && s[k] < 0) || !CrossGrad(model, x, dx + 2 * E, pools, k, g))
 			continue;
 		if (k < 2)
 			mtl_add(table + (size_t) s[k] * E, g, E);
-		else if (din)
+		else if (L->cat_din[k - 2])
 			mtl_add(dx + 3 * E + (k - 2) * E, g, E);
 		else
 			FieldScatter(L, k - 2, s, nums, g, table);
 	}
+}
+
+void
+mtl_model_cross_input_grad(const MtlModel *model, const float *x, float *dx, float *pools)
+{
+	int			E = model->layout.E;
+	float	   *g = pools + 7 * E;
+
+	CrossPools(model, x, pools);
+	for (int k = 0; k < 2 + model->shape.n_cat; k++)
+		if (CrossGrad(model, x, dx + 2 * E, pools, k, g))
+			mtl_add(k < 2 ? dx + k * E : dx + 3 * E + (k - 2) * E, g, E);
 }
 
 /*

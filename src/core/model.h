@@ -376,6 +376,19 @@ void		mtl_model_item_key(const MtlModel *model, const float *params, int c,
  */
 int			mtl_model_history_item(const MtlLayout *L, const float *params, int c,
 								   const int32_t *group, float *key, float *h);
+/*
+ * One input row x's cross slot (x + 2E, copy's D-wide input) from its own
+ * segments: ids, embedded fields (attention-pooled histories on the user's
+ * side). pools: [6 x E] scratch.
+ */
+void		mtl_model_cross_of_row(const MtlModel *model, float *x, float *pools);
+/*
+ * The cross slot's gradient (dx + 2E) added to the gradients of the segments
+ * of x it is computed from, as if they were free inputs (integrated
+ * gradients). pools: [8 x E] scratch.
+ */
+void		mtl_model_cross_input_grad(const MtlModel *model, const float *x, float *dx,
+									   float *pools);
 /* Field f's E-wide input of one row from params' rows of copy c (a bag's weighted sum). */
 void		mtl_model_field_vector(const MtlModel *model, const float *params, int c,
 								   const int32_t *slots, const float *nums, int f, float *out);
@@ -417,7 +430,8 @@ void		mtl_model_forward_projected(const MtlModel *model, MtlWork *work,
 										const float *params, int B);
 
 /*
- * Backward from dlogit[t][B] into grads (dense part, +=) and work->dX; then
+ * Backward from dlogit[t][B] into grads (dense part, +=; grads NULL: only
+ * the input gradients, for the towers and shared halves) and work->dX; then
  * into the embedding rows named by slots (grads, +=). The dense part is two
  * halves so that GradNorm can measure between them: the towers (leaving the
  * gradient of each task's last-level output in work->dmix), then the rest.

@@ -18,6 +18,7 @@ void		test_sampling(void);
 void		test_fpmode(void);
 void		test_rows(void);
 void		test_round(void);
+void		test_explain(void);
 
 int
 main(void)
@@ -35,6 +36,7 @@ main(void)
 	test_fpmode();
 	test_rows();
 	test_round();
+	test_explain();
 	printf("%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
