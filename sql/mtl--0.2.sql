@@ -924,6 +924,87 @@ AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION mtl_embeddings(bytea, text) IS
 'each known user''s or item''s (side ''user'' or ''item'') vector as scoring pools it: its id''s embedding plus its stored features'' embeddings (those the cross sums), one per input copy side by side; for similar items or users with pgvector';
 
+-- Why a model scored a row: integrated gradients against the anonymous row.
+CREATE FUNCTION mtl_explain(model bytea, user_id bigint, item_id bigint)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_explain(model bytea, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_explain(model bytea, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb, context jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_explain(bytea, bigint, bigint) IS
+'why the model scored (user, item): per task, its logit and the anonymous row''s (no ids, no features, no context), each input''s share of their difference by integrated gradients (ids, features, context; they sum to it within the reported error), and the task''s gate weights over the experts';
+COMMENT ON FUNCTION mtl_explain(bytea, bigint, bigint, jsonb, jsonb) IS
+'mtl_explain with feature objects, as mtl_predict takes them';
+COMMENT ON FUNCTION mtl_explain(bytea, bigint, bigint, jsonb, jsonb, jsonb) IS
+'mtl_explain with feature objects and the row''s context, as mtl_predict takes them';
+
+CREATE FUNCTION mtl_explain(name text, user_id bigint, item_id bigint)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'mtl_explain_named' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_explain(name text, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'mtl_explain_named' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mtl_explain(name text, user_id bigint, item_id bigint,
+							user_features jsonb, item_features jsonb, context jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'mtl_explain_named' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_explain(text, bigint, bigint) IS
+'mtl_explain with the deployed version of a named model';
+COMMENT ON FUNCTION mtl_explain(text, bigint, bigint, jsonb, jsonb) IS
+'mtl_explain with feature objects, with the deployed version of a named model';
+COMMENT ON FUNCTION mtl_explain(text, bigint, bigint, jsonb, jsonb, jsonb) IS
+'mtl_explain with feature objects and context, with the deployed version of a named model';
+-- Explanations of a named model show how its stored features weigh: for analysts, not every scorer.
+REVOKE EXECUTE ON FUNCTION
+	mtl_explain(text, bigint, bigint),
+	mtl_explain(text, bigint, bigint, jsonb, jsonb),
+	mtl_explain(text, bigint, bigint, jsonb, jsonb, jsonb)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	mtl_explain(text, bigint, bigint),
+	mtl_explain(text, bigint, bigint, jsonb, jsonb),
+	mtl_explain(text, bigint, bigint, jsonb, jsonb, jsonb)
+TO mtl_trainer;
+
+CREATE FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint, jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_explain_global_final(internal)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE mtl_explain_global(model bytea, user_id bigint, item_id bigint) (
+	SFUNC = mtl_explain_global_step,
+	STYPE = internal,
+	FINALFUNC = mtl_explain_global_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+CREATE AGGREGATE mtl_explain_global(model bytea, user_id bigint, item_id bigint,
+									user_features jsonb, item_features jsonb) (
+	SFUNC = mtl_explain_global_step,
+	STYPE = internal,
+	FINALFUNC = mtl_explain_global_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+CREATE AGGREGATE mtl_explain_global(model bytea, user_id bigint, item_id bigint,
+									user_features jsonb, item_features jsonb, context jsonb) (
+	SFUNC = mtl_explain_global_step,
+	STYPE = internal,
+	FINALFUNC = mtl_explain_global_final,
+	FINALFUNC_MODIFY = READ_ONLY
+);
+COMMENT ON AGGREGATE mtl_explain_global(bytea, bigint, bigint) IS
+'global importance over the aggregated rows: per task, each input''s mean absolute and mean attribution (as mtl_explain gives them), largest first';
+COMMENT ON AGGREGATE mtl_explain_global(bytea, bigint, bigint, jsonb, jsonb) IS
+'mtl_explain_global with the user and item feature objects of each row';
+COMMENT ON AGGREGATE mtl_explain_global(bytea, bigint, bigint, jsonb, jsonb, jsonb) IS
+'mtl_explain_global with the feature objects and the context object of each row';
+COMMENT ON FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint) IS 'transition function of mtl_explain_global';
+COMMENT ON FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint, jsonb, jsonb) IS 'transition function of mtl_explain_global with features';
+COMMENT ON FUNCTION mtl_explain_global_step(internal, bytea, bigint, bigint, jsonb, jsonb, jsonb) IS 'transition function of mtl_explain_global with features and context';
+COMMENT ON FUNCTION mtl_explain_global_final(internal) IS 'final function of mtl_explain_global';
+
 -- Cross-validation and tuning: splits by user, so no user's rows are on both sides.
 
 CREATE FUNCTION mtl_user_fold(user_id bigint, item_id bigint, folds int)

@@ -45,6 +45,7 @@ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mtl')
 SET ROLE mtl_regress_scorer;
 SELECT mtl_predict('priv', 3, 4) = (SELECT scores FROM priv_expected) AS scores_by_name;
 SELECT count(*) FROM mtl_recommend('priv', 3, 5);
+SELECT mtl_explain('priv', 3, 4);
 SELECT model FROM mtl_models;
 SELECT query FROM mtl_versions;
 SELECT name FROM mtl_deployments;
@@ -76,6 +77,8 @@ SELECT mtl_rollback('priv') AS back_to;
 SELECT name, version, deployed, created_by FROM mtl_versions WHERE name = 'priv' ORDER BY version;
 SELECT octet_length(mtl_model('priv', 2)) > 0 AS reads_model;
 SELECT mtl_predict('priv', 3, 4) = (SELECT scores FROM priv_expected) AS scores_by_name;
+SELECT abs((mtl_explain('priv', 3, 4) #>> '{tasks,ctr,score}')::float8 - (SELECT scores[1] FROM priv_expected)) < 1e-6
+	   AS explains_by_name;
 DELETE FROM mtl_models WHERE name = 'priv';
 RESET ROLE;
 \set VERBOSITY default

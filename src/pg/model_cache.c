@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "model_cache.h"
+#include "../core/explain.h"
 #include "../core/recommend.h"
 
 
@@ -61,6 +62,7 @@ CacheLoad(ModelCache *cache, struct varlena *raw, bool external, bytea *model)
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &cache->trained);
 	cache->predictor = mtl_predictor_create(&cache->trained);
 	cache->recommender = NULL;
+	cache->explainer = NULL;
 	MemoryContextSwitchTo(old);
 	memset(cache->hints, -1, sizeof(cache->hints));
 	cache->external = external;
@@ -162,6 +164,22 @@ MtlCacheRecommender(ModelCache *cache)
 		MemoryContextSwitchTo(old);
 	}
 	return cache->recommender;
+}
+
+/* The cached model's explainer, built on first use. */
+MtlExplainer *
+MtlCacheExplainer(ModelCache *cache)
+{
+	if (cache->explainer == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cache->context);
+
+		MtlComputeBegin(0);
+		cache->explainer = mtl_explainer_create(&cache->trained);
+		MtlComputeEnd();
+		MemoryContextSwitchTo(old);
+	}
+	return cache->explainer;
 }
 
 const MtlTrained *

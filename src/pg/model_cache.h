@@ -18,6 +18,7 @@ struct ModelCache
 	MtlTrained	trained;
 	MtlPredictor *predictor;
 	struct MtlRecommender *recommender;	/* built on first use by mtl_recommend */
+	struct MtlExplainer *explainer; /* built on first use by mtl_explain */
 	int32		hints[3][MTL_MAX_FIELDS];	/* field of each key position, per side */
 	Datum		outputs[MTL_MAX_TASKS];
 	double		scores[MTL_MAX_TASKS];

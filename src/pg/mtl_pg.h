@@ -87,11 +87,14 @@ ModelCache *MtlCacheCreate(MemoryContext parent);
 void		MtlCacheLoad(ModelCache *cache, bytea *model);
 const MtlTrained *MtlCacheModel(const ModelCache *cache);
 struct MtlRecommender *MtlCacheRecommender(ModelCache *cache);
+struct MtlExplainer *MtlCacheExplainer(ModelCache *cache);
 const MtlModelKey *MtlCacheKey(const ModelCache *cache);
 /* GUC mtl.evaluate_max_memory_mb */
 extern int	mtl_evaluate_max_memory_mb;
 
-/* predict.c: scoring a row */
+/* predict.c: building and scoring a row */
+void		MtlBuildRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg,
+						int features_arg, int context_arg);
 const double *MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						  int features_arg, int context_arg);
 

@@ -16,13 +16,13 @@ PG_FUNCTION_INFO_V1(mtl_predict);
 PG_FUNCTION_INFO_V1(mtl_predict_named);
 
 /*
- * Score the row whose ids are arguments user_arg and user_arg + 1 and, when
+ * Build the row whose ids are arguments user_arg and user_arg + 1 and, when
  * features_arg >= 0, whose feature objects are features_arg and the next,
- * and when context_arg >= 0, whose context object is that argument.
- * Returns one output per task (owned by the cache).
+ * and when context_arg >= 0, whose context object is that argument, in the
+ * cache's predictor (slots and nums).
  */
-const double *
-MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg,
+void
+MtlBuildRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg,
 			int context_arg)
 {
 	MtlPredictor *p = cache->predictor;
@@ -47,8 +47,16 @@ MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int featur
 	if (context_arg >= 0 && !PG_ARGISNULL(context_arg))
 		MtlSetRowFeatures(m, PG_GETARG_JSONB_P(context_arg), MTL_SIDE_CONTEXT, p->slots, p->nums,
 						  cache->hints[MTL_SIDE_CONTEXT]);
+}
+
+/* Score the row MtlBuildRow builds: one output per task (owned by the cache). */
+const double *
+MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int features_arg,
+			int context_arg)
+{
+	MtlBuildRow(cache, fcinfo, user_arg, features_arg, context_arg);
 	MtlComputeBegin(0);
-	mtl_predictor_run(p, cache->scores);
+	mtl_predictor_run(cache->predictor, cache->scores);
 	MtlComputeEnd();
 	return cache->scores;
 }
