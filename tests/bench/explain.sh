@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/bench_cluster.sh
-bench_cluster /tmp/mtl-explain 5499
+bench_cluster /tmp/mtl-explain 5495
 q <<'SQL'
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
@@ -44,6 +44,7 @@ SELECT t AS task, round(max((e #>> ARRAY['tasks', t, 'error'])::numeric
 FROM (SELECT mtl_explain(m.model, r.user_id, r.item_id, r.uf, r.itf, jsonb_build_object('scenario', r.scenario)) AS e
 	  FROM m, r) s, unnest(ARRAY['ctr', 'cvr', 'rating']) t GROUP BY t ORDER BY t;
 \echo '== cost: 3,000 rows explained and scored (explanations per second, and their ratio)'
+RESET client_min_messages;
 DO $$
 DECLARE started timestamptz; explain_s float8; predict_s float8; n bigint;
 BEGIN
