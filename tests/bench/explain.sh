@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/bench_cluster.sh
-bench_cluster /tmp/mtl-explain 5495
+bench_cluster /tmp/mtl-explain 5494
 q <<'SQL'
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
