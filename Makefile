@@ -9,7 +9,7 @@ CORE_SRCS = $(wildcard src/core/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy rounds features tune embeddings sampling compress explain
+REGRESS = config train fpmode spill predict info evaluate family recommend registry refresh update coldstart errors privacy rounds features tune embeddings sampling compress explain weights
 REGRESS_OPTS = --load-extension=mtl --load-extension=mtl_demo
 
 # OpenBLAS through pkg-config, else Debian's x86-64 pthread build; override

@@ -924,6 +924,42 @@ AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION mtl_embeddings(bytea, text) IS
 'each known user''s or item''s (side ''user'' or ''item'') vector as scoring pools it: its id''s embedding plus its stored features'' embeddings (those the cross sums), one per input copy side by side; for similar items or users with pgvector';
 
+-- Training with a weight per row (the sample weight: each row's loss counts that many times).
+-- Only the forms whose argument count no other mtl_train has: with a 7-argument
+-- one, mtl_train(u, i, labels, NULL, NULL, context, config) would be ambiguous.
+CREATE FUNCTION mtl_train_weighted_step(internal, bigint, bigint, float8[], float8, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION mtl_train_weighted_step(internal, bigint, bigint, float8[], float8, jsonb, jsonb, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE mtl_train(user_id bigint, item_id bigint, labels float8[], weight float8, config jsonb) (
+	SFUNC = mtl_train_weighted_step,
+	STYPE = internal,
+	FINALFUNC = mtl_train_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize,
+	DESERIALFUNC = mtl_train_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE mtl_train(user_id bigint, item_id bigint, labels float8[], weight float8,
+						   user_features jsonb, item_features jsonb, context jsonb, config jsonb) (
+	SFUNC = mtl_train_weighted_step,
+	STYPE = internal,
+	FINALFUNC = mtl_train_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize,
+	DESERIALFUNC = mtl_train_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mtl_train(bigint, bigint, float8[], float8, jsonb) IS
+'mtl_train with each row''s weight (finite, at least 0): its loss counts that many times, as if the row were repeated';
+COMMENT ON AGGREGATE mtl_train(bigint, bigint, float8[], float8, jsonb, jsonb, jsonb, jsonb) IS
+'mtl_train with each row''s weight, user/item feature objects and a context object';
+COMMENT ON FUNCTION mtl_train_weighted_step(internal, bigint, bigint, float8[], float8, jsonb) IS 'transition function of mtl_train with weights';
+COMMENT ON FUNCTION mtl_train_weighted_step(internal, bigint, bigint, float8[], float8, jsonb, jsonb, jsonb, jsonb) IS 'transition function of mtl_train with weights, features and context';
+
 -- Why a model scored a row: integrated gradients against the anonymous row.
 CREATE FUNCTION mtl_explain(model bytea, user_id bigint, item_id bigint)
 RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -103,7 +103,7 @@ mtl_dataset_build(MtlDataset *data, const MtlSchema *schema, const MtlLayout *la
 		}
 	SideFields(data, schema, layout);
 	EncodeSets(data, schema, layout, store);
-	for (int t = 0; t < MTL_MAX_TASKS; t++)
+	for (int t = 0; t <= MTL_MAX_TASKS; t++)
 	{
 		data->label_mean[t] = 0.0f;
 		data->label_std[t] = 1.0f;

@@ -22,7 +22,7 @@ typedef struct MtlDataset
 	int64_t		n_rows;
 	int			n_slots;
 	int			n_cols;			/* nums of a row: numbers, then bag weights */
-	int			n_tasks;
+	int			n_tasks;		/* label columns: the tasks', then a weight (sample_weight) */
 	int32_t    *user_row;		/* [1 + users]: embedding row of an interned user; [0] = -1 */
 	int32_t    *item_row;		/* [1 + items] */
 	int32_t    *missing;		/* [n_slots]: slots of a row without ids or features */
@@ -35,8 +35,8 @@ typedef struct MtlDataset
 	int64_t    *set_num0;
 	int32_t    *set_cat;		/* embedding rows, side_n_cat per set */
 	float	   *set_num;		/* standardised numbers, side_n_num per set */
-	float		label_mean[MTL_MAX_TASKS];	/* regression labels: (y - mean) / std */
-	float		label_std[MTL_MAX_TASKS];
+	float		label_mean[MTL_MAX_TASKS + 1];	/* regression labels: (y - mean) / std */
+	float		label_std[MTL_MAX_TASKS + 1];
 } MtlDataset;
 
 /* Encode the store's ids and feature sets for the schema and layout. */
@@ -46,7 +46,7 @@ void		mtl_dataset_free(MtlDataset *data);
 /* Bytes mtl_dataset_build will hold. */
 double		mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store);
 
-/* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks]. */
+/* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks columns]. */
 void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
 							   int32_t *slots, float *nums, float *out_labels);
 

@@ -41,7 +41,7 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 
 	mtl_rows_seal(store);
 	memset(out, 0, sizeof(*out));
-	if (store->n_tasks != spec->n_tasks)
+	if (store->n_tasks != mtl_label_columns(spec))
 		MTL_FAIL(MTL_E_SHAPE, "the rows have labels for another number of tasks");
 	model->spec = *spec;
 	mtl_schema_build(&out->schema, store, spec->bag_size, spec->sequence_length);

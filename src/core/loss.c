@@ -39,7 +39,7 @@ mtl_bce_logits(float *dz, const float *z, int ldz, const float *y, int ldy,
 }
 
 double
-mtl_squared_error(float *dz, const float *z, int ldz, const float *y, int ldy,
+mtl_squared_error(float *dz, const float *z, int ldz, const float *y, int ldy, const float *w,
 				  int B, float scale)
 {
 	double		total = 0.0;
@@ -48,14 +48,16 @@ mtl_squared_error(float *dz, const float *z, int ldz, const float *y, int ldy,
 	{
 		float		zr = z[(size_t) r * ldz];
 		float		yr = y[(size_t) r * ldy];
+		float		wr;
 
 		if (isnan(yr))
 		{
 			dz[r] = 0.0f;
 			continue;
 		}
-		total += ((double) zr - yr) * ((double) zr - yr);
-		dz[r] = scale * 2.0f * (zr - yr);
+		wr = w != NULL ? w[(size_t) r * ldy] : 1.0f;
+		total += wr * ((double) zr - yr) * ((double) zr - yr);
+		dz[r] = scale * wr * 2.0f * (zr - yr);
 	}
 	return total;
 }
@@ -89,7 +91,7 @@ JointLabel(const float *const *y, int ldy, int chain, int r)
 
 double
 mtl_bce_chain(float *const *dz, const float *const *z, int ldz,
-			  const float *const *y, int ldy, int chain, int B,
+			  const float *const *y, int ldy, const float *w, int chain, int B,
 			  float scale, float pos_weight, int64_t *labelled)
 {
 	double		total = 0.0;
@@ -97,6 +99,7 @@ mtl_bce_chain(float *const *dz, const float *const *z, int ldz,
 	for (int r = 0; r < B; r++)
 	{
 		double		yr = JointLabel(y, ldy, chain, r);
+		double		wr = w != NULL ? w[(size_t) r * ldy] : 1.0;
 		double		log_q = 0.0,
 					log_1mq,
 					g;
@@ -110,7 +113,7 @@ mtl_bce_chain(float *const *dz, const float *const *z, int ldz,
 			log_1mq = -Softplus((double) z[0][(size_t) r * ldz]);
 		else
 			log_1mq = log(fmax(-expm1(log_q), 1e-15));
-		total -= pos_weight * yr * log_q + (1.0 - yr) * log_1mq;
+		total -= wr * (pos_weight * yr * log_q + (1.0 - yr) * log_1mq);
 		/* d loss / d log q; d log q / d z_c = 1 - sigmoid(z_c) */
 		for (int c = 0; c < chain; c++)
 		{
@@ -122,7 +125,7 @@ mtl_bce_chain(float *const *dz, const float *const *z, int ldz,
 				g = -pos_weight * yr * one_minus_p + (1.0 - yr) / (1.0 + exp(-zc));
 			else
 				g = (-pos_weight * yr + (1.0 - yr) * exp(log_q - log_1mq)) * one_minus_p;
-			dz[c][r] += (float) (scale * g);
+			dz[c][r] += (float) (scale * wr * g);
 		}
 	}
 	return total;

@@ -6,6 +6,8 @@
  * Regression: squared error (z - y)^2.
  * Each returns the summed loss over labelled rows and writes the gradient of
  * (scale * summed loss) with respect to each logit into dz (0 for missing).
+ * w (NULL: every row 1) holds each row's weight, ldy apart like the labels:
+ * a row's loss and gradient count w times.
  */
 #ifndef MTL_LOSS_H
 #define MTL_LOSS_H
@@ -15,7 +17,7 @@
 double		mtl_bce_logits(float *dz, const float *z, int ldz, const float *y, int ldy,
 						   int B, float scale);
 double		mtl_squared_error(float *dz, const float *z, int ldz, const float *y, int ldy,
-							  int B, float scale);
+							  const float *w, int B, float scale);
 float		mtl_sigmoid(float z);
 
 /*
@@ -28,7 +30,7 @@ float		mtl_sigmoid(float z);
  * pos_weight. The gradient of scale * loss is added into dz[c] (+=).
  */
 double		mtl_bce_chain(float *const *dz, const float *const *z, int ldz,
-						  const float *const *y, int ldy, int chain, int B,
+						  const float *const *y, int ldy, const float *w, int chain, int B,
 						  float scale, float pos_weight, int64_t *labelled);
 
 #endif

@@ -65,6 +65,7 @@
 #include "error.h"
 
 #define MTL_MAX_TASKS 16
+#define MTL_MAX_LABELS (MTL_MAX_TASKS + 1)	/* a row's labels and its weight */
 #define MTL_MAX_EXPERTS 64		/* per level */
 #define MTL_MAX_LEVELS 4
 #define MTL_MAX_OWNERS (MTL_MAX_TASKS + 1)	/* tasks, then "shared" */
@@ -183,9 +184,21 @@ typedef struct MtlSpec
 	int			threads;
 	int			verbose;
 	int			record_seconds;	/* keep training time in the model (bytes then vary) */
+	/*
+	 * A row's labels end with its weight (the rows are a training call's, so
+	 * the model does not store it): each row's loss counts that many times.
+	 */
+	int			sample_weight;
 	double		max_memory_mb;
 	double		rows_memory_mb; /* collected rows kept in memory; beyond it they spill */
 } MtlSpec;
+
+/* Label columns of a training row: the tasks', then its weight with sample_weight. */
+static inline int
+mtl_label_columns(const MtlSpec *spec)
+{
+	return spec->n_tasks + (spec->sample_weight ? 1 : 0);
+}
 
 /* Sizes of the input side, fixed by the training data. */
 typedef struct MtlShape

@@ -47,14 +47,18 @@ TaskScale(const MtlModel *model, const float *params, const MtlLossOptions *opt,
 	return scale;
 }
 
-/* Task t's summed loss over its labelled rows; gradient of scale * it into dlogit. */
+/*
+ * Task t's summed loss over its labelled rows (each times its weight with
+ * sample_weight); gradient of scale * it into dlogit. labels: [B x label columns].
+ */
 static double
 TaskLoss(const MtlModel *model, MtlWork *work, float *const *dlogit, const float *labels,
 		 int t, int B, float scale, int64_t *labelled)
 {
 	const MtlSpec *spec = &model->spec;
 	const MtlTask *task = &spec->tasks[t];
-	int			T = spec->n_tasks;
+	int			T = mtl_label_columns(spec);
+	const float *w = spec->sample_weight ? labels + spec->n_tasks : NULL;
 	const float *z[MTL_MAX_TASKS];
 	const float *y[MTL_MAX_TASKS];
 	float	   *dz[MTL_MAX_TASKS];
@@ -63,7 +67,7 @@ TaskLoss(const MtlModel *model, MtlWork *work, float *const *dlogit, const float
 	if (task->type == MTL_TASK_REGRESSION)
 	{
 		float	   *tmp = work->dtower_act[t][spec->n_tower_layers];
-		double		sum = mtl_squared_error(tmp, mtl_work_logit(work, t), 1, labels + t, T, B, scale);
+		double		sum = mtl_squared_error(tmp, mtl_work_logit(work, t), 1, labels + t, T, w, B, scale);
 
 		for (int r = 0; r < B; r++)
 			*labelled += !isnan(labels[(size_t) r * T + t]);
@@ -76,7 +80,7 @@ TaskLoss(const MtlModel *model, MtlWork *work, float *const *dlogit, const float
 		dz[chain] = dlogit[at];
 		chain++;
 	}
-	return mtl_bce_chain(dz, z, 1, y, T, chain, B, scale, task->pos_weight, labelled);
+	return mtl_bce_chain(dz, z, 1, y, T, w, chain, B, scale, task->pos_weight, labelled);
 }
 
 double
@@ -243,7 +247,7 @@ ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
 {
 	int			S = model->layout.n_slots;
 	int			n_num = model->layout.n_cols;
-	int			T = model->spec.n_tasks;
+	int			T = mtl_label_columns(&model->spec);
 
 	for (int r = 0; r < B; r++)
 		buf->sort[r] = ((int64_t) mtl_model_row_scenario(model, buf->scratch_slots + (size_t) r * S) << 32) | r;
@@ -271,7 +275,7 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 {
 	int			S = model->layout.n_slots;
 	int			n_num = model->layout.n_cols;
-	int			T = model->spec.n_tasks;
+	int			T = mtl_label_columns(&model->spec);
 	int			sorted = model->layout.n_scenarios > 0;
 	int32_t    *slots = sorted ? buf->scratch_slots : buf->slots;
 	float	   *nums = sorted ? buf->scratch_nums : buf->nums;
@@ -673,6 +677,7 @@ typedef struct Pass
 	int64_t		n_val;
 	double	   *score;			/* [tasks x n_val] */
 	double	   *label;
+	double	   *weight;			/* each row's weight (sample_weight), else NULL */
 	int64_t		count[MTL_MAX_TASKS];
 } Pass;
 
@@ -844,6 +849,7 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
 {
 	Pass	   *p = ctx;
 	int			T = p->model->spec.n_tasks;
+	int			C = mtl_label_columns(&p->model->spec);
 
 	ForwardBatch(p, refs, labels, B);
 	for (int t = 0; t < T; t++)
@@ -853,7 +859,7 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
 
 		for (int r = 0; r < B; r++)
 		{
-			float		y = p->buf->labels[(size_t) r * T + t];
+			float		y = p->buf->labels[(size_t) r * C + t];
 
 			if (isnan(y) || p->count[t] >= p->n_val)
 				continue;
@@ -862,6 +868,8 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
 				(double) logit[r] : mtl_task_output(task, logit[r]);
 			p->label[t * p->n_val + p->count[t]] = task->type == MTL_TASK_REGRESSION ?
 				(double) y * task->target_std + task->target_mean : y;
+			if (p->weight != NULL)
+				p->weight[t * p->n_val + p->count[t]] = p->buf->labels[(size_t) r * C + T];
 			p->count[t]++;
 		}
 	}
@@ -877,11 +885,13 @@ HoldoutBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels
  * sum w sigmoid(z + d + ln rate) = sum w y). Training ends wherever its last
  * noisy steps left the bias; this makes the probabilities honest on average.
  * With negative_rate, a kept negative stands for 1 / rate of them (w), so the
- * scores, which add ln(rate), are honest on all the rows. z: the rows'
- * logits, shifted too. No shift with one class.
+ * scores, which add ln(rate), are honest on all the rows; with sample
+ * weights (weight, NULL: none) a row stands for its weight of them, as in
+ * training. z: the rows' logits, shifted too. No shift with one class.
  */
 static void
-CalibrateIntercept(MtlModel *model, int t, double *z, const double *y, int64_t n)
+CalibrateIntercept(MtlModel *model, int t, double *z, const double *y, const double *weight,
+				   int64_t n)
 {
 	float		rate = model->spec.tasks[t].negative_rate;
 	double		offset = rate > 0.0f && rate < 1.0f ? log(rate) : 0.0,
@@ -892,8 +902,10 @@ CalibrateIntercept(MtlModel *model, int t, double *z, const double *y, int64_t n
 
 	for (int64_t i = 0; i < n; i++)
 	{
-		positives += y[i] > 0.5;
-		negatives += y[i] <= 0.5;
+		double		w = weight != NULL ? weight[i] : 1.0;
+
+		positives += y[i] > 0.5 ? w : 0.0;
+		negatives += y[i] <= 0.5 ? w : 0.0;
 	}
 	if (positives <= 0.0 || negatives <= 0.0)
 		return;
@@ -906,7 +918,7 @@ CalibrateIntercept(MtlModel *model, int t, double *z, const double *y, int64_t n
 		for (int64_t i = 0; i < n; i++)
 		{
 			double		q = 1.0 / (1.0 + exp(-(z[i] + d + offset))),
-						w = y[i] > 0.5 ? 1.0 : negative_weight;
+						w = (y[i] > 0.5 ? 1.0 : negative_weight) * (weight != NULL ? weight[i] : 1.0);
 
 			f += w * q;
 			g += w * q * (1.0 - q);
@@ -943,6 +955,7 @@ MeasureHoldout(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 	p->n_val = stride;
 	p->score = mtl_alloc(sizeof(double) * (stride * T + 1));
 	p->label = mtl_alloc(sizeof(double) * (stride * T + 1));
+	p->weight = p->model->spec.sample_weight ? mtl_alloc(sizeof(double) * (stride * T + 1)) : NULL;
 	memset(p->count, 0, sizeof(p->count));
 	ForBatches(src, PART_VALIDATION, 0, p->rng, batch, INT64_MAX, HoldoutBatch, p);
 	memcpy(held, p->count, sizeof(held));
@@ -954,7 +967,8 @@ MeasureHoldout(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 
 		if (task->type != MTL_TASK_BINARY)
 			continue;
-		CalibrateIntercept(p->model, t, score, p->label + t * stride, p->count[t]);
+		CalibrateIntercept(p->model, t, score, p->label + t * stride,
+						   p->weight != NULL ? p->weight + t * stride : NULL, p->count[t]);
 		for (int64_t i = 0; i < held[t]; i++)
 			score[i] = mtl_task_output(task, (float) score[i]);
 	}
@@ -963,6 +977,8 @@ MeasureHoldout(Pass *p, RowSource *src, int batch, MtlTrainSummary *summary)
 					&summary->holdout[t]);
 	mtl_free(p->score);
 	mtl_free(p->label);
+	mtl_free(p->weight);
+	p->weight = NULL;
 }
 
 static void
@@ -972,10 +988,10 @@ BuffersCreate(BatchBuffers *buf, const MtlModel *model, int batch)
 
 	buf->slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
 	buf->nums = mtl_alloc(sizeof(float) * batch * (model->layout.n_cols + 1));
-	buf->labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
+	buf->labels = mtl_alloc(sizeof(float) * batch * mtl_label_columns(&model->spec));
 	buf->scratch_slots = mtl_alloc(sizeof(int32_t) * batch * L->n_slots);
 	buf->scratch_nums = mtl_alloc(sizeof(float) * batch * (model->layout.n_cols + 1));
-	buf->scratch_labels = mtl_alloc(sizeof(float) * batch * model->spec.n_tasks);
+	buf->scratch_labels = mtl_alloc(sizeof(float) * batch * mtl_label_columns(&model->spec));
 	buf->touched = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
 	buf->gap = mtl_alloc(sizeof(int32_t) * batch * L->n_slots * L->n_copies);
 	buf->stamp = mtl_alloc(sizeof(int64_t) * (L->emb_rows * L->n_copies + 1));
@@ -1198,7 +1214,7 @@ mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums, const f
 	const MtlModel *model = s->model;
 	int			S = model->layout.n_slots;
 	int			n_num = model->layout.n_cols;
-	int			T = model->spec.n_tasks;
+	int			T = mtl_label_columns(&model->spec);
 	double		drop = model->spec.id_dropout;
 
 	memcpy(s->buf.scratch_slots, slots, sizeof(int32_t) * S * B);

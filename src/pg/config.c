@@ -556,6 +556,7 @@ static const ConfigKey config_keys[] = {
 	INT("threads", false, threads, 0, 64),
 	BOOL("verbose", verbose),
 	BOOL("record_seconds", record_seconds),
+	BOOL("sample_weight", sample_weight),
 	REAL(V_DOUBLE, "max_memory_mb", false, max_memory_mb, 0, 1e9, true),
 	REAL(V_DOUBLE, "rows_memory_mb", false, rows_memory_mb, 0, 1e9, false),
 };
@@ -811,6 +812,7 @@ MtlParseUpdateConfig(Jsonb *config, const MtlSpec *old, MtlSpec *spec, bool *fre
 	spec->record_seconds = defaults.record_seconds;
 	spec->max_memory_mb = defaults.max_memory_mb;
 	spec->rows_memory_mb = defaults.rows_memory_mb;
+	spec->sample_weight = defaults.sample_weight;
 	state->spec = spec;
 	WalkConfig(config, state, "{\"learning_rate\": 0.001, \"freeze\": \"shared\"}", ParseUpdateKey);
 	*freeze_shared = state->freeze_shared;

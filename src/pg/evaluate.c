@@ -225,7 +225,7 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
 	ModelCache *cache;
 	const double *scores;
-	float		labels[MTL_MAX_TASKS];
+	float		labels[MTL_MAX_LABELS];
 	bool		has_user;
 
 	if (!AggCheckCallContext(fcinfo, &context))

@@ -7,6 +7,7 @@
  */
 #include "mtl_pg.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -455,10 +456,10 @@ MtlLabelValues(ArrayType *labels, double *y)
 				 errmsg("labels must be a one-dimensional array")));
 	deconstruct_array(labels, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &values, &nulls, &n);
-	if (n > MTL_MAX_TASKS)
+	if (n > MTL_MAX_LABELS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("more than %d labels", MTL_MAX_TASKS)));
+				 errmsg("more than %d labels", MTL_MAX_LABELS)));
 	for (int t = 0; t < n; t++)
 	{
 		y[t] = nulls[t] ? NAN : DatumGetFloat8(values[t]);
@@ -471,19 +472,37 @@ MtlLabelValues(ArrayType *labels, double *y)
 void
 MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out)
 {
-	double		y[MTL_MAX_TASKS];
+	double		y[MTL_MAX_LABELS];
 
 	MtlCheckLabels(y, MtlLabelValues(labels, y), spec, out);
+}
+
+/* A row's weight (sample_weight): a finite number, at least 0. */
+static float
+CheckWeight(double w)
+{
+	if (isnan(w))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a row's weight must not be NULL")));
+	if (!isfinite(w) || w < 0.0 || w > FLT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a row's weight must be a finite number of at least 0, not %g", w)));
+	return (float) w;
 }
 
 void
 MtlCheckLabels(const double *y, int n, const MtlSpec *spec, float *out)
 {
-	if (n != spec->n_tasks)
+	if (n != mtl_label_columns(spec))
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("expected %d labels (one per task), not %d", spec->n_tasks, n)));
-	for (int t = 0; t < n; t++)
+				 errmsg("expected %d labels (one per task%s), not %d", mtl_label_columns(spec),
+						spec->sample_weight ? ", then the row's weight" : "", n)));
+	if (spec->sample_weight)
+		out[spec->n_tasks] = CheckWeight(y[spec->n_tasks]);
+	for (int t = 0; t < spec->n_tasks; t++)
 	{
 		const MtlTask *task = &spec->tasks[t];
 

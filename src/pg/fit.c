@@ -175,7 +175,7 @@ mtl_fit_query(PG_FUNCTION_ARGS)
 
 	/* rows and the model outlive SPI's memory */
 	rows_context = AllocSetContextCreate(CurrentMemoryContext, "mtl_fit rows", ALLOCSET_DEFAULT_SIZES);
-	state = MtlTrainCreate(rows_context, config);
+	state = MtlTrainCreate(rows_context, config, false);
 	SPI_connect();
 	if (CollectRows(query, state, rows_context) == 0)
 		ereport(ERROR,

@@ -62,7 +62,7 @@ typedef struct TrainState
 	MtlRowStore *rows;
 	int64		offered;		/* rows given, kept or down-sampled away */
 } TrainState;
-TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config);
+TrainState *MtlTrainCreate(MemoryContext context, Jsonb *config, bool weight_arg);
 MtlRowStore *MtlTrainRowStore(const MtlSpec *spec, MemoryContext context);
 void		MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls,
 						   int n_values, MemoryContext context);
@@ -73,7 +73,7 @@ void		MtlRowsSpillToTempFile(MtlRowStore *rows, size_t budget, MemoryContext con
 uint64		MtlRowsSpilledBytes(const MtlRowStore *rows);
 void		MtlRowsSpillClose(MtlRowStore *rows);
 
-/* labels.c: read the labels array of one row */
+/* features.c: read the labels array of one row (with sample_weight, its weight last) */
 void		MtlReadLabels(ArrayType *labels, const MtlSpec *spec, float *out);
 /* a labels array as doubles (NaN: missing; a NaN given becomes infinite); their count */
 int			MtlLabelValues(ArrayType *labels, double *y);

@@ -56,7 +56,7 @@ MtlPackRow(const Datum *values, const bool *nulls, int n_values)
 {
 	Packing		p = {{0}};
 	MtlWriter  *w = &p.w;
-	double		y[MTL_MAX_TASKS];
+	double		y[MTL_MAX_LABELS];
 	int			n_labels;
 	uint8		flags = 0;
 	size_t		count_at;
@@ -124,7 +124,7 @@ void
 MtlUnpackRow(bytea *packed, const MtlSpec *spec, MtlPackedRow *row)
 {
 	MtlReader  *r = &row->reader;
-	double		y[MTL_MAX_TASKS];
+	double		y[MTL_MAX_LABELS];
 	int			n_labels;
 
 	r->data = (const uint8 *) VARDATA_ANY(packed);
@@ -137,7 +137,7 @@ MtlUnpackRow(bytea *packed, const MtlSpec *spec, MtlPackedRow *row)
 	row->user_id = (int64) mtl_get_u64(r);
 	row->item_id = (int64) mtl_get_u64(r);
 	n_labels = mtl_get_u8(r);
-	if (n_labels > MTL_MAX_TASKS)
+	if (n_labels > MTL_MAX_LABELS)
 		ReportBadPacked("too many labels");
 	for (int t = 0; t < n_labels; t++)
 		y[t] = mtl_get_f64(r);

@@ -11,7 +11,7 @@ typedef struct MtlPackedRow
 	uint8		flags;			/* MTL_HAS_USER, MTL_HAS_ITEM, sides given */
 	int64		user_id;
 	int64		item_id;
-	float		labels[MTL_MAX_TASKS];	/* checked against the spec's tasks */
+	float		labels[MTL_MAX_LABELS];	/* checked against the spec's tasks */
 	uint32		n_features;		/* not read yet */
 	MtlReader	reader;
 } MtlPackedRow;

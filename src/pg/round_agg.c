@@ -102,6 +102,11 @@ InitCreate(MemoryContext parent, const char *config_text, Jsonb *config)
 
 	s->config = pstrdup(config_text);
 	MtlParseConfig(config, &s->train.spec);
+	if (s->train.spec.sample_weight)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("training in rounds does not take sample weights"),
+				 errhint("Train weighted rows with mtl_train or mtl_fit.")));
 	s->train.rows = mtl_rows_create_counting(s->train.spec.n_tasks);
 	MemoryContextSwitchTo(old);
 	return s;
@@ -162,7 +167,7 @@ mtl_round_init_step(PG_FUNCTION_ARGS)
 		(InitState *) MtlExpandedStateOf(PG_GETARG_DATUM(0), InitWrite);
 	Datum		values[6];
 	bool		nulls[6];
-	float		labels[MTL_MAX_TASKS];
+	float		labels[MTL_MAX_LABELS];
 
 	if (!PG_ARGISNULL(0) && s == NULL)
 		elog(ERROR, "mtl_round_init_step: unexpected state");

@@ -27,6 +27,7 @@
 #include "../core/update.h"
 
 PG_FUNCTION_INFO_V1(mtl_train_step);
+PG_FUNCTION_INFO_V1(mtl_train_weighted_step);
 PG_FUNCTION_INFO_V1(mtl_train_combine);
 PG_FUNCTION_INFO_V1(mtl_train_serialize);
 PG_FUNCTION_INFO_V1(mtl_train_deserialize);
@@ -67,7 +68,7 @@ MtlRowStore *
 MtlTrainRowStore(const MtlSpec *spec, MemoryContext context)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
-	MtlRowStore *rows = mtl_rows_create(spec->n_tasks);
+	MtlRowStore *rows = mtl_rows_create(mtl_label_columns(spec));
 	double		budget = spec->rows_memory_mb * 1048576.0;
 
 	/* 0: every full chunk spills (a budget of 0 bytes would mean no limit) */
@@ -76,16 +77,40 @@ MtlTrainRowStore(const MtlSpec *spec, MemoryContext context)
 	return rows;
 }
 
+/*
+ * A training state for config; weight_arg: the rows' weights come as an
+ * argument of their own (mtl_train's weighted form), which the labels then
+ * carry after the tasks' as sample_weight does.
+ */
 TrainState *
-MtlTrainCreate(MemoryContext context, Jsonb *config)
+MtlTrainCreate(MemoryContext context, Jsonb *config, bool weight_arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
 	TrainState *state = palloc0(sizeof(TrainState));
 
 	MtlParseConfig(config, &state->spec);
+	if (weight_arg && state->spec.sample_weight)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("config key \"sample_weight\" puts the weight in the labels, but mtl_train was also given a weight argument"),
+				 errhint("Pass each row's weight one way: the weight argument, or the last label with \"sample_weight\": true.")));
+	state->spec.sample_weight |= weight_arg;
 	state->rows = MtlTrainRowStore(&state->spec, context);
 	MemoryContextSwitchTo(old);
 	return state;
+}
+
+static void AddRowLabels(TrainState *state, const Datum *values, const bool *nulls,
+						 int n_values, const float *labels, MemoryContext context);
+
+static void
+CheckLabelsGiven(const bool *nulls)
+{
+	if (nulls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("labels must not be NULL"),
+				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
 }
 
 /*
@@ -97,16 +122,40 @@ void
 MtlTrainAddRow(TrainState *state, const Datum *values, const bool *nulls, int n_values,
 			   MemoryContext context)
 {
-	float		labels[MTL_MAX_TASKS];
+	float		labels[MTL_MAX_LABELS];
+
+	CheckLabelsGiven(nulls);
+	MtlReadLabels(DatumGetArrayTypeP(values[2]), &state->spec, labels);
+	AddRowLabels(state, values, nulls, n_values, labels, context);
+}
+
+/* The same with the row's weight given apart from its labels (weight_null: NULL). */
+static void
+AddWeightedRow(TrainState *state, const Datum *values, const bool *nulls, int n_values,
+			   bool weight_null, double weight, MemoryContext context)
+{
+	double		y[MTL_MAX_LABELS];
+	float		labels[MTL_MAX_LABELS];
+	int			n;
+
+	CheckLabelsGiven(nulls);
+	n = MtlLabelValues(DatumGetArrayTypeP(values[2]), y);
+	if (n != state->spec.n_tasks)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("expected %d labels (one per task), not %d", state->spec.n_tasks, n)));
+	y[n] = weight_null ? NAN : isnan(weight) ? INFINITY : weight;
+	MtlCheckLabels(y, n + 1, &state->spec, labels);
+	AddRowLabels(state, values, nulls, n_values, labels, context);
+}
+
+static void
+AddRowLabels(TrainState *state, const Datum *values, const bool *nulls, int n_values,
+			 const float *labels, MemoryContext context)
+{
 	uint8		flags = 0;
 	MemoryContext old;
 
-	if (nulls[2])
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL"),
-				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
-	MtlReadLabels(DatumGetArrayTypeP(values[2]), &state->spec, labels);
 	if (!mtl_sampling_keeps(&state->spec, state->offered++, nulls[0] ? 0 : DatumGetInt64(values[0]),
 							nulls[1] ? 0 : DatumGetInt64(values[1]), labels))
 		return;
@@ -175,6 +224,21 @@ MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context
 		CheckRowMemory(state);
 }
 
+/* The state of a group, created from its first row's config. */
+static TrainState *
+StateForRow(FunctionCallInfo fcinfo, MemoryContext context, bool weight_arg)
+{
+	int			config_arg = PG_NARGS() - 1;
+
+	if (!PG_ARGISNULL(0))
+		return (TrainState *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(config_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("config must not be NULL")));
+	return MtlTrainCreate(context, PG_GETARG_JSONB_P(config_arg), weight_arg);
+}
+
 /*
  * mtl_train_step(state, user_id, item_id, labels, config),
  * mtl_train_step(state, user_id, item_id, labels, user_features, item_features, config) and
@@ -184,25 +248,44 @@ Datum
 mtl_train_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context = AggContextOrError(fcinfo);
-	TrainState *state = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
+	TrainState *state = StateForRow(fcinfo, context, false);
 	int			config_arg = PG_NARGS() - 1;
 	Datum		values[6];
 	bool		nulls[6];
 
-	if (state == NULL)
-	{
-		if (PG_ARGISNULL(config_arg))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("config must not be NULL")));
-		state = MtlTrainCreate(context, PG_GETARG_JSONB_P(config_arg));
-	}
 	for (int i = 0; i < config_arg - 1; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i + 1);
 		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
 	}
 	MtlTrainAddRow(state, values, nulls, config_arg - 1, context);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * mtl_train_weighted_step(state, user_id, item_id, labels, weight [, user_features,
+ * item_features [, context]], config): the same with each row's weight.
+ */
+Datum
+mtl_train_weighted_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = AggContextOrError(fcinfo);
+	TrainState *state = StateForRow(fcinfo, context, true);
+	int			config_arg = PG_NARGS() - 1;
+	Datum		values[6];
+	bool		nulls[6];
+	int			n = 0;
+
+	for (int i = 1; i < config_arg; i++)
+	{
+		if (i == 4)				/* the weight */
+			continue;
+		nulls[n] = PG_ARGISNULL(i);
+		values[n] = nulls[n] ? (Datum) 0 : PG_GETARG_DATUM(i);
+		n++;
+	}
+	AddWeightedRow(state, values, nulls, n, PG_ARGISNULL(4),
+				   PG_ARGISNULL(4) ? 0.0 : PG_GETARG_FLOAT8(4), context);
 	PG_RETURN_POINTER(state);
 }
 
@@ -228,7 +311,7 @@ mtl_train_combine(PG_FUNCTION_ARGS)
 	why = mtl_rows_merge(a->rows, b->rows);
 	/* b's rows are a's now: free them rather than hold every row twice */
 	mtl_rows_free(b->rows);
-	b->rows = mtl_rows_create(b->spec.n_tasks);
+	b->rows = mtl_rows_create(mtl_label_columns(&b->spec));
 	MemoryContextSwitchTo(old);
 	if (why != NULL)
 		MtlReportError(why, "cannot combine the collected rows");

@@ -67,6 +67,26 @@ SQL
 [ "$scenarios" = 3 ] || { echo "FAIL: parallel context training knows '$scenarios' scenarios, not 3"; exit 1; }
 echo "parallel training with context: 3 scenarios"
 
+# weighted rows (clicks weigh 3) go parallel, spilled in the workers: the
+# weights survive serialise, combine and the spill file, so the model's
+# weighted mean prediction on its rows is the weighted click rate
+weighted_sql="SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[], CASE WHEN clicked = 1 THEN 3 ELSE 1 END,
+	'{\"tasks\": [{\"name\": \"ctr\", \"type\": \"binary\"}], \"epochs\": 2, \"rows_memory_mb\": 0}')
+	FROM shop.impressions WHERE day <= 10"
+run -c "$force_parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $weighted_sql" | grep -q "Workers Launched: [12]" ||
+	{ echo "FAIL: weighted training did not run in parallel"; exit 1; }
+weighted=$(run -f - <<SQL
+$force_parallel
+$weighted_sql \\gset w_
+SELECT round((sum(w * p) / sum(w))::numeric, 4) || ' ' || round((sum(w * clicked) / sum(w))::numeric, 4)
+FROM (SELECT clicked::float8 AS clicked, CASE WHEN clicked = 1 THEN 3.0 ELSE 1.0 END::float8 AS w, (mtl_predict(:'w_mtl_train'::bytea, user_id, item_id))[1] AS p
+	  FROM shop.impressions WHERE day <= 10) s;
+SQL
+)
+echo "parallel weighted training: weighted mean prediction and weighted click rate: $weighted"
+echo "$weighted" | awk '{ exit !($1 > 0.95 * $2 && $1 < 1.05 * $2) }' ||
+	{ echo "FAIL: weighted mean prediction off the weighted rate"; exit 1; }
+
 # rows spilled in the workers and the leader (rows_memory_mb 0): the workers
 # read their file back into the partial state, the leader's merged rows spill
 # again, training streams them; every row is trained on or held out

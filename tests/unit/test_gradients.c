@@ -209,11 +209,11 @@ TestLosses(void)
 			if (isnan(yi))
 				continue;
 			zi[0] = z[i] + 1e-2f;
-			up = kind ? mtl_squared_error(d, zi, 1, &yi, 1, 1, 1) : mtl_bce_logits(d, zi, 1, &yi, 1, 1, 1);
+			up = kind ? mtl_squared_error(d, zi, 1, &yi, 1, NULL, 1, 1) : mtl_bce_logits(d, zi, 1, &yi, 1, 1, 1);
 			zi[0] = z[i] - 1e-2f;
-			down = kind ? mtl_squared_error(d, zi, 1, &yi, 1, 1, 1) : mtl_bce_logits(d, zi, 1, &yi, 1, 1, 1);
+			down = kind ? mtl_squared_error(d, zi, 1, &yi, 1, NULL, 1, 1) : mtl_bce_logits(d, zi, 1, &yi, 1, 1, 1);
 			zi[0] = z[i];
-			(void) (kind ? mtl_squared_error(g, zi, 1, &yi, 1, 1, 1) : mtl_bce_logits(g, zi, 1, &yi, 1, 1, 1));
+			(void) (kind ? mtl_squared_error(g, zi, 1, &yi, 1, NULL, 1, 1) : mtl_bce_logits(g, zi, 1, &yi, 1, 1, 1));
 			worst = fmax(worst, RelErr((up - down) / 2e-2, g[0]));
 		}
 	CHECK(worst < 1e-3, "loss gradient relative error %g", worst);
@@ -232,6 +232,7 @@ typedef struct Variant
 	MtlInteraction interaction;
 	int			bag;			/* an item bag field of 3 slots (weights, empty slots) */
 	int			din;			/* instead, a user history of 3 items pooled by DIN */
+	int			weighted;		/* rows weigh 0.5, 2, 0 and 1.5 (sample_weight) */
 } Variant;
 
 /* A small model with every kind of input, used by the whole-model check. */
@@ -284,6 +285,7 @@ SmallModel(MtlModel *model, const Variant *v)
 	s->dropout = v->dropout;
 	s->loss_weighting = v->weighting;
 	s->interaction = v->interaction;
+	s->sample_weight = v->weighted;
 	s->seed = 7;
 	model->shape.n_users = 4;
 	model->shape.n_items = 3;
@@ -312,6 +314,8 @@ SmallModel(MtlModel *model, const Variant *v)
 static int32_t gslots[4 * 4] = {0, 4, 7, 11, -1, 5, 8, 12, 3, -1, 10, 11, 1, 6, 7, 13};
 static float gnums[4 * 2] = {0.5f, -1, 0, 0, 2, 0.3f, -0.7f, 1};
 static float glabels[4 * 3] = {1, 1, 0.4f, 0, NAN, NAN, 1, 0, -1.2f, 0, 1, 2};
+/* the same with each row's weight after its labels */
+static float wlabels[4 * 4] = {1, 1, 0.4f, 0.5f, 0, NAN, NAN, 2, 1, 0, -1.2f, 0, 0, 1, 2, 1.5f};
 
 /*
  * With the bag (rows 14-18): a list of two (weights 1/2), a missing bag (its
@@ -346,17 +350,19 @@ Loss(MtlModel *model, MtlWork *work, float *grads)
 
 	return mtl_batch_loss(model, work, model->params, grads,
 						  din ? dslots[model->layout.seq_group == 1] : bag ? bslots : gslots,
-						  din ? dnums : bag ? bnums : gnums, glabels, 4, NULL);
+						  din ? dnums : bag ? bnums : gnums,
+						  model->spec.sample_weight ? wlabels : glabels, 4, NULL);
 }
 
 static const char *
 VariantName(const Variant *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s%s%s", mtl_model_type_name(v->type),
+	snprintf(buf, len, "%s/%d layers/%d levels%s%s%s%s/%s%s%s%s", mtl_model_type_name(v->type),
 			 v->expert_layers, v->levels, v->scenario ? "/scenario" : "",
 			 v->conditional ? "/given" : "", v->dropout > 0 ? "/dropout" : "",
 			 v->weighting == MTL_WEIGHTING_UNCERTAINTY ? "/uncertainty" : "",
-			 mtl_interaction_name(v->interaction), v->bag ? "/bag" : "", v->din ? "/din" : "");
+			 mtl_interaction_name(v->interaction), v->bag ? "/bag" : "", v->din ? "/din" : "",
+			 v->weighted ? "/weighted rows" : "");
 	return buf;
 }
 
@@ -420,6 +426,58 @@ TestModelGradient(Variant v)
 	mtl_layout_free(&model.layout);
 }
 
+/*
+ * Weighted losses: each row's loss and gradient are its weight times the
+ * unweighted ones (weights ldy apart, after the labels as training lays
+ * them out), and a row of weight 0 contributes nothing.
+ */
+static void
+TestWeightedLosses(void)
+{
+	/* rows of [label, weight] */
+	float		z[4] = {-1.5f, 0.2f, 2.0f, 0.7f};
+	float		rows[4 * 2] = {1, 0.5f, 0, 2, 1, 0, 0, 3};
+	float		yr[4 * 2] = {0.3f, 0.5f, -1, 2, 2.5f, 0, 1, 3};
+	const float *zc[1] = {z};
+	const float *yc[1] = {rows};
+	float		dz[4] = {0},
+				dw[4] = {0},
+				d1[1];
+	float	   *dzc[1] = {dw};
+	int64_t		labelled = 0;
+	double		expect = 0.0,
+				worst = 0.0,
+				loss;
+
+	for (int r = 0; r < 4; r++)
+	{
+		const float *zr1[1] = {&z[r]};
+		const float *yr1[1] = {&rows[2 * r]};
+		float	   *dr1[1] = {d1};
+		int64_t		one = 0;
+
+		d1[0] = 0.0f;
+		expect += rows[2 * r + 1] * mtl_bce_chain(dr1, zr1, 1, yr1, 2, NULL, 1, 1, 1.0f, 1.0f, &one);
+		dz[r] = rows[2 * r + 1] * d1[0];
+	}
+	loss = mtl_bce_chain(dzc, zc, 1, yc, 2, rows + 1, 1, 4, 1.0f, 1.0f, &labelled);
+	for (int r = 0; r < 4; r++)
+		worst = fmax(worst, fabs(dw[r] - dz[r]));
+	CHECK(fabs(loss - expect) < 1e-9 && worst < 1e-7 && dw[2] == 0.0f,
+		  "weighted cross-entropy is the weights times each row's (loss %g vs %g, gradient off by %g)",
+		  loss, expect, worst);
+	expect = 0.0;
+	for (int r = 0; r < 4; r++)
+		expect += yr[2 * r + 1] * ((double) z[r] - yr[2 * r]) * ((double) z[r] - yr[2 * r]);
+	loss = mtl_squared_error(dw, z, 1, yr, 2, yr + 1, 4, 1.0f);
+	worst = 0.0;
+	for (int r = 0; r < 4; r++)
+		worst = fmax(worst, fabs(dw[r] - yr[2 * r + 1] * 2.0f * (z[r] - yr[2 * r])));
+	CHECK(fabs(loss - expect) < 1e-6 && worst < 1e-6 && dw[2] == 0.0f,
+		  "weighted squared error is the weights times each row's (loss %g vs %g, gradient off by %g)",
+		  loss, expect, worst);
+}
+
 /* The chain loss of one row by hand: q = p0 * p1, joint label 1, pos_weight 2. */
 static void
 TestChainLoss(void)
@@ -435,7 +493,7 @@ TestChainLoss(void)
 	const float *y[2] = {y1, y0};
 	int64_t		labelled = 0;
 	double		q = mtl_sigmoid(0.3f) * mtl_sigmoid(-0.8f);
-	double		loss = mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+	double		loss = mtl_bce_chain(dz, z, 1, y, 1, NULL, 2, 1, 1.0f, 2.0f, &labelled);
 
 	CHECK(fabs(loss - (-2.0 * log(q))) < 1e-6 && labelled == 1,
 		  "chain loss %g, expected %g", loss, -2.0 * log(q));
@@ -445,12 +503,12 @@ TestChainLoss(void)
 	y0[0] = 0;
 	labelled = 0;
 	d0[0] = d1[0] = 0;
-	loss = mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+	loss = mtl_bce_chain(dz, z, 1, y, 1, NULL, 2, 1, 1.0f, 2.0f, &labelled);
 	CHECK(labelled == 1 && fabs(loss - (-log(1 - q))) < 1e-6,
 		  "a missing label under a 0 parent is a 0 joint label (loss %g)", loss);
 	y0[0] = NAN;
 	labelled = 0;
-	(void) mtl_bce_chain(dz, z, 1, y, 1, 2, 1, 1.0f, 2.0f, &labelled);
+	(void) mtl_bce_chain(dz, z, 1, y, 1, NULL, 2, 1, 1.0f, 2.0f, &labelled);
 	CHECK(labelled == 0, "missing under a missing parent is skipped");
 }
 
@@ -463,7 +521,7 @@ TestChainLoss(void)
 static void
 TestGradNormLayer(MtlModelType type, int expert_layers, int levels)
 {
-	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0};
+	Variant		v = {type, expert_layers, levels, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0};
 	MtlModel	model;
 	MtlWork    *work;
 	MtlParamBlock blocks[MTL_MAX_EXPERTS];
@@ -541,37 +599,41 @@ void
 test_gradients(void)
 {
 	static const Variant variants[] = {
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0},
-		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_PLE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_PLE, 1, 3, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 2, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0.3f, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 0, 1, 0.3f, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0, 0},
+		{MTL_MODEL_ESMM, 2, 1, 1, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_IDS, 0, 0, 0},
 		/* the cross slot: pooled sides, and fm over every field (with a context field) */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
-		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0},
-		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 0, 0},
+		{MTL_MODEL_SHARED_BOTTOM, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0, 0},
 		/* a bag field: weighted sums into the input and into each cross */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 1, 0},
-		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 1, 0},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 1, 0, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 1, 0, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 1, 0, 0},
 		/* a history pooled by target attention: into the history rows, the candidate, W1..b2 */
-		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 1},
-		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1},
-		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 1},
-		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1},
+		{MTL_MODEL_MMOE, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 1, 0},
+		{MTL_MODEL_MMOE, 2, 1, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1, 0},
+		{MTL_MODEL_PLE, 2, 2, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_FM, 0, 1, 0},
+		{MTL_MODEL_SINGLE_TASK, 1, 1, 0, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 1, 0},
+		/* sample weights: each row's loss and gradient times its weight (one weighs 0) */
+		{MTL_MODEL_MMOE, 2, 1, 1, 1, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_POOLED, 0, 0, 1},
+		{MTL_MODEL_ESMM, 1, 1, 0, 1, 0, MTL_WEIGHTING_UNCERTAINTY, MTL_INTERACTION_FM, 1, 0, 1},
+		{MTL_MODEL_PLE, 2, 2, 1, 0, 0, MTL_WEIGHTING_FIXED, MTL_INTERACTION_IDS, 0, 1, 1},
 	};
 
 	mtl_rng_seed(&rng, 1);
@@ -581,6 +643,7 @@ test_gradients(void)
 	TestEmbedding();
 	TestLosses();
 	TestChainLoss();
+	TestWeightedLosses();
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
 		TestModelGradient(variants[i]);
 	TestGradNormLayer(MTL_MODEL_MMOE, 2, 1);
