@@ -23,6 +23,8 @@ ARCH_CFLAGS ?= $(shell $(CC) -dumpmachine 2>/dev/null | grep -q '^x86_64' && \
 	$(CC) -march=x86-64-v2 -E -x c /dev/null >/dev/null 2>&1 && echo -march=x86-64-v2)
 PG_CPPFLAGS = $(OPENBLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -O3 $(ARCH_CFLAGS)
+# Adam's step vectorised, and bit for bit the scalar loop's (see adam.c)
+src/core/adam.o: override CFLAGS += -fno-math-errno -ffp-contract=off
 SHLIB_LINK = $(OPENBLAS_LIBS) -lm
 
 PG_CONFIG ?= pg_config

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "layers.h"
 #include "mem.h"
 
 void
@@ -44,7 +45,12 @@ mtl_adam_begin(MtlAdam *adam)
 	adam->v_correction = 1.0f / sqrtf(1.0f - powf(adam->beta2, (float) adam->t));
 }
 
-static void
+/*
+ * Vectorised (an MTL_KERNEL; adam.c is built without math errno, so sqrtf is
+ * one instruction, and without contracting to FMA, so every build computes
+ * the same bits as the scalar loop).
+ */
+MTL_KERNEL static void
 Update(MtlAdam *adam, float *params, const float *grads, size_t from, size_t to, float l2)
 {
 	float		b1 = adam->beta1,
@@ -52,16 +58,17 @@ Update(MtlAdam *adam, float *params, const float *grads, size_t from, size_t to,
 				eps = adam->eps;
 	float		step = adam->step_size,
 				vc = adam->v_correction;
-	float	   *m = adam->m,
-			   *v = adam->v;
+	float	   *restrict m = adam->m,
+			   *restrict v = adam->v;
+	float	   *restrict p = params;
 
 	for (size_t i = from; i < to; i++)
 	{
-		float		g = grads[i] + l2 * params[i];
+		float		g = grads[i] + l2 * p[i];
 
 		m[i] = b1 * m[i] + (1.0f - b1) * g;
 		v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-		params[i] -= step * m[i] / (sqrtf(v[i]) * vc + eps);
+		p[i] -= step * m[i] / (sqrtf(v[i]) * vc + eps);
 	}
 }
 

@@ -131,7 +131,7 @@ mtl_dataset_free(MtlDataset *data)
 
 void
 mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
-				   int32_t *slots, float *nums, float *out_labels)
+				   int32_t *restrict slots, float *restrict nums, float *restrict out_labels)
 {
 	memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
 	slots[0] = data->user_row[ref->user];
@@ -140,13 +140,22 @@ mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *la
 	for (int side = 0; side < MTL_N_SIDES; side++)
 	{
 		uint32_t	set = ref->set[side];
+		/* locals: the writes below cannot then make the compiler reload them */
+		const int32_t *restrict cat;
+		const float *restrict num;
+		const int  *restrict cat_at = data->side_cat[side];
+		const int  *restrict num_at = data->side_num[side];
+		int			n_cat = data->side_n_cat[side],
+					n_num = data->side_n_num[side];
 
 		if (set == 0)
 			continue;
-		for (int k = 0; k < data->side_n_cat[side]; k++)
-			slots[data->side_cat[side][k]] = data->set_cat[data->set_cat0[set] + k];
-		for (int k = 0; k < data->side_n_num[side]; k++)
-			nums[data->side_num[side][k]] = data->set_num[data->set_num0[set] + k];
+		cat = data->set_cat + data->set_cat0[set];
+		num = data->set_num + data->set_num0[set];
+		for (int k = 0; k < n_cat; k++)
+			slots[cat_at[k]] = cat[k];
+		for (int k = 0; k < n_num; k++)
+			nums[num_at[k]] = num[k];
 	}
 	for (int t = 0; t < data->n_tasks; t++)
 		out_labels[t] = isnan(labels[t]) ? labels[t] :

@@ -46,6 +46,33 @@ void		mtl_dataset_free(MtlDataset *data);
 /* Bytes mtl_dataset_build will hold. */
 double		mtl_dataset_bytes(const MtlSchema *schema, const MtlRowStore *store);
 
+/*
+ * Ask for what a row will read, in two stages a few rows apart (a row's
+ * sets lie anywhere in memory: on features-only data each row has its own):
+ * where its sets start, then the sets themselves.
+ */
+static inline void
+mtl_dataset_prefetch_index(const MtlDataset *data, const MtlRowRef *ref)
+{
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		if (ref->set[side] != 0)
+		{
+			__builtin_prefetch(data->set_cat0 + ref->set[side]);
+			__builtin_prefetch(data->set_num0 + ref->set[side]);
+		}
+}
+
+static inline void
+mtl_dataset_prefetch(const MtlDataset *data, const MtlRowRef *ref)
+{
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		if (ref->set[side] != 0)
+		{
+			__builtin_prefetch(data->set_cat + data->set_cat0[ref->set[side]]);
+			__builtin_prefetch(data->set_num + data->set_num0[ref->set[side]]);
+		}
+}
+
 /* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks columns]. */
 void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
 							   int32_t *slots, float *nums, float *out_labels);

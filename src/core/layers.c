@@ -4,15 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-/*
- * Kernels for one row at a time (scoring), built twice: for AVX2 with FMA
- * and for the x86-64 baseline; the loader picks one for the machine.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MTL_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MTL_KERNEL
-#endif
+/* Kernels for one row at a time (scoring) are MTL_KERNELs (layers.h). */
 
 MTL_KERNEL void
 mtl_axpy(float *restrict y, float a, const float *restrict x, int n)

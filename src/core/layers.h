@@ -11,6 +11,16 @@
 
 #include <stdint.h>
 
+/*
+ * A kernel built twice: for AVX2 with FMA and for the x86-64 baseline; the
+ * loader picks one for the machine.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MTL_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MTL_KERNEL
+#endif
+
 /* y += a * x over n floats (skipped when a is 0: ReLU outputs often are) */
 void		mtl_axpy(float *restrict y, float a, const float *restrict x, int n);
 

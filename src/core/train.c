@@ -262,7 +262,7 @@ ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
 	}
 }
 
-#define GATHER_AHEAD 8
+#define GATHER_AHEAD 16
 
 /*
  * Expand a batch's rows into the buffers, dropping id embeddings with
@@ -285,12 +285,16 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 	{
 		int32_t    *s = slots + (size_t) r * S;
 
-		/* rows are scattered over the store: fetch a few ahead */
+		/* rows are scattered over the store: fetch a few ahead, then their feature sets */
 		if (r + GATHER_AHEAD < B)
 		{
 			__builtin_prefetch(refs[r + GATHER_AHEAD]);
 			__builtin_prefetch(labels[r + GATHER_AHEAD]);
 		}
+		if (r + GATHER_AHEAD / 2 < B)
+			mtl_dataset_prefetch_index(data, refs[r + GATHER_AHEAD / 2]);
+		if (r + GATHER_AHEAD / 4 < B)
+			mtl_dataset_prefetch(data, refs[r + GATHER_AHEAD / 4]);
 		mtl_dataset_expand(data, refs[r], labels[r], s, nums + (size_t) r * n_num,
 						   lab + (size_t) r * T);
 		if (drop > 0.0)
