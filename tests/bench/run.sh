@@ -3,6 +3,7 @@
 # data, in one run, plus the machine's OpenBLAS sgemm GFLOP/s.
 #
 #   tests/bench/run.sh [impressions]        (default 200000, as the demo shop)
+#   MTL_BENCH_USERS=20000 MTL_BENCH_ITEMS=4000 tests/bench/run.sh   # a larger catalog
 #
 # Prints figures; asserts nothing. Installs what it needs (Debian's
 # python3-torch, python3-sklearn, python3-numpy), builds and installs mtl,
@@ -27,6 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 impressions=${1:-200000}
+users=${MTL_BENCH_USERS:-3000}
+items=${MTL_BENCH_ITEMS:-800}
 dir=/tmp/mtl-bench
 port=5497
 work=$(mktemp -d /tmp/mtl-bench-data.XXXXXX)
@@ -51,8 +54,8 @@ echo "cores: $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed
 for t in 1 2; do OPENBLAS_NUM_THREADS=$t "$work/sgemm"; done
 
 echo
-echo "== data: demo shop with $impressions impressions"
-psql_q -v impressions="$impressions" -f tests/bench/setup.sql >/dev/null
+echo "== data: demo shop with $impressions impressions, $users users, $items items"
+psql_q -v impressions="$impressions" -v users="$users" -v items="$items" -f tests/bench/setup.sql >/dev/null
 train_rows=$(psql_q -c "SELECT count(*) FROM shop.impressions WHERE day <= 12")
 echo "training rows (days 1-12): $train_rows; pairs to score: 1000000"
 rows_query="SELECT i.user_id, i.item_id, u.segment, u.region, u.member::int AS member,
