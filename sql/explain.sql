@@ -95,6 +95,16 @@ JOIN LATERAL jsonb_to_recordset(x.g #> '{tasks,ctr}') g(input text, mean_abs flo
 GROUP BY c.name ORDER BY c.name;
 -- no rows: NULL
 SELECT mtl_explain_global(model, 1, 1) IS NULL AS no_rows FROM ex_models WHERE false;
+-- a compressed model explains as it scores: complete, the same inputs
+SELECT m.name, abs((SELECT sum(value::float8) FROM jsonb_each_text(e #> '{tasks,ctr,attributions}'))
+				   - ((e #>> '{tasks,ctr,logit}')::float8 - (e #>> '{tasks,ctr,baseline_logit}')::float8))
+			   <= 0.002 + 0.01 * abs((e #>> '{tasks,ctr,logit}')::float8 - (e #>> '{tasks,ctr,baseline_logit}')::float8)
+			   AS int8_complete,
+	   (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(e #> '{tasks,ctr,attributions}') k)
+	   = (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(mtl_explain(m.model, 3, 5) #> '{tasks,ctr,attributions}') k)
+	   AS same_inputs
+FROM ex_models m, LATERAL mtl_explain(mtl_compress(m.model, 'int8'), 3, 5, NULL, NULL, ex_ctx(m.name, 'ads', '[7]')) e
+ORDER BY m.name;
 
 -- bad input
 SELECT mtl_explain(NULL::bytea, 1, 2) IS NULL AS null_model;
