@@ -100,9 +100,6 @@ MtlTrainCreate(MemoryContext context, Jsonb *config, bool weight_arg)
 	return state;
 }
 
-static void AddRowLabels(TrainState *state, const Datum *values, const bool *nulls,
-						 int n_values, const float *labels, MemoryContext context);
-
 static void
 CheckLabelsGiven(const bool *nulls)
 {
@@ -111,6 +108,33 @@ CheckLabelsGiven(const bool *nulls)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("labels must not be NULL"),
 				 errhint("Use an array of NULLs for a row whose labels are all missing.")));
+}
+
+/* Add one row whose labels (and weight) are read: its ids and features. */
+static void
+AddRowLabels(TrainState *state, const Datum *values, const bool *nulls, int n_values,
+			 const float *labels, MemoryContext context)
+{
+	uint8		flags = 0;
+	MemoryContext old;
+
+	if (!mtl_sampling_keeps(&state->spec, state->offered++, nulls[0] ? 0 : DatumGetInt64(values[0]),
+							nulls[1] ? 0 : DatumGetInt64(values[1]), labels))
+		return;
+	flags |= nulls[0] ? 0 : MTL_HAS_USER;
+	flags |= nulls[1] ? 0 : MTL_HAS_ITEM;
+
+	old = MemoryContextSwitchTo(context);
+	mtl_rows_add(state->rows, nulls[0] ? 0 : DatumGetInt64(values[0]),
+				 nulls[1] ? 0 : DatumGetInt64(values[1]), flags, labels);
+	MemoryContextSwitchTo(old);
+	for (int side = 0; side < 3 && 3 + side < n_values; side++)
+		if (!nulls[3 + side])
+			MtlAddFeatures(state->rows, DatumGetJsonbP(values[3 + side]),
+						   side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
+						   &state->spec, context);
+	if ((state->rows->n_rows & 4095) == 0)
+		CheckRowMemory(state);
 }
 
 /*
@@ -147,32 +171,6 @@ AddWeightedRow(TrainState *state, const Datum *values, const bool *nulls, int n_
 	y[n] = weight_null ? NAN : isnan(weight) ? INFINITY : weight;
 	MtlCheckLabels(y, n + 1, &state->spec, labels);
 	AddRowLabels(state, values, nulls, n_values, labels, context);
-}
-
-static void
-AddRowLabels(TrainState *state, const Datum *values, const bool *nulls, int n_values,
-			 const float *labels, MemoryContext context)
-{
-	uint8		flags = 0;
-	MemoryContext old;
-
-	if (!mtl_sampling_keeps(&state->spec, state->offered++, nulls[0] ? 0 : DatumGetInt64(values[0]),
-							nulls[1] ? 0 : DatumGetInt64(values[1]), labels))
-		return;
-	flags |= nulls[0] ? 0 : MTL_HAS_USER;
-	flags |= nulls[1] ? 0 : MTL_HAS_ITEM;
-
-	old = MemoryContextSwitchTo(context);
-	mtl_rows_add(state->rows, nulls[0] ? 0 : DatumGetInt64(values[0]),
-				 nulls[1] ? 0 : DatumGetInt64(values[1]), flags, labels);
-	MemoryContextSwitchTo(old);
-	for (int side = 0; side < 3 && 3 + side < n_values; side++)
-		if (!nulls[3 + side])
-			MtlAddFeatures(state->rows, DatumGetJsonbP(values[3 + side]),
-						   side == 0 ? MTL_SIDE_USER : side == 1 ? MTL_SIDE_ITEM : MTL_SIDE_CONTEXT,
-						   &state->spec, context);
-	if ((state->rows->n_rows & 4095) == 0)
-		CheckRowMemory(state);
 }
 
 /* Add one packed row (mtl_round_pack), its labels checked on unpacking. */
