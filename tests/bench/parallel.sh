@@ -12,12 +12,14 @@
 #   tests/bench/parallel.sh                       # 5M impressions
 #   MTL_PARALLEL_ROWS=1000000 tests/bench/parallel.sh
 #   MTL_ROUND_BATCH=256 tests/bench/parallel.sh     # shares step every 256 rows
+#   MTL_ROUND_CONFIG='{"embedding_l2": 0}' tests/bench/parallel.sh   # config keys of the rounds only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${MTL_PARALLEL_ROWS:-5000000}
 fraction=${MTL_ROUND_FRACTION:-0.5}
 # a share's batch (round_batch_size); empty: mtl_fit_parallel's default
 share_batch=${MTL_ROUND_BATCH:-}
+round_config=${MTL_ROUND_CONFIG:-'{}'}
 dir=/tmp/mtl-parallel-bench
 port=5498
 sudo=""
@@ -44,8 +46,9 @@ serial=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 echo "  serial phases (s): $(q -c "SELECT string_agg(key || ' ' || round(value::numeric, 1), ', ' ORDER BY key)
 	FROM models, jsonb_each_text(mtl_info(model)->'training'->'phase_seconds') WHERE name = 'serial'")"
 start=$(date +%s.%N)
-q -v c="$config" -v q="$query" -v f="$fraction" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f')
-	|| CASE WHEN '$share_batch' = '' THEN '{}' ELSE jsonb_build_object('round_batch_size', '${share_batch:-0}'::int) END)" |
+q -v c="$config" -v q="$query" -v f="$fraction" -v rc="$round_config" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f')
+	|| CASE WHEN '$share_batch' = '' THEN '{}' ELSE jsonb_build_object('round_batch_size', '${share_batch:-0}'::int) END
+	|| :'rc'::jsonb)" |
 	grep -E "packed|vocabularies|encoded|measured" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
