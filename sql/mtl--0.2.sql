@@ -593,11 +593,7 @@ DECLARE
 	citus boolean := EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus');
 	-- Citus: the query runs on the shards every round; one server: rows encoded once
 	cache boolean := coalesce((config->>'cache_rows')::boolean, NOT citus);
-	-- every share starts Adam afresh each round, and the embedding penalty acts through each
-	-- row's Adam history: it would shrink each touched id by a full step a round. Off unless
-	-- the config sets it (tests/bench/parallel.sh measures both).
-	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose' - 'round_batch_size'
-				  || CASE WHEN config ? 'embedding_l2' THEN '{}' ELSE '{"embedding_l2": 0}' END::jsonb;
+	base jsonb := config - 'round_fraction' - 'max_rounds' - 'cache_rows' - 'verbose' - 'round_batch_size';
 	-- a share's batch: see the loop
 	fixed_batch int := (config->>'round_batch_size')::int;
 	cols int;
