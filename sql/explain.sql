@@ -95,6 +95,9 @@ JOIN LATERAL jsonb_to_recordset(x.g #> '{tasks,ctr}') g(input text, mean_abs flo
 GROUP BY c.name ORDER BY c.name;
 -- no rows: NULL
 SELECT mtl_explain_global(model, 1, 1) IS NULL AS no_rows FROM ex_models WHERE false;
+-- rows with a NULL model are skipped
+SELECT (mtl_explain_global(CASE WHEN g % 2 = 0 THEN m.model END, 3, 5) ->> 'rows')::int AS rows_explained
+FROM ex_models m, generate_series(1, 4) g WHERE m.name = 'mmoe';
 -- a compressed model explains as it scores: complete, the same inputs
 SELECT m.name, abs((SELECT sum(value::float8) FROM jsonb_each_text(e #> '{tasks,ctr,attributions}'))
 				   - ((e #>> '{tasks,ctr,logit}')::float8 - (e #>> '{tasks,ctr,baseline_logit}')::float8))

@@ -36,6 +36,18 @@ MapColumns(MtlExplainer *e)
 	}
 }
 
+/* Input row (B = 1) of the row in e->slots / e->nums at offset which (0 or 1) into x. */
+static void
+AssembleOne(MtlExplainer *e, int which, float *x)
+{
+	const MtlModel *m = &e->trained->model;
+	const MtlLayout *L = &m->layout;
+
+	mtl_model_assemble(m, e->work, m->params, e->slots + (size_t) which * L->n_slots,
+					   e->nums + (size_t) which * (L->n_cols + 1), 1);
+	memcpy(x, e->work->X, sizeof(float) * L->Xw);
+}
+
 MtlExplainer *
 mtl_explainer_create(const MtlTrained *trained)
 {
@@ -59,6 +71,10 @@ mtl_explainer_create(const MtlTrained *trained)
 	for (int r = 0; r < MTL_EXPLAIN_BATCH; r++)
 		e->dlogit[r] = 1.0f;
 	MapColumns(e);
+	/* the baseline: the same anonymous row for every row explained */
+	mtl_schema_row_from_ids(&trained->schema, L, -1, -1, e->slots + L->n_slots,
+							e->nums + L->n_cols + 1);
+	AssembleOne(e, 1, e->xb);
 	return e;
 }
 
@@ -84,18 +100,6 @@ double
 mtl_explain_tolerance(double delta)
 {
 	return 0.002 + 0.01 * fabs(delta);
-}
-
-/* Input row (B = 1) of the row in e->slots / e->nums at offset which (0 or 1) into x. */
-static void
-AssembleOne(MtlExplainer *e, int which, float *x)
-{
-	const MtlModel *m = &e->trained->model;
-	const MtlLayout *L = &m->layout;
-
-	mtl_model_assemble(m, e->work, m->params, e->slots + (size_t) which * L->n_slots,
-					   e->nums + (size_t) which * (L->n_cols + 1), 1);
-	memcpy(x, e->work->X, sizeof(float) * L->Xw);
 }
 
 /*
@@ -249,10 +253,7 @@ mtl_explain_row(MtlExplainer *e, const int32_t *slots, const float *nums, MtlExp
 
 	memcpy(e->slots, slots, sizeof(int32_t) * L->n_slots);
 	memcpy(e->nums, nums, sizeof(float) * L->n_cols);
-	mtl_schema_row_from_ids(&e->trained->schema, L, -1, -1, e->slots + L->n_slots,
-							e->nums + L->n_cols + 1);
 	AssembleOne(e, 0, e->xa);
-	AssembleOne(e, 1, e->xb);
 	out->scenario_input = m->shape.scenario_cat >= 0 && scenario > 0 ?
 		2 + e->trained->schema.cat_field[m->shape.scenario_cat] : -1;
 	Endpoints(e, scenario, out, jump);

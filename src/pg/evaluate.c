@@ -204,11 +204,7 @@ StateForModel(MemoryContext context, EvalState *state, ModelCache *cache, Jsonb 
 {
 	if (state == NULL)
 		return StartState(context, cache, options);
-	if (memcmp(&state->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mtl_evaluate needs the same model on every row it aggregates"),
-				 errhint("Evaluate each model in its own group, e.g. GROUP BY the model's name.")));
+	MtlCheckSameModel(&state->key, cache, "mtl_evaluate", "Evaluate");
 	return state;
 }
 

@@ -233,11 +233,8 @@ mtl_explain_global_step(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(g);
 	cache = MtlModelForCall(fcinfo, 1);
-	if (g != NULL && memcmp(&g->key, MtlCacheKey(cache), sizeof(MtlModelKey)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mtl_explain_global needs the same model on every row it aggregates"),
-				 errhint("Explain each model in its own group, e.g. GROUP BY the model's name.")));
+	if (g != NULL)
+		MtlCheckSameModel(&g->key, cache, "mtl_explain_global", "Explain");
 	e = ExplainRow(cache, fcinfo, 2, &x);
 	if (g == NULL)
 		g = StartGlobal(context, cache, e);

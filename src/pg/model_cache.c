@@ -193,3 +193,19 @@ MtlCacheKey(const ModelCache *cache)
 {
 	return &cache->key;
 }
+
+/*
+ * An aggregate over rows that each bring a model needs one model for the
+ * whole group: key is its first row's, cache this row's. verb starts the
+ * hint ("Evaluate", "Explain").
+ */
+void
+MtlCheckSameModel(const MtlModelKey *key, const ModelCache *cache, const char *aggregate,
+				  const char *verb)
+{
+	if (memcmp(key, &cache->key, sizeof(MtlModelKey)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs the same model on every row it aggregates", aggregate),
+				 errhint("%s each model in its own group, e.g. GROUP BY the model's name.", verb)));
+}

@@ -89,6 +89,8 @@ const MtlTrained *MtlCacheModel(const ModelCache *cache);
 struct MtlRecommender *MtlCacheRecommender(ModelCache *cache);
 struct MtlExplainer *MtlCacheExplainer(ModelCache *cache);
 const MtlModelKey *MtlCacheKey(const ModelCache *cache);
+void		MtlCheckSameModel(const MtlModelKey *key, const ModelCache *cache,
+							  const char *aggregate, const char *verb);
 /* GUC mtl.evaluate_max_memory_mb */
 extern int	mtl_evaluate_max_memory_mb;
 
