@@ -13,8 +13,7 @@ chmod 777 "$work"
 scripts/install_deps.sh gnuplot-nox >/dev/null
 . tests/bench/bench_cluster.sh
 bench_cluster /tmp/mtl-calibration 5497 "rm -rf '$work'"
-q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo" -c "SET client_min_messages = warning" \
-	-c "SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42)" >/dev/null
+q -c "CREATE EXTENSION mtl" -c "CREATE EXTENSION mtl_demo"
 q -v work="$work" -f tests/bench/calibration.sql
 mkdir -p docs
 gnuplot <<GP

@@ -2,22 +2,12 @@
 -- metrics and reliability bins, and write the bins of at least 20 rows to
 -- :work/*.dat for the plot.
 \set ON_ERROR_STOP 1
-SET client_min_messages = warning;
--- rows in one order, so the same model every run
-SET max_parallel_workers_per_gather = 0;
-CREATE TEMP TABLE cb_model AS
-SELECT mtl_train(i.user_id, i.item_id,
-	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
-	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
-	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"},
-				{"name": "rating", "type": "regression"}], "scenario": "scenario"}') AS model
-FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id)
-WHERE i.day <= 12;
+\ir demo_model.sql
 CREATE TEMP TABLE cb_eval AS
 SELECT mtl_evaluate(m.model, i.user_id, i.item_id,
 	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
 	NULL, NULL, jsonb_build_object('scenario', i.scenario), '{"k": [5, 10], "calibration_bins": true}') AS e
-FROM shop.impressions i, cb_model m WHERE i.day > 12;
+FROM shop.impressions i, demo_model m WHERE i.day > 12;
 -- the true probabilities, as a model whose scores are the generator's p_click
 CREATE TEMP TABLE cb_truth AS
 SELECT (SELECT avg(p_click) FROM shop.impressions WHERE day > 12) AS mean_predicted,

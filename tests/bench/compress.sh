@@ -11,19 +11,10 @@ bench_cluster /tmp/mtl-compress 5498
 q <<'SQL'
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
-SET client_min_messages = warning;
-SET max_parallel_workers_per_gather = 0;
-SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42);
-CREATE TEMP TABLE m AS
-SELECT mtl_train(i.user_id, i.item_id,
-	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
-	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
-	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"},
-				{"name": "rating", "type": "regression"}], "scenario": "scenario"}') AS model
-FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id) WHERE i.day <= 12;
+\i tests/bench/demo_model.sql
 CREATE TEMP TABLE c AS
 SELECT k AS method, CASE WHEN k = 'none' THEN model ELSE mtl_compress(model, k) END AS model
-FROM m, unnest(ARRAY['none', 'fp16', 'int8']) WITH ORDINALITY u(k, o);
+FROM demo_model m, unnest(ARRAY['none', 'fp16', 'int8']) WITH ORDINALITY u(k, o);
 CREATE TEMP TABLE e AS
 SELECT c.method, octet_length(c.model) AS bytes,
 	   mtl_evaluate(c.model, i.user_id, i.item_id,

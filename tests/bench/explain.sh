@@ -13,16 +13,7 @@ bench_cluster /tmp/mtl-explain 5494
 q <<'SQL'
 CREATE EXTENSION mtl;
 CREATE EXTENSION mtl_demo;
-SET client_min_messages = warning;
-SET max_parallel_workers_per_gather = 0;
-SELECT mtl_demo_shop('shop', users => 3000, items => 800, impressions => 200000, seed => 0.42);
-CREATE TEMP TABLE m AS
-SELECT mtl_train(i.user_id, i.item_id,
-	ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.rating]::float8[],
-	to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id', jsonb_build_object('scenario', i.scenario),
-	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"},
-				{"name": "rating", "type": "regression"}], "scenario": "scenario"}') AS model
-FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id) WHERE i.day <= 12;
+\i tests/bench/demo_model.sql
 CREATE TEMP TABLE r AS
 SELECT i.*, to_jsonb(u) - 'user_id' AS uf, to_jsonb(it) - 'item_id' AS itf
 FROM shop.impressions i JOIN shop.users u USING (user_id) JOIN shop.items it USING (item_id)
@@ -30,7 +21,7 @@ WHERE i.day > 12 ORDER BY i.impression_id LIMIT 3000;
 CREATE TEMP TABLE g AS
 SELECT r.scenario, mtl_explain_global(m.model, r.user_id, r.item_id, r.uf, r.itf,
 									  jsonb_build_object('scenario', r.scenario)) AS g
-FROM m, r GROUP BY r.scenario;
+FROM demo_model m, r GROUP BY r.scenario;
 \echo '== ctr: mean |attribution| per input and scenario (3,000 held-out rows), the inputs in the order of the overall mean'
 SELECT x.input, round(avg(x.mean_abs) FILTER (WHERE g.scenario = 'home')::numeric, 3) AS home,
 	   round(avg(x.mean_abs) FILTER (WHERE g.scenario = 'search')::numeric, 3) AS search,
@@ -42,7 +33,7 @@ SELECT t AS task, round(max((e #>> ARRAY['tasks', t, 'error'])::numeric
 				 / (0.002 + 0.01 * abs((e #>> ARRAY['tasks', t, 'logit'])::numeric - (e #>> ARRAY['tasks', t, 'baseline_logit'])::numeric))), 3) AS worst_share_of_tolerance,
 	   round(avg((e->>'steps')::int), 1) AS mean_steps, max((e->>'steps')::int) AS max_steps
 FROM (SELECT mtl_explain(m.model, r.user_id, r.item_id, r.uf, r.itf, jsonb_build_object('scenario', r.scenario)) AS e
-	  FROM m, r) s, unnest(ARRAY['ctr', 'cvr', 'rating']) t GROUP BY t ORDER BY t;
+	  FROM demo_model m, r) s, unnest(ARRAY['ctr', 'cvr', 'rating']) t GROUP BY t ORDER BY t;
 \echo '== cost: 3,000 rows explained and scored (explanations per second, and their ratio)'
 RESET client_min_messages;
 DO $$
@@ -50,12 +41,12 @@ DECLARE started timestamptz; explain_s float8; predict_s float8; n bigint;
 BEGIN
 	started := clock_timestamp();
 	PERFORM count(mtl_explain(m.model, r.user_id, r.item_id, r.uf, r.itf, jsonb_build_object('scenario', r.scenario)))
-	FROM m, r;
+	FROM demo_model m, r;
 	explain_s := extract(epoch FROM clock_timestamp() - started);
 	started := clock_timestamp();
 	FOR i IN 1..20 LOOP
 		PERFORM count(mtl_predict(m.model, r.user_id, r.item_id, r.uf, r.itf, jsonb_build_object('scenario', r.scenario)))
-		FROM m, r;
+		FROM demo_model m, r;
 	END LOOP;
 	predict_s := extract(epoch FROM clock_timestamp() - started) / 20;
 	SELECT count(*) INTO n FROM r;
