@@ -48,6 +48,24 @@ SELECT mtl_info(mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 FROM i_rows;
 SELECT mtl_info(NULL) IS NULL AS strict;
 
+-- a non-negative field with a long tail (spend) is standardised after log1p,
+-- one without (age) and one with negative values (balance) as they are;
+-- log_skewed false keeps every field plain
+CREATE TEMP TABLE skewed AS
+SELECT g AS user_id, g % 7 AS item_id, (g % 3 = 0)::int AS clicked,
+	   jsonb_build_object('spend', CASE WHEN g % 20 = 0 THEN 5000 + g ELSE g % 3 END,
+						  'age', 20 + g % 40, 'balance', CASE WHEN g % 20 = 0 THEN 5000 ELSE -1 END) AS f
+FROM generate_series(1, 400) g;
+SELECT c.log_skewed, f ->> 'name' AS field, f ->> 'transform' AS transform,
+	   round((f ->> 'mean')::numeric, 3) AS mean
+FROM (VALUES (true), (false)) c(log_skewed),
+	 LATERAL (SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[], f, NULL::jsonb,
+						 jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}]'::jsonb,
+											'epochs', 1, 'log_skewed', c.log_skewed)) AS m FROM skewed) t,
+	 jsonb_array_elements(mtl_info(t.m) -> 'features') f
+ORDER BY 1 DESC, 2;
+SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}], "log_skewed": 1}') FROM skewed;
+
 -- numbers in feature objects are read exactly enough: one row each, its mean is the value
 SELECT x::float8 AS x, abs((mtl_info(m) #>> '{features,0,mean}')::float8 - x::float8)
 		  <= 1e-8 * abs(x::float8) AS same

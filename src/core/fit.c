@@ -44,7 +44,7 @@ BuildModel(const MtlSpec *spec, MtlRowStore *store, MtlTrained *out)
 	if (store->n_tasks != mtl_label_columns(spec))
 		MTL_FAIL(MTL_E_SHAPE, "the rows have labels for another number of tasks");
 	model->spec = *spec;
-	mtl_schema_build(&out->schema, store, spec->bag_size, spec->sequence_length);
+	mtl_schema_build(&out->schema, store, spec);
 	why = mtl_schema_shape(&out->schema, spec->scenario, spec->sequence_pooling, &model->shape);
 	if (why == NULL)
 		why = mtl_layout_build(&model->layout, &model->spec, &model->shape);

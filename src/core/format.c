@@ -76,6 +76,7 @@ WriteSpec(MtlWriter *w, const MtlSpec *s)
 		mtl_put_str(w, s->seq_fields[k]);
 	for (int t = 0; t < s->n_tasks; t++)
 		mtl_put_f32(w, s->tasks[t].negative_rate);
+	mtl_put_u8(w, (uint8_t) (s->log_skewed != 0));
 }
 
 static void
@@ -98,6 +99,7 @@ WriteSchema(MtlWriter *w, const MtlSchema *s)
 		{
 			mtl_put_f64(w, feat->mean);
 			mtl_put_f64(w, feat->std);
+			mtl_put_u8(w, feat->transform);
 		}
 		if (mtl_kind_is_multi(feat->kind))
 			mtl_put_u32(w, (uint32_t) feat->width);
@@ -469,6 +471,15 @@ ReadSpec(MtlReader *r, MtlSpec *s, uint32_t version)
 		ReadText(r, s);
 		ReadNegativeRates(r, s);
 	}
+	s->log_skewed = 0;
+	if (version >= 5 && !r->failed)
+	{
+		uint8_t		log_skewed = mtl_get_u8(r);
+
+		if (log_skewed > 1)
+			{ mtl_reader_fail(r, "invalid log_skewed"); return; }
+		s->log_skewed = log_skewed;
+	}
 }
 
 /* Each task's negative_rate: (0, 1], below 1 for one unconditional binary task at most. */
@@ -549,7 +560,7 @@ ReadSequences(MtlReader *r, MtlSpec *s)
 }
 
 static void
-ReadField(MtlReader *r, MtlSchema *s, int f)
+ReadField(MtlReader *r, MtlSchema *s, int f, uint32_t version)
 {
 	MtlFeature *feat = &s->fields[f];
 
@@ -574,6 +585,9 @@ ReadField(MtlReader *r, MtlSchema *s, int f)
 		feat->std = mtl_get_f64(r);
 		if (!isfinite(feat->mean) || !isfinite(feat->std) || !(feat->std > 0))
 			{ mtl_reader_fail(r, "invalid feature statistics"); return; }
+		feat->transform = version >= 5 ? mtl_get_u8(r) : MTL_NUM_PLAIN;
+		if (feat->transform > MTL_NUM_LAST)
+			{ mtl_reader_fail(r, "invalid numeric transform"); return; }
 	}
 	if (mtl_kind_is_multi(feat->kind))
 	{
@@ -626,7 +640,7 @@ CheckIdFeatures(MtlReader *r, const MtlSchema *s, int side)
 }
 
 static void
-ReadSchema(MtlReader *r, MtlSchema *s)
+ReadSchema(MtlReader *r, MtlSchema *s, uint32_t version)
 {
 	uint32_t	n_fields = mtl_get_u32(r);
 
@@ -640,7 +654,7 @@ ReadSchema(MtlReader *r, MtlSchema *s)
 	for (uint32_t f = 0; f < n_fields && !r->failed; f++)
 	{
 		s->n_fields = (int) f + 1;
-		ReadField(r, s, (int) f);
+		ReadField(r, s, (int) f, version);
 	}
 	if (r->failed)
 		return;
@@ -843,7 +857,7 @@ mtl_decode(const uint8_t *data, size_t len, MtlTrained *m, int check_crc)
 	}
 	r.len = len - MTL_TRAILER_SIZE;
 	ReadSpec(&r, &m->model.spec, version);
-	ReadSchema(&r, &m->schema);
+	ReadSchema(&r, &m->schema, version);
 	ReadSummary(&r, &m->summary, m->model.spec.n_tasks, version);
 	ReadParams(&r, m, version);
 	if (!r.failed)

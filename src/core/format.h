@@ -24,10 +24,11 @@
 /*
  * Format versions: 1 (mtl 0.1); 2 adds the seconds of each training phase;
  * 3 the interaction and embedding_l2 (earlier: "ids" and l2); 4 lists, texts, sequences,
- * the tasks' negative rates and the parameters' compression. The decoder reads every version
+ * the tasks' negative rates and the parameters' compression; 5 log_skewed and each numeric
+ * field's transform (earlier: none). The decoder reads every version
  * from MTL_FORMAT_OLDEST on.
  */
-#define MTL_FORMAT_VERSION 4
+#define MTL_FORMAT_VERSION 5
 #define MTL_FORMAT_OLDEST 1
 #define MTL_HEADER_SIZE 24
 #define MTL_TRAILER_SIZE 4

@@ -165,6 +165,7 @@ typedef struct MtlSpec
 	int			sequence_length;	/* slots of a sequence field: its newest ids */
 	MtlSequencePooling sequence_pooling;
 	int			attention_units;	/* DIN's hidden layer */
+	int			log_skewed;		/* log1p skewed non-negative numeric fields (see schema.h) */
 	int			epochs;
 	int			batch_size;
 	float		learning_rate;

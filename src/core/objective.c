@@ -110,7 +110,7 @@ mtl_objective_value(const MtlTrained *trained, const MtlObjective *obj, const do
 					const MtlFeature *f = &trained->schema.fields[obj->terms[k].index];
 					float		z = items->num[item_pos * items->n_num_cols + f->side_col];
 
-					v *= f->mean + f->std * z;
+					v *= mtl_schema_unstandardise(f, z);
 				}
 				break;
 		}

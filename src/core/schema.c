@@ -228,45 +228,110 @@ BuildVocabularies(MtlSchema *schema, const MtlRowStore *store)
 	mtl_free(count);
 }
 
-/* Mean and std of each numeric field, over rows (each set weighs its rows). */
-static void
-BuildNumericStats(MtlSchema *schema, const MtlRowStore *store)
+static double
+NumTransform(int transform, double v)
 {
-	double	   *count = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
-	double	   *sum = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
-	double	   *sum2 = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
+	return transform == MTL_NUM_LOG ? copysign(log1p(fabs(v)), v) : v;
+}
 
+/*
+ * Weighted moments of each numeric field's transformed values about center
+ * (each set weighs its rows): count, sum of (v - c), of (v - c)^2 and of
+ * (v - c)^3, and the smallest raw value.
+ */
+typedef struct NumMoments
+{
+	double	   *count,
+			   *m1,
+			   *m2,
+			   *m3,
+			   *min;
+} NumMoments;
+
+static void
+NumericMoments(const MtlSchema *schema, const MtlRowStore *store, const double *center,
+			   NumMoments *out)
+{
+	for (int f = 0; f < schema->n_fields; f++)
+	{
+		out->count[f] = out->m1[f] = out->m2[f] = out->m3[f] = 0.0;
+		out->min[f] = INFINITY;
+	}
 	for (int64_t set = 1; set <= store->n_sets; set++)
 		for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
 		{
+			const MtlFeature *feat = &schema->fields[store->entry_field[e]];
 			int			f = store->entry_field[e];
 			double		w = (double) store->set_rows[set];
+			double		v,
+						d;
 
-			if (schema->fields[f].kind == MTL_KIND_NUM && w > 0)
-			{
-				double		v = mtl_bits_number(store->entry_value[e]);
-
-				count[f] += w;
-				sum[f] += w * v;
-				sum2[f] += w * v * v;
-			}
+			if (feat->kind != MTL_KIND_NUM || w <= 0)
+				continue;
+			v = mtl_bits_number(store->entry_value[e]);
+			out->min[f] = fmin(out->min[f], v);
+			d = NumTransform(feat->transform, v) - center[f];
+			out->count[f] += w;
+			out->m1[f] += w * d;
+			out->m2[f] += w * d * d;
+			out->m3[f] += w * d * d * d;
 		}
+}
+
+/* Mean and std of the transformed values; returns the skewness of each field. */
+static void
+SetMeanStd(MtlSchema *schema, const MtlRowStore *store, NumMoments *mo, double *skew)
+{
+	double	   *center = mtl_alloc(sizeof(double) * (schema->n_fields + 1));
+
+	NumericMoments(schema, store, center, mo);
+	for (int f = 0; f < schema->n_fields; f++)
+		center[f] = mo->count[f] > 0 ? mo->m1[f] / mo->count[f] : 0.0;
+	/* about the mean: no cancellation in the variance of large values */
+	NumericMoments(schema, store, center, mo);
 	for (int f = 0; f < schema->n_fields; f++)
 	{
 		MtlFeature *feat = &schema->fields[f];
+		double		var = mo->count[f] > 0 ? mo->m2[f] / mo->count[f] : 0.0;
 
-		if (feat->kind == MTL_KIND_NUM)
-		{
-			double		mean = count[f] > 0 ? sum[f] / count[f] : 0.0;
-			double		var = count[f] > 0 ? sum2[f] / count[f] - mean * mean : 0.0;
-
-			feat->mean = mean;
-			feat->std = var > 1e-12 ? sqrt(var) : 1.0;
-		}
+		if (feat->kind != MTL_KIND_NUM)
+			continue;
+		feat->mean = center[f];
+		feat->std = var > 1e-12 ? sqrt(var) : 1.0;
+		skew[f] = var > 1e-12 ? mo->m3[f] / mo->count[f] / (var * feat->std) : 0.0;
 	}
-	mtl_free(count);
-	mtl_free(sum);
-	mtl_free(sum2);
+	mtl_free(center);
+}
+
+/*
+ * Mean and std of each numeric field; with log_skewed, a field whose values
+ * are never negative and whose skewness passes MTL_SKEW_FOR_LOG is logged.
+ */
+static void
+BuildNumericStats(MtlSchema *schema, const MtlRowStore *store, bool log_skewed)
+{
+	size_t		bytes = sizeof(double) * (schema->n_fields + 1);
+	NumMoments	mo = {mtl_alloc(bytes), mtl_alloc(bytes), mtl_alloc(bytes), mtl_alloc(bytes),
+	mtl_alloc(bytes)};
+	double	   *skew = mtl_alloc(bytes);
+	bool		any_log = false;
+
+	SetMeanStd(schema, store, &mo, skew);
+	for (int f = 0; f < schema->n_fields && log_skewed; f++)
+		if (schema->fields[f].kind == MTL_KIND_NUM && mo.min[f] >= 0.0 &&
+			skew[f] > MTL_SKEW_FOR_LOG)
+		{
+			schema->fields[f].transform = MTL_NUM_LOG;
+			any_log = true;
+		}
+	if (any_log)
+		SetMeanStd(schema, store, &mo, skew);
+	mtl_free(mo.count);
+	mtl_free(mo.m1);
+	mtl_free(mo.m2);
+	mtl_free(mo.m3);
+	mtl_free(mo.min);
+	mtl_free(skew);
 }
 
 /* The side's distinct ids, sorted. */
@@ -550,12 +615,12 @@ FillIdFeatures(MtlSchema *schema, const MtlRowStore *store)
 }
 
 void
-mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width, int seq_width)
+mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, const MtlSpec *spec)
 {
 	memset(schema, 0, sizeof(*schema));
-	BuildFields(schema, store, bag_width, seq_width);
+	BuildFields(schema, store, spec->bag_size, spec->sequence_length);
 	BuildVocabularies(schema, store);
-	BuildNumericStats(schema, store);
+	BuildNumericStats(schema, store, spec->log_skewed != 0);
 	BuildIdTable(&schema->ids[MTL_SIDE_USER], store, MTL_SIDE_USER);
 	BuildIdTable(&schema->ids[MTL_SIDE_ITEM], store, MTL_SIDE_ITEM);
 	mtl_schema_index_fields(schema);
@@ -719,7 +784,15 @@ mtl_schema_standardise(const MtlSchema *schema, int field, double value)
 {
 	const MtlFeature *feat = &schema->fields[field];
 
-	return (float) ((value - feat->mean) / feat->std);
+	return (float) ((NumTransform(feat->transform, value) - feat->mean) / feat->std);
+}
+
+double
+mtl_schema_unstandardise(const MtlFeature *feat, float z)
+{
+	double		v = feat->mean + feat->std * z;
+
+	return feat->transform == MTL_NUM_LOG ? copysign(expm1(fabs(v)), v) : v;
 }
 
 int
@@ -1040,6 +1113,7 @@ mtl_schema_extend(MtlSchema *schema, const MtlSchema *old, const MtlRowStore *st
 		{
 			feat->mean = old->fields[f].mean;
 			feat->std = old->fields[f].std;
+			feat->transform = old->fields[f].transform;
 		}
 	}
 	mtl_schema_index_fields(schema);

@@ -5,7 +5,11 @@
  *
  * A categorical value's local index is 1 + its position in the sorted hash
  * list; 0 means missing or never seen (a learned embedding row of its own).
- * A numeric value is standardised; missing is 0, the training mean.
+ * A numeric value is standardised; missing is 0, the training mean. A
+ * non-negative field with a long right tail (skewness above
+ * MTL_SKEW_FOR_LOG: money amounts, counts) is standardised after log1p
+ * (transform MTL_NUM_LOG), so that its few huge values do not squeeze the
+ * rest into one point; at scoring, a negative value takes -log1p(-v).
  * A bag (multi-valued categorical: tags, text tokens) has `width` slots and
  * as many weights: its embedding is the weighted sum of its values' rows.
  * Unseen values are skipped; a bag with no known value is missing (local 0,
@@ -31,6 +35,12 @@
 #include "model.h"
 #include "rows.h"
 
+/* What a numeric field's values go through before they are standardised. */
+#define MTL_NUM_PLAIN 0
+#define MTL_NUM_LOG 1
+#define MTL_NUM_LAST MTL_NUM_LOG
+#define MTL_SKEW_FOR_LOG 2.0
+
 /* Kinds with several slots and a weight per slot: bags and sequences. */
 static inline int
 mtl_kind_is_multi(int kind)
@@ -51,8 +61,9 @@ typedef struct MtlFeature
 	int			side_col;
 	int64_t		n_values;		/* categorical and bag: vocabulary size */
 	uint64_t   *values;			/* categorical: sorted hashes; bag: sorted keys */
-	double		mean;			/* numeric */
+	double		mean;			/* numeric, of the transformed values */
 	double		std;
+	uint8_t		transform;		/* numeric: MTL_NUM_PLAIN or MTL_NUM_LOG */
 	/* built by mtl_schema_index_fields: */
 	size_t		name_len;
 	int64_t		value_cap;		/* categorical: open-addressing table of the values, */
@@ -103,10 +114,10 @@ typedef struct MtlSchema
 
 /*
  * Build vocabularies, statistics and id tables from collected rows; a bag
- * field has bag_width slots, a sequence seq_width.
+ * field has spec's bag_size slots, a sequence sequence_length, and skewed
+ * numeric fields are logged when spec's log_skewed is set.
  */
-void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, int bag_width,
-							 int seq_width);
+void		mtl_schema_build(MtlSchema *schema, const MtlRowStore *store, const MtlSpec *spec);
 void		mtl_schema_free(MtlSchema *schema);
 
 /*
@@ -138,6 +149,8 @@ int64_t		mtl_schema_find_id(const MtlSchema *schema, int side, int64_t id);
 /* Local index of a categorical hash in field f (0 if unseen). */
 int32_t		mtl_schema_cat_index(const MtlSchema *schema, int field, uint64_t hash);
 float		mtl_schema_standardise(const MtlSchema *schema, int field, double value);
+/* The raw value of a standardised one (its transform undone). */
+double		mtl_schema_unstandardise(const MtlFeature *feat, float z);
 
 /*
  * Start a row for prediction: id slots and the stored features of known ids

@@ -50,6 +50,7 @@ SetDefaults(MtlSpec *s)
 	s->sequence_length = 50;
 	s->sequence_pooling = MTL_POOL_DIN;
 	s->attention_units = 16;
+	s->log_skewed = 1;			/* money amounts and counts: a few huge values */
 	s->gradnorm_alpha = 1.5f;
 	s->dwa_temperature = 2.0f;
 	s->seed = 42;
@@ -513,6 +514,7 @@ typedef struct ConfigKey
 #define REAL(kind, name, shapes, field, lo, hi, open) {name, shapes, kind, SPEC(field), 0, lo, hi, open, NULL}
 #define UNITS(name, field, count) {name, true, V_UNITS, SPEC(field), SPEC(count), 0, 0, false, NULL}
 #define BOOL(name, field) {name, false, V_BOOL, SPEC(field), 0, 0, 0, false, NULL}
+#define SHAPE_BOOL(name, field) {name, true, V_BOOL, SPEC(field), 0, 0, 0, false, NULL}
 
 static const ConfigKey config_keys[] = {
 	/* the model's shape */
@@ -537,6 +539,7 @@ static const ConfigKey config_keys[] = {
 	INT("sequence_length", true, sequence_length, 1, MTL_MAX_BAG),
 	CUSTOM("sequence_pooling", true, SequencePoolingKey),
 	INT("attention_units", true, attention_units, 1, MTL_MAX_ATTENTION),
+	SHAPE_BOOL("log_skewed", log_skewed),
 	/* training */
 	INT("epochs", false, epochs, 1, MTL_MAX_EPOCHS),
 	INT("batch_size", false, batch_size, 1, 65536),

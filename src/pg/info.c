@@ -127,8 +127,8 @@ AppendFeatures(StringInfo s, const MtlTrained *m)
 							 MtlIsTextField(&m->model.spec, feat->name, (int) strlen(feat->name)) ?
 							 "text" : "list", (long long) feat->n_values, feat->width);
 		else
-			appendStringInfo(s, ", \"kind\": \"numeric\", \"mean\": %.9g, \"std\": %.9g",
-							 feat->mean, feat->std);
+			appendStringInfo(s, ", \"kind\": \"numeric\", \"transform\": \"%s\", \"mean\": %.9g, \"std\": %.9g",
+							 feat->transform == MTL_NUM_LOG ? "log1p" : "none", feat->mean, feat->std);
 		appendStringInfoChar(s, '}');
 	}
 	appendStringInfoChar(s, ']');

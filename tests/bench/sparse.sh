@@ -9,7 +9,8 @@
 # 2. The demo shop of 200,000 impressions (days 13-14 held out): the same mtl
 #    variants; then what each interaction costs to score and to train
 #    (sparse_speed.sql); and the census-like data of run.sh with the
-#    defaults and the 0.1 settings (census_defaults.sql).
+#    defaults and the 0.1 settings (census_defaults.sql), and log_skewed on
+#    and off, also with two money-like columns added (census_skewed.sql).
 #
 #   tests/bench/sparse.sh                 # about 10 minutes
 #   MTL_SPARSE_USERS=40000 MTL_SPARSE_SEED=0.23 tests/bench/sparse.sh   # the shop's size and setseed
@@ -74,6 +75,8 @@ q -f tests/bench/sparse_speed.sql
 echo "== census-like data, features only (200000 rows): the defaults against the 0.1 settings"
 q -v rows=200000 -f tests/bench/census.sql >/dev/null 2>&1
 q -f tests/bench/census_defaults.sql
+echo "== census-like data: skewed numeric fields logged (log_skewed) or not, seeds 1-3"
+q -f tests/bench/census_skewed.sql
 
 # 3. With MTL_SPARSE_5M=1: the demo shop of 5M impressions (200,000 users seen
 #    about 22 times), seed 1, mtl's defaults against mtl as in 0.1 (also no

@@ -262,6 +262,93 @@ TestCompression(void)
 	}
 }
 
+/*
+ * A non-negative field with a long tail is logged before it is standardised
+ * (a symmetric one and one with negative values are not), its standardised
+ * values have mean 0 and std 1, scoring undoes the transform, and the model
+ * file keeps it.
+ */
+static void
+TestSkewedNumeric(void)
+{
+	MtlRowStore *store = mtl_rows_create(1);
+	int			amount = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_NUM, "amount", 6);
+	int			age = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_NUM, "age", 3);
+	int			delta = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_NUM, "delta", 5);
+	double		raw[1000];
+	MtlSpec		spec;
+	MtlSchema	logged,
+				plain;
+	float		label = 1.0f;
+	double		sum = 0,
+				sum2 = 0,
+				mean = 0,
+				worst = 0;
+	int			fa,
+				fg,
+				fd;
+
+	for (int r = 0; r < 1000; r++)
+	{
+		raw[r] = r % 20 == 0 ? 1000.0 * (r % 7 + 1) : (r % 3);
+		mtl_rows_add(store, r, r % 10, MTL_HAS_USER | MTL_HAS_ITEM, &label);
+		mtl_rows_add_entry(store, amount, mtl_number_bits(raw[r]));
+		mtl_rows_add_entry(store, age, mtl_number_bits(20 + r % 50));
+		mtl_rows_add_entry(store, delta, mtl_number_bits(r % 20 == 0 ? 500 : -1));
+		mean += raw[r] / 1000;
+	}
+	mtl_rows_seal(store);
+	synthetic_spec(&spec, MTL_MODEL_MMOE);
+	spec.log_skewed = 1;
+	mtl_schema_build(&logged, store, &spec);
+	spec.log_skewed = 0;
+	mtl_schema_build(&plain, store, &spec);
+	fa = mtl_schema_find_field(&logged, MTL_SIDE_USER, MTL_KIND_NUM, "amount", 6);
+	fg = mtl_schema_find_field(&logged, MTL_SIDE_USER, MTL_KIND_NUM, "age", 3);
+	fd = mtl_schema_find_field(&logged, MTL_SIDE_USER, MTL_KIND_NUM, "delta", 5);
+	CHECK(logged.fields[fa].transform == MTL_NUM_LOG && logged.fields[fg].transform == MTL_NUM_PLAIN &&
+		  logged.fields[fd].transform == MTL_NUM_PLAIN, "only the skewed non-negative field is logged");
+	CHECK(plain.fields[fa].transform == MTL_NUM_PLAIN && fabs(plain.fields[fa].mean - mean) < 1e-9,
+		  "log_skewed off: plain standardisation (mean %g)", plain.fields[fa].mean);
+	for (int r = 0; r < 1000; r++)
+	{
+		float		z = mtl_schema_standardise(&logged, fa, raw[r]);
+
+		sum += z;
+		sum2 += (double) z * z;
+	}
+	CHECK(fabs(sum / 1000) < 1e-5 && fabs(sum2 / 1000 - 1) < 1e-4,
+		  "logged values standardised: mean %g, variance %g", sum / 1000, sum2 / 1000);
+	for (double v = -7; v < 2e5; v = v * -3 + 1)
+	{
+		double		back = mtl_schema_unstandardise(&logged.fields[fa],
+													mtl_schema_standardise(&logged, fa, v));
+
+		worst = fmax(worst, fabs(back - v) / (1 + fabs(v)));
+	}
+	CHECK(worst < 1e-5, "unstandardise undoes the log, negative values too (worst %g)", worst);
+	mtl_schema_free(&logged);
+	mtl_schema_free(&plain);
+	mtl_rows_free(store);
+	{
+		int			price = mtl_schema_find_field(&trained.schema, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
+		MtlTrained	back;
+		uint8_t    *again;
+		size_t		n_again;
+
+		trained.schema.fields[price].transform = MTL_NUM_LOG;
+		trained.model.spec.log_skewed = 1;
+		n_again = mtl_encode(&trained, &again);
+		CHECK(mtl_decode(again, n_again, &back, 1) == NULL &&
+			  back.schema.fields[price].transform == MTL_NUM_LOG && back.model.spec.log_skewed == 1,
+			  "the transform survives the model file");
+		trained.schema.fields[price].transform = MTL_NUM_PLAIN;
+		trained.model.spec.log_skewed = 0;
+		mtl_trained_free(&back);
+		mtl_free(again);
+	}
+}
+
 void
 test_format(void)
 {
@@ -271,6 +358,7 @@ test_format(void)
 	TestCompression();
 	TestDamage();
 	TestFormatOne();
+	TestSkewedNumeric();
 	mtl_trained_free(&trained);
 	mtl_free(bytes);
 }

@@ -96,7 +96,7 @@ TestCounting(const MtlRowStore *store, const MtlSpec *spec, MtlTrained *start)
 	MtlRowStore *b_back;
 	double		needed;
 
-	mtl_schema_build(&full, store, spec->bag_size, spec->sequence_length);
+	mtl_schema_build(&full, store, spec);
 	CHECK(mtl_fit_init(spec, c, &whole, 0, &needed, start) == NULL, "the first pass builds a model");
 	CHECK(SameSchema(&full, &start->schema), "a counting store gives the schema of all rows");
 	CHECK(c->n_chunks == 0 && c->n_rows == store->n_rows, "a counting store keeps no rows");
