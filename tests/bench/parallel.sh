@@ -49,7 +49,7 @@ start=$(date +%s.%N)
 q -v c="$config" -v q="$query" -v f="$fraction" -v rc="$round_config" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f')
 	|| CASE WHEN '$share_batch' = '' THEN '{}' ELSE jsonb_build_object('round_batch_size', '${share_batch:-0}'::int) END
 	|| :'rc'::jsonb)" |
-	grep -E "packed|vocabularies|encoded|measured" | sed 's/^.*mtl_fit_parallel: /  /'
+	grep -E "packed|vocabularies|encoded|measured|round [0-9]" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
 aucs=$(q <<'SQL'
