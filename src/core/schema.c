@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -278,7 +279,11 @@ NumericMoments(const MtlSchema *schema, const MtlRowStore *store, const double *
 		}
 }
 
-/* Mean and std of the transformed values; returns the skewness of each field. */
+/*
+ * Mean and std of the transformed values, and the skewness of each field in
+ * skew. Values near DBL_MAX overflow the sums: the stats stay finite (the
+ * model file rejects others), and such a field is then about constant.
+ */
 static void
 SetMeanStd(MtlSchema *schema, const MtlRowStore *store, NumMoments *mo, double *skew)
 {
@@ -286,7 +291,11 @@ SetMeanStd(MtlSchema *schema, const MtlRowStore *store, NumMoments *mo, double *
 
 	NumericMoments(schema, store, center, mo);
 	for (int f = 0; f < schema->n_fields; f++)
+	{
 		center[f] = mo->count[f] > 0 ? mo->m1[f] / mo->count[f] : 0.0;
+		if (!isfinite(center[f]))
+			center[f] = 0.0;
+	}
 	/* about the mean: no cancellation in the variance of large values */
 	NumericMoments(schema, store, center, mo);
 	for (int f = 0; f < schema->n_fields; f++)
@@ -297,8 +306,8 @@ SetMeanStd(MtlSchema *schema, const MtlRowStore *store, NumMoments *mo, double *
 		if (feat->kind != MTL_KIND_NUM)
 			continue;
 		feat->mean = center[f];
-		feat->std = var > 1e-12 ? sqrt(var) : 1.0;
-		skew[f] = var > 1e-12 ? mo->m3[f] / mo->count[f] / (var * feat->std) : 0.0;
+		feat->std = !isfinite(var) ? DBL_MAX : var > 1e-12 ? sqrt(var) : 1.0;
+		skew[f] = isfinite(var) && var > 1e-12 ? mo->m3[f] / mo->count[f] / (var * feat->std) : 0.0;
 	}
 	mtl_free(center);
 }

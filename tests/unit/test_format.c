@@ -330,6 +330,21 @@ TestSkewedNumeric(void)
 	mtl_schema_free(&logged);
 	mtl_schema_free(&plain);
 	mtl_rows_free(store);
+	/* sums that overflow: finite stats all the same */
+	store = mtl_rows_create(1);
+	amount = mtl_rows_field(store, MTL_SIDE_USER, MTL_KIND_NUM, "amount", 6);
+	for (int r = 0; r < 4; r++)
+	{
+		mtl_rows_add(store, r, r, MTL_HAS_USER | MTL_HAS_ITEM, &label);
+		mtl_rows_add_entry(store, amount, mtl_number_bits(r % 2 ? 1.5e308 : -1.5e308));
+	}
+	mtl_rows_seal(store);
+	mtl_schema_build(&plain, store, &spec);
+	CHECK(isfinite(plain.fields[0].mean) && isfinite(plain.fields[0].std) && plain.fields[0].std > 0 &&
+		  isfinite(mtl_schema_standardise(&plain, 0, 1.5e308)),
+		  "values near DBL_MAX: finite mean %g and std %g", plain.fields[0].mean, plain.fields[0].std);
+	mtl_schema_free(&plain);
+	mtl_rows_free(store);
 	{
 		int			price = mtl_schema_find_field(&trained.schema, MTL_SIDE_ITEM, MTL_KIND_NUM, "price", 5);
 		MtlTrained	back;
