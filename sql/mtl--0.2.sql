@@ -495,7 +495,7 @@ CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, la
 	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
 	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb) IS
-'one round of data-parallel training from model: each share trains on its rows, and the merge averages dense parameters and adds up embedding rows'' changes; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
+'one round of data-parallel training from model: each share trains on its rows, and the merge averages the changes of dense parameters by rows and of embedding rows by updates; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
 'one round of data-parallel training, with user and item features';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
@@ -586,7 +586,7 @@ RETURNS int LANGUAGE plpgsql
 SET jit = off
 AS $fn$
 DECLARE
-	fraction float8 := coalesce((config->>'round_fraction')::float8, 0.5);
+	fraction float8 := coalesce((config->>'round_fraction')::float8, 1.0);
 	max_rounds int;
 	-- progress per round unless the config says "verbose": false
 	progress boolean := coalesce((config->>'verbose')::boolean, true);
@@ -741,8 +741,9 @@ BEGIN
 		END IF;
 		EXECUTE round_sql INTO result
 			USING model, jsonb_build_object('round', r,
-				-- Adam's square-root rule: batches k times smaller, a rate sqrt(k) times lower
-				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)) * sqrt(share_batch::float8 / batch),
+				-- the full rate: the shares' changes are averaged, which takes out
+				-- the extra noise of their smaller batches
+				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
 				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows),
 				-- the cached rows' slices this round reads (-2: none)

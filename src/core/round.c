@@ -517,7 +517,7 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 			if (sum->counts[k] <= 0.0f)
 				memcpy(sum->params + at, o->params + at, sizeof(float) * sum->E);
 			else
-				Add(sum->params + at, o->params + at, sum->E);
+				Blend(sum->params + at, o->params + at, sum->E, sum->counts[k], o->counts[k]);
 		}
 		sum->counts[k] += o->counts[k];
 	}

@@ -5,7 +5,7 @@
 #   serial: INSERT ... SELECT mtl_train(...) FROM the join (parallel workers
 #           collect the rows; one backend trains)
 #   rounds: mtl_fit_parallel (first pass, rows encoded once, rounds of
-#           round_fraction of the rows on the parallel workers, 0.5 by
+#           round_fraction of the rows on the parallel workers, 1 by
 #           default as in mtl_fit_parallel: MTL_ROUND_FRACTION)
 # Prints wall time of each whole statement, their ratio, and the held-out
 # ctr AUC on days 13-14 of both. Asserts nothing. About 10 minutes.
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${MTL_PARALLEL_ROWS:-5000000}
-fraction=${MTL_ROUND_FRACTION:-0.5}
+fraction=${MTL_ROUND_FRACTION:-1.0}
 # a share's batch (round_batch_size); empty: mtl_fit_parallel's default
 share_batch=${MTL_ROUND_BATCH:-}
 round_config=${MTL_ROUND_CONFIG:-'{}'}

@@ -12,7 +12,7 @@
 # Uses an installed Citus or builds it once (scripts/citus.sh); skipped with
 # a message when neither is possible. Starts its own three clusters.
 # MTL_CITUS_SHOP sets the shop's users, items and impressions (default
-# "2500 400 120000"), MTL_CITUS_FRACTION the round_fraction (default 0.5)
+# "2500 400 120000"), MTL_CITUS_FRACTION the round_fraction (default 1.0)
 # and MTL_CITUS_SEED the config's seed (default 3); MTL_CITUS_CONFIG adds
 # config keys.
 # MTL_CITUS_SHARDS sets the impressions' shard count (default 2, one per
@@ -28,7 +28,7 @@ chmod 755 "$base"
 p0=$((42000 + RANDOM % 5000))
 shards=${MTL_CITUS_SHARDS:-2}
 read -r shop_users shop_items shop_rows <<< "${MTL_CITUS_SHOP:-2500 400 120000}"
-fraction=${MTL_CITUS_FRACTION:-0.5}
+fraction=${MTL_CITUS_FRACTION:-1.0}
 stop() {
 	for n in 0 1 2; do scripts/cluster.sh stop "$base/n$n"; done
 	rm -rf "$base"

@@ -215,9 +215,9 @@ TestMerge(void)
 		return;
 	}
 	CHECK(mtl_round_sum_merge(a, b) == NULL, "shares of one round merge");
-	/* row 0: 1 + 5 = 6; row 1: only a; dense: (100 * 10 + 300 * 40) / 400 = 32.5 */
-	CHECK(fabsf(a->params[0] - 6.0f) < 1e-6 && fabsf(a->params[1] - 6.0f) < 1e-6,
-		  "a row two shares used: their changes add up (%g)", a->params[0]);
+	/* row 0: (1 * 1 + 3 * 5) / 4 = 4; row 1: only a; dense: (100 * 10 + 300 * 40) / 400 = 32.5 */
+	CHECK(fabsf(a->params[0] - 4.0f) < 1e-6 && fabsf(a->params[1] - 4.0f) < 1e-6,
+		  "a row two shares used: their changes averaged by updates (%g)", a->params[0]);
 	CHECK(a->params[2] == 2.0f && a->params[3] == 2.0f, "a row one share used keeps that share's value");
 	CHECK(a->counts[0] == 4 && a->counts[1] == 2 && a->counts[2] == 0, "counts add up");
 	CHECK(fabsf(a->params[6] - 32.5f) < 1e-5 && fabsf(a->params[7] - 42.5f) < 1e-5,
