@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "grouped.h"
 #include "mem.h"
 #include "rng.h"
 #include "rows.h"
@@ -599,6 +600,7 @@ mtl_work_free(MtlWork *w, const MtlModel *model)
 	if (w == NULL)
 		return;
 	mtl_free(w->star_frozen);
+	mtl_grouped_free(w);
 	mtl_free(w->X);
 	mtl_free(w->dX);
 	mtl_free(w->scenario);

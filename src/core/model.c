@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include "grouped.h"
 #include "layers.h"
 #include "loss.h"
 #include "mem.h"
@@ -439,6 +440,7 @@ mtl_model_assemble(const MtlModel *model, MtlWork *work, const float *params,
 	mtl_free(q);
 	for (int r = 0; r < B; r++)
 		work->scenario[r] = mtl_model_row_scenario(model, slots + (size_t) r * S);
+	mtl_grouped_plan(model, work, slots, B);
 }
 
 float *
@@ -491,6 +493,11 @@ ProjectInput(const MtlModel *model, MtlWork *w, const float *p, int B)
 	const MtlLayout *L = &model->layout;
 	const MtlLevel *lv = &L->levels[0];
 
+	if (mtl_grouped_active(w, B))
+	{
+		mtl_grouped_forward(model, w, p, B);
+		return;
+	}
 	if (L->n_copies == 1)
 	{
 		mtl_dense_forward(w->proj[0], L->P, w->X, L->Xw, p + L->W_in, p + L->b_in, B, L->D, L->P);
@@ -960,6 +967,11 @@ InputBackward(const MtlModel *model, MtlWork *w, const float *p, float *g, int B
 	const MtlLayout *L = &model->layout;
 	const MtlLevel *lv = &L->levels[0];
 
+	if (g != NULL && mtl_grouped_active(w, B))
+	{
+		mtl_grouped_backward(model, w, p, g, B);
+		return;
+	}
 	if (L->n_copies == 1)
 	{
 		mtl_dense_backward(w->dX, L->Xw, GradAt(g, L->W_in), GradAt(g, L->b_in), w->dproj[0], L->P,

@@ -334,6 +334,16 @@ typedef struct MtlWork
 	 * tower block, one block per scenario. NULL: computed per batch.
 	 */
 	float	   *star_frozen;
+	/* training's first layer by value for fields of few values (grouped.h) */
+	int			group_enabled;
+	int			group_B;		/* the batch planned last; 0: none grouped */
+	int			n_groups;
+	int		   *group_field;	/* [n_cat] the batch's grouped fields, by column */
+	int64_t    *group_off;		/* [n_cat] a field's first value row in group_q, -1: never */
+	int32_t    *group_row;		/* [max_batch x n_cat] each row's value of grouped field g */
+	float	   *group_q;		/* [values x P] products with W_in; backward: dproj by value */
+	float	   *group_dt;		/* [values x E] */
+	int32_t    *group_count;	/* [values] rows of the batch with the value */
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);

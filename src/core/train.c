@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "adam.h"
+#include "grouped.h"
 #include "dataset.h"
 #include "evaluate.h"
 #include "loss.h"
@@ -1074,6 +1075,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	pass.cb = cb;
 	pass.drop = spec->id_dropout;
 	pass.work = mtl_work_create(model, batch);
+	mtl_grouped_enable(model, pass.work);
 	pass.grads = mtl_alloc(sizeof(float) * L->n_params);
 	pass.batch = batch;
 	pass.early = &early;
@@ -1183,6 +1185,7 @@ mtl_stepper_create(MtlModel *model, int max_batch, uint64_t seed)
 	s->model = model;
 	s->max_batch = max_batch;
 	s->work = mtl_work_create(model, max_batch);
+	mtl_grouped_enable(model, s->work);
 	s->grads = mtl_alloc(sizeof(float) * model->layout.n_params);
 	mtl_adam_init(&s->adam, model->layout.n_params, model->spec.learning_rate, model->spec.l2);
 	mtl_adam_embedding_l2(&s->adam, (size_t) (model->layout.emb_rows * model->layout.n_copies) * model->layout.E,

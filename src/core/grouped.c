@@ -1,0 +1,210 @@
+#include "grouped.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "layers.h"
+#include "mem.h"
+
+int			mtl_grouped_ratio = 4;
+
+/* A field whose block is one embedding row the batch gathered (no bag, no history). */
+static int
+Groupable(const MtlModel *model, int f, int B)
+{
+	const MtlLayout *L = &model->layout;
+
+	return L->n_copies == 1 && L->cat_wcol[f] < 0 && !L->cat_din[f] &&
+		model->shape.cat_rows[f] * mtl_grouped_ratio <= B;
+}
+
+void
+mtl_grouped_enable(const MtlModel *model, MtlWork *w)
+{
+	int			n_cat = model->shape.n_cat;
+	int64_t		values = 0;
+
+	w->group_field = mtl_alloc(sizeof(int) * (n_cat + 1));
+	w->group_off = mtl_alloc(sizeof(int64_t) * (n_cat + 1));
+	for (int f = 0; f < n_cat; f++)
+	{
+		w->group_off[f] = Groupable(model, f, w->max_batch) ? values : -1;
+		if (w->group_off[f] >= 0)
+			values += model->shape.cat_rows[f];
+	}
+	w->group_enabled = values > 0;
+	if (!w->group_enabled)
+		return;
+	w->group_row = mtl_alloc(sizeof(int32_t) * w->max_batch * (n_cat + 1));
+	w->group_q = mtl_alloc(sizeof(float) * values * model->layout.P);
+	w->group_dt = mtl_alloc(sizeof(float) * values * model->layout.E);
+	w->group_count = mtl_alloc(sizeof(int32_t) * values);
+}
+
+void
+mtl_grouped_free(MtlWork *w)
+{
+	mtl_free(w->group_field);
+	mtl_free(w->group_off);
+	mtl_free(w->group_row);
+	mtl_free(w->group_q);
+	mtl_free(w->group_dt);
+	mtl_free(w->group_count);
+}
+
+void
+mtl_grouped_plan(const MtlModel *model, MtlWork *w, const int32_t *slots, int B)
+{
+	const MtlLayout *L = &model->layout;
+
+	w->group_B = 0;
+	w->n_groups = 0;
+	if (!w->group_enabled)
+		return;
+	for (int f = 0; f < model->shape.n_cat; f++)
+	{
+		int			g = w->n_groups;
+		int			ok = w->group_off[f] >= 0 && Groupable(model, f, B);
+
+		for (int r = 0; r < B && ok; r++)
+		{
+			int64_t		v = (int64_t) slots[(size_t) r * L->n_slots + L->cat_slot[f]] - L->cat_row0[f];
+
+			/* a value outside the field's rows: this field takes the GEMM */
+			ok = v >= 0 && v < model->shape.cat_rows[f];
+			w->group_row[(size_t) r * model->shape.n_cat + g] = (int32_t) v;
+		}
+		if (ok)
+			w->group_field[w->n_groups++] = f;
+	}
+	w->group_B = w->n_groups > 0 ? B : 0;
+}
+
+int
+mtl_grouped_active(const MtlWork *w, int B)
+{
+	return w->group_B == B && w->n_groups > 0;
+}
+
+/* First input column of categorical field f (see mtl_model_assemble). */
+static int
+FieldColumn(const MtlLayout *L, int f)
+{
+	return 3 * L->E + f * L->E;
+}
+
+/* out[B x P] (+)= X[:, k0:k1] @ W_in[k0:k1] for the columns between grouped fields. */
+static void
+OtherColumnsForward(const MtlModel *model, MtlWork *w, const float *W, int B)
+{
+	const MtlLayout *L = &model->layout;
+	int			k = 0;
+
+	for (int g = 0; g <= w->n_groups; g++)
+	{
+		int			end = g < w->n_groups ? FieldColumn(L, w->group_field[g]) : L->D;
+
+		if (end > k)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->P, end - k, 1.0f,
+						w->X + k, L->Xw, W + (size_t) k * L->P, L->P, 1.0f, w->proj[0], L->P);
+		k = end + L->E;
+	}
+}
+
+void
+mtl_grouped_forward(const MtlModel *model, MtlWork *w, const float *params, int B)
+{
+	const MtlLayout *L = &model->layout;
+	const float *W = params + L->W_in;
+	int			P = L->P;
+	int			n_cat = model->shape.n_cat;
+
+	for (int r = 0; r < B; r++)
+		memcpy(w->proj[0] + (size_t) r * P, params + L->b_in, sizeof(float) * P);
+	OtherColumnsForward(model, w, W, B);
+	for (int g = 0; g < w->n_groups; g++)
+	{
+		int			f = w->group_field[g];
+		float	   *q = w->group_q + w->group_off[f] * P;
+
+		/* every value's product: its embedding row times the field's rows of W_in */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) model->shape.cat_rows[f], P,
+					L->E, 1.0f, params + (size_t) L->cat_row0[f] * L->E, L->E,
+					W + (size_t) FieldColumn(L, f) * P, P, 0.0f, q, P);
+		for (int r = 0; r < B; r++)
+			mtl_add(w->proj[0] + (size_t) r * P, q + (size_t) w->group_row[(size_t) r * n_cat + g] * P,
+					P);
+	}
+}
+
+/* The columns between grouped fields: their W_in gradient and dX. */
+static void
+OtherColumnsBackward(const MtlModel *model, MtlWork *w, const float *W, float *dW, int B)
+{
+	const MtlLayout *L = &model->layout;
+	int			k = 0;
+
+	for (int g = 0; g <= w->n_groups; g++)
+	{
+		int			end = g < w->n_groups ? FieldColumn(L, w->group_field[g]) : L->D;
+
+		if (end > k)
+		{
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, end - k, L->P, B, 1.0f,
+						w->X + k, L->Xw, w->dproj[0], L->P, 1.0f, dW + (size_t) k * L->P, L->P);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, end - k, L->P, 1.0f,
+						w->dproj[0], L->P, W + (size_t) k * L->P, L->P, 0.0f, w->dX + k, L->Xw);
+		}
+		if (g < w->n_groups)
+			for (int r = 0; r < B; r++)
+				memset(w->dX + (size_t) r * L->Xw + end, 0, sizeof(float) * L->E);
+		k = end + L->E;
+	}
+}
+
+/* Field f's W_in gradient and its rows' gradients from dproj summed by value. */
+static void
+FieldBackward(const MtlModel *model, MtlWork *w, const float *params, float *grads, int g, int B)
+{
+	const MtlLayout *L = &model->layout;
+	int			f = w->group_field[g];
+	int			P = L->P;
+	int			E = L->E;
+	int			V = (int) model->shape.cat_rows[f];
+	int			col = FieldColumn(L, f);
+	float	   *sum = w->group_q + w->group_off[f] * P;
+	float	   *dt = w->group_dt + w->group_off[f] * E;
+	int32_t    *count = w->group_count + w->group_off[f];
+	const float *table = params + (size_t) L->cat_row0[f] * E;
+	float	   *dtable = grads + (size_t) L->cat_row0[f] * E;
+
+	memset(sum, 0, sizeof(float) * V * P);
+	memset(count, 0, sizeof(int32_t) * V);
+	for (int r = 0; r < B; r++)
+	{
+		int32_t		v = w->group_row[(size_t) r * model->shape.n_cat + g];
+
+		mtl_add(sum + (size_t) v * P, w->dproj[0] + (size_t) r * P, P);
+		count[v]++;
+	}
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, P, V, 1.0f, table, E, sum, P, 1.0f,
+				grads + L->W_in + (size_t) col * P, P);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, V, E, P, 1.0f, sum, P,
+				params + L->W_in + (size_t) col * P, P, 0.0f, dt, E);
+	for (int v = 0; v < V; v++)
+		if (count[v] > 0)
+			mtl_add(dtable + (size_t) v * E, dt + (size_t) v * E, E);
+}
+
+void
+mtl_grouped_backward(const MtlModel *model, MtlWork *w, const float *params, float *grads, int B)
+{
+	const MtlLayout *L = &model->layout;
+	float	   *db = grads + L->b_in;
+
+	for (int r = 0; r < B; r++)
+		mtl_add(db, w->dproj[0] + (size_t) r * L->P, L->P);
+	OtherColumnsBackward(model, w, params + L->W_in, grads + L->W_in, B);
+	for (int g = 0; g < w->n_groups; g++)
+		FieldBackward(model, w, params, grads, g, B);
+}
