@@ -6,6 +6,7 @@
 #include "layers.h"
 #include "mem.h"
 
+/* 4: a field's value products cost at most a quarter of the batch's GEMM share */
 int			mtl_grouped_ratio = 4;
 
 /* A field whose block is one embedding row the batch gathered (no bag, no history). */

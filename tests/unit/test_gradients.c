@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "../../src/core/fpmode.h"
+#include "../../src/core/grouped.h"
 #include "../../src/core/layers.h"
 #include "../../src/core/loss.h"
 #include "../../src/core/mem.h"
@@ -366,6 +367,39 @@ VariantName(const Variant *v, char *buf, size_t len)
 	return buf;
 }
 
+/* the first layer by value (grouped.h) for every field it can take */
+static int	grouped_first_layer;
+
+/*
+ * The first layer by value gives the GEMM's loss and gradients up to the
+ * order of additions, and it ran (the fields of the 4-row batch grouped).
+ */
+static void
+TestGroupedMatchesGemm(MtlModel *model)
+{
+	size_t		n = model->layout.n_params;
+	MtlWork    *plain = mtl_work_create(model, 4);
+	MtlWork    *grouped = mtl_work_create(model, 4);
+	float	   *g1 = mtl_alloc(sizeof(float) * n);
+	float	   *g2 = mtl_alloc(sizeof(float) * n);
+	double		l1,
+				l2,
+				worst = 0;
+
+	mtl_grouped_enable(model, grouped);
+	l1 = Loss(model, plain, g1);
+	l2 = Loss(model, grouped, g2);
+	for (size_t i = 0; i < n; i++)
+		worst = fmax(worst, fabs(g1[i] - g2[i]) / fmax(1e-3, fabs(g1[i]) + fabs(g2[i])));
+	CHECK(grouped->n_groups > 0 && fabs(l1 - l2) < 1e-5 * fmax(1, fabs(l1)) && worst < 1e-4,
+		  "first layer by value: %d fields grouped, loss %g vs %g, worst gradient difference %g",
+		  grouped->n_groups, l1, l2, worst);
+	mtl_work_free(plain, model);
+	mtl_work_free(grouped, model);
+	mtl_free(g1);
+	mtl_free(g2);
+}
+
 static void
 TestModelGradient(Variant v)
 {
@@ -381,6 +415,11 @@ TestModelGradient(Variant v)
 	SmallModel(&model, &v);
 	n = model.layout.n_params;
 	work = mtl_work_create(&model, 4);
+	if (grouped_first_layer)
+	{
+		TestGroupedMatchesGemm(&model);
+		mtl_grouped_enable(&model, work);
+	}
 	grads = mtl_alloc(sizeof(float) * n);
 	/* dropout: draw the masks once and keep them for every evaluation */
 	work->dropout_mode = v.dropout > 0 ? MTL_DROPOUT_DRAW : MTL_DROPOUT_OFF;
@@ -646,6 +685,18 @@ test_gradients(void)
 	TestWeightedLosses();
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
 		TestModelGradient(variants[i]);
+	/* the first layer by value: every field of the small models groups in a 4-row batch */
+	{
+		int			keep = mtl_grouped_ratio;
+
+		mtl_grouped_ratio = 1;
+		grouped_first_layer = 1;
+		for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+			if (variants[i].type != MTL_MODEL_SINGLE_TASK)
+				TestModelGradient(variants[i]);
+		grouped_first_layer = 0;
+		mtl_grouped_ratio = keep;
+	}
 	TestGradNormLayer(MTL_MODEL_MMOE, 2, 1);
 	TestGradNormLayer(MTL_MODEL_MMOE, 1, 1);
 	TestGradNormLayer(MTL_MODEL_SHARED_BOTTOM, 2, 1);
