@@ -236,9 +236,8 @@ NumTransform(int transform, double v)
 }
 
 /*
- * Weighted moments of each numeric field's transformed values about center
- * (each set weighs its rows): count, sum of (v - c), of (v - c)^2 and of
- * (v - c)^3, and the smallest raw value.
+ * Per numeric field: count, the sums of (v - c), (v - c)^2 and (v - c)^3 of
+ * its transformed values v about a center c, and its smallest raw value.
  */
 typedef struct NumMoments
 {
@@ -249,6 +248,7 @@ typedef struct NumMoments
 			   *min;
 } NumMoments;
 
+/* The moments about center, each set weighing its rows. */
 static void
 NumericMoments(const MtlSchema *schema, const MtlRowStore *store, const double *center,
 			   NumMoments *out)
@@ -261,8 +261,8 @@ NumericMoments(const MtlSchema *schema, const MtlRowStore *store, const double *
 	for (int64_t set = 1; set <= store->n_sets; set++)
 		for (int64_t e = store->set_end[set - 1]; e < store->set_end[set]; e++)
 		{
-			const MtlFeature *feat = &schema->fields[store->entry_field[e]];
 			int			f = store->entry_field[e];
+			const MtlFeature *feat = &schema->fields[f];
 			double		w = (double) store->set_rows[set];
 			double		v,
 						d;

@@ -6,9 +6,9 @@
 #include <time.h>
 
 #include "adam.h"
-#include "grouped.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "grouped.h"
 #include "loss.h"
 #include "mem.h"
 #include "rng.h"
