@@ -495,7 +495,7 @@ CREATE AGGREGATE mtl_train_round(model bytea, user_id bigint, item_id bigint, la
 	SFUNC = mtl_train_round_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
 	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb) IS
-'one round of data-parallel training from model: each share trains on its rows, and the merge averages the changes of dense parameters by rows and of embedding rows by updates; options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
+'one round of data-parallel training from model: each share trains on its rows, and the merge averages every change by the rows each share trained (FedAvg); options: round, learning_rate, row_fraction; apply the result with mtl_round_apply';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
 'one round of data-parallel training, with user and item features';
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
@@ -758,9 +758,9 @@ BEGIN
 			END IF;
 			IF r = 1 AND ((info->>'shares')::int > 8
 						  OR (info->>'rows')::float8 / (info->>'shares')::int < 20 * share_batch) THEN
-				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many or small shares learn less than one node does',
+				RAISE NOTICE 'mtl_fit_parallel: % shares trained about % rows each in a round; many or small shares need more rounds than one node needs epochs',
 					info->>'shares', round((info->>'rows')::numeric / (info->>'shares')::int)
-					USING HINT = 'Distribute the training table over fewer, larger shards (e.g. one per worker), or raise round_fraction.';
+					USING HINT = 'Distribute the training table over fewer, larger shards (e.g. one per worker): they train in fewer rounds.';
 			END IF;
 		END IF;
 		-- a round that validates measures its start model, round r - 1's result

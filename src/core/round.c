@@ -506,19 +506,19 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 				  (double) sum->stats.rows, (double) o->stats.rows);
 		sum->has_dense = 1;
 	}
+	/* a row a share did not use changed by 0 there: rows still weigh */
 	for (int64_t k = 0; k < sum->emb_rows; k++)
 	{
-		if (o->counts[k] <= 0.0f)
+		if (o->counts[k] <= 0.0f && sum->counts[k] <= 0.0f)
 			continue;
-		for (int c = 0; c < sum->copies; c++)
-		{
-			size_t		at = (size_t) (k + c * sum->emb_rows) * sum->E;
+		if (sum->stats.rows + o->stats.rows > 0)
+			for (int c = 0; c < sum->copies; c++)
+			{
+				size_t		at = (size_t) (k + c * sum->emb_rows) * sum->E;
 
-			if (sum->counts[k] <= 0.0f)
-				memcpy(sum->params + at, o->params + at, sizeof(float) * sum->E);
-			else
-				Blend(sum->params + at, o->params + at, sum->E, sum->counts[k], o->counts[k]);
-		}
+				Blend(sum->params + at, o->params + at, sum->E, (double) sum->stats.rows,
+					  (double) o->stats.rows);
+			}
 		sum->counts[k] += o->counts[k];
 	}
 	sum->stats.rows += o->stats.rows;

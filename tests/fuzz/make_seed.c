@@ -33,7 +33,7 @@ static int
 StateSeeds(const char *dir, const MtlTrained *m, MtlRowStore *rows)
 {
 	MtlWriter	w = {0};
-	MtlRoundOptions opt = {1, 0.01f, 1.0, 0, 0, 0};
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 1.0};
 	MtlRound   *round = mtl_round_create(m, 7, &opt);
 	MtlRowStore *counting = mtl_rows_create_counting(rows->n_tasks);
 	int			bad = 0;

@@ -126,7 +126,7 @@ static void
 TestParts(void)
 {
 	MtlSpec		spec = {0};
-	MtlRoundOptions opt = {1, 0.01f, 0.25, 0, 0, 0};
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 0.25};
 	int64_t		n = 40000,
 				val = 0,
 				bad = 0;
@@ -215,10 +215,15 @@ TestMerge(void)
 		return;
 	}
 	CHECK(mtl_round_sum_merge(a, b) == NULL, "shares of one round merge");
-	/* row 0: (1 * 1 + 3 * 5) / 4 = 4; row 1: only a; dense: (100 * 10 + 300 * 40) / 400 = 32.5 */
+	/*
+	 * by rows, 100 and 300: row 0 (100 * 1 + 300 * 5) / 400 = 4; row 1, only
+	 * a's: 100 * 2 / 400 = 0.5; dense (100 * 10 + 300 * 40) / 400 = 32.5
+	 */
 	CHECK(fabsf(a->params[0] - 4.0f) < 1e-6 && fabsf(a->params[1] - 4.0f) < 1e-6,
-		  "a row two shares used: their changes averaged by updates (%g)", a->params[0]);
-	CHECK(a->params[2] == 2.0f && a->params[3] == 2.0f, "a row one share used keeps that share's value");
+		  "a row two shares used: their changes averaged by rows (%g)", a->params[0]);
+	CHECK(fabsf(a->params[2] - 0.5f) < 1e-6 && fabsf(a->params[3] - 0.5f) < 1e-6,
+		  "a row one share used: its change weighs that share's rows against all (%g)", a->params[2]);
+	CHECK(a->params[4] == 0.0f && a->params[5] == 0.0f, "a row no share used does not change");
 	CHECK(a->counts[0] == 4 && a->counts[1] == 2 && a->counts[2] == 0, "counts add up");
 	CHECK(fabsf(a->params[6] - 32.5f) < 1e-5 && fabsf(a->params[7] - 42.5f) < 1e-5,
 		  "dense parameters: averaged by rows (%g, %g)", a->params[6], a->params[7]);
@@ -290,8 +295,8 @@ OneRound(const MtlTrained *start, const MtlRowStore *store, const MtlRoundOption
 static void
 TestLearns(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 1.0, 0, 0, 0};
-	MtlRoundOptions measure = {2, 0.01f, 0.0, 0, 0, 0};
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 1.0};
+	MtlRoundOptions measure = {.round = 2, .learning_rate = 0.01f, .row_fraction = 0.0};
 	MtlRoundStats first,
 				again,
 				after,
@@ -332,7 +337,7 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {1, 0.01f, 0.5, 0, 0, 0};
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 0.5};
 	MtlRound   *round = RunShare(start, store, &opt);
 	MtlWriter	w = {0};
 	int			truncated = 1,
