@@ -1,8 +1,10 @@
 #include "round.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "grouped.h"
 #include "mem.h"
 #include "rng.h"
 
@@ -89,6 +91,8 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	/* only the rows a batch used step: see round.h */
 	mtl_stepper_lazy_rows(r->stepper);
 	r->val_work = mtl_work_create(&start->model, r->batch);
+	/* held-out rows take the first layer by value too: it is most of a forward pass */
+	mtl_grouped_enable(&start->model, r->val_work);
 	r->train_slots = mtl_alloc(sizeof(int32_t) * r->window * S);
 	r->train_nums = mtl_alloc(sizeof(float) * (r->window * n_num + 1));
 	r->train_labels = mtl_alloc(sizeof(float) * r->window * T);
@@ -99,6 +103,7 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	r->val_slots = mtl_alloc(sizeof(int32_t) * r->batch * S);
 	r->val_nums = mtl_alloc(sizeof(float) * (r->batch * n_num + 1));
 	r->val_labels = mtl_alloc(sizeof(float) * r->batch * T);
+	r->val_sort = mtl_alloc(sizeof(int64_t) * r->batch);
 	r->counts = mtl_alloc(sizeof(float) * (L->emb_rows + 1));
 	r->shuffle = start->model.spec.seed ^ (0x5DEECE66DULL * (uint64_t) opt->round);
 	return r;
@@ -122,6 +127,7 @@ mtl_round_free(MtlRound *r)
 	mtl_free(r->val_slots);
 	mtl_free(r->val_nums);
 	mtl_free(r->val_labels);
+	mtl_free(r->val_sort);
 	mtl_free(r->counts);
 	mtl_free(r);
 }
@@ -161,6 +167,41 @@ Standardise(const MtlModel *model, float *labels, int n)
 	}
 }
 
+static int
+CompareKeys(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a,
+				y = *(const int64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The held-out rows into the step buffers (free while measuring), ordered by
+ * scenario as training's batches are: each run of a scenario's rows builds
+ * its tower weights once.
+ */
+static void
+ScenarioOrder(MtlRound *r, int n)
+{
+	const MtlModel *m = &r->model;
+	int			S = m->layout.n_slots;
+	int			n_num = m->layout.n_cols;
+	int			T = m->spec.n_tasks;
+
+	for (int k = 0; k < n; k++)
+		r->val_sort[k] = ((int64_t) mtl_model_row_scenario(m, r->val_slots + (size_t) k * S) << 32) | k;
+	qsort(r->val_sort, n, sizeof(int64_t), CompareKeys);
+	for (int k = 0; k < n; k++)
+	{
+		int			from = (int) (r->val_sort[k] & 0xFFFFFFFF);
+
+		memcpy(r->step_slots + (size_t) k * S, r->val_slots + (size_t) from * S, sizeof(int32_t) * S);
+		memcpy(r->step_nums + (size_t) k * n_num, r->val_nums + (size_t) from * n_num, sizeof(float) * n_num);
+		memcpy(r->step_labels + (size_t) k * T, r->val_labels + (size_t) from * T, sizeof(float) * T);
+	}
+}
+
 static void
 MeasureWaiting(MtlRound *r)
 {
@@ -169,9 +210,10 @@ MeasureWaiting(MtlRound *r)
 	if (r->n_val == 0)
 		return;
 	Standardise(start, r->val_labels, r->n_val);
+	ScenarioOrder(r, r->n_val);
 	r->stats.val_loss += r->n_val *
-		mtl_batch_fixed_loss(start, r->val_work, start->params, r->val_slots, r->val_nums,
-							 r->val_labels, r->n_val);
+		mtl_batch_fixed_loss(start, r->val_work, start->params, r->step_slots, r->step_nums,
+							 r->step_labels, r->n_val);
 	r->stats.val_rows += r->n_val;
 	r->n_val = 0;
 }

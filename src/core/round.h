@@ -120,6 +120,7 @@ typedef struct MtlRound
 	int32_t    *val_slots;
 	float	   *val_nums;
 	float	   *val_labels;
+	int64_t    *val_sort;		/* [batch] scenario sort keys of held-out rows */
 	float	   *counts;			/* [emb_rows] rows that used each embedding row (copy 0) */
 	uint64_t	shuffle;
 	MtlRoundStats stats;
