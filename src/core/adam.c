@@ -91,6 +91,16 @@ mtl_adam_update_rows(MtlAdam *adam, float *params, const float *grads,
 	{
 		size_t		from = (size_t) rows[k] * E;
 
+		if (k + MTL_ROWS_AHEAD < n_rows)
+		{
+			size_t		ahead = (size_t) rows[k + MTL_ROWS_AHEAD] * E;
+
+			mtl_prefetch_row(params + ahead, E, 1);
+			mtl_prefetch_row(grads + ahead, E, 0);
+			mtl_prefetch_row(adam->m + ahead, E, 1);
+			mtl_prefetch_row(adam->v + ahead, E, 1);
+		}
+
 		mtl_adam_update(adam, params, grads, from, from + E);
 	}
 }

@@ -305,6 +305,8 @@ mtl_embedding_forward(float *out, int ld, const float *table,
 		int32_t		k = index[(size_t) r * index_stride];
 		float	   *o = out + (size_t) r * ld;
 
+		if (r + MTL_ROWS_AHEAD < B && index[(size_t) (r + MTL_ROWS_AHEAD) * index_stride] >= 0)
+			mtl_prefetch_row(table + (size_t) index[(size_t) (r + MTL_ROWS_AHEAD) * index_stride] * E, E, 0);
 		if (k >= 0)
 			memcpy(o, table + (size_t) k * E, sizeof(float) * E);
 		else
@@ -322,6 +324,8 @@ mtl_embedding_backward(float *dtable, const float *dout, int ld,
 		const float *d = dout + (size_t) r * ld;
 		float	   *t;
 
+		if (r + MTL_ROWS_AHEAD < B && index[(size_t) (r + MTL_ROWS_AHEAD) * index_stride] >= 0)
+			mtl_prefetch_row(dtable + (size_t) index[(size_t) (r + MTL_ROWS_AHEAD) * index_stride] * E, E, 1);
 		if (k < 0)
 			continue;
 		t = dtable + (size_t) k * E;

@@ -69,6 +69,29 @@ void		mtl_softmax_backward(float *dlogits, int ld, const float *g, const float *
 								 int B, int n);
 
 /*
+ * Start loading an E-float row that is needed a few rows from now: rows of
+ * a large catalog's tables (parameters, gradients, Adam's moments) miss every
+ * cache, and a miss in flight costs less than one waited for.
+ */
+#define MTL_ROWS_AHEAD 8
+static inline void
+mtl_prefetch_row(const float *row, int E, int for_write)
+{
+	const char *p = (const char *) row;
+
+	/* each 64-byte line the row touches, aligned or not */
+	for (int at = 0; at < E * (int) sizeof(float) + 63; at += 64)
+	{
+		const char *line = at < E * (int) sizeof(float) ? p + at : p + E * sizeof(float) - 1;
+
+		if (for_write)
+			__builtin_prefetch(line, 1, 3);
+		else
+			__builtin_prefetch(line, 0, 3);
+	}
+}
+
+/*
  * Embedding lookup: out row r (ld) gets table[index[r]] (E floats), or zeros
  * when index[r] < 0 (no embedding, e.g. an anonymous user).
  */

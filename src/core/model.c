@@ -1159,6 +1159,10 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 			const float *x = X + (size_t) r * L->Xw;
 			float	   *dx = dX + (size_t) r * L->Xw;
 
+			/* the user's and item's gradient rows, first touched here */
+			for (int k = 0; k < 2 && r + MTL_ROWS_AHEAD < B; k++)
+				if (slots[(size_t) (r + MTL_ROWS_AHEAD) * S + k] >= 0)
+					mtl_prefetch_row(table + (size_t) slots[(size_t) (r + MTL_ROWS_AHEAD) * S + k] * E, E, 1);
 			CrossBackward(model, x, dx, slots + (size_t) r * S, nums + (size_t) r * L->n_cols,
 						  table, pools);
 			if (L->A > 0)
