@@ -1,10 +1,10 @@
 /*
  * Data-parallel rounds: the counting store gives the schema the full store
  * gives; rows split into validation and round slices that every share
- * agrees on; the merge (dense parameters averaged by rows, embedding rows'
- * changes added) on a hand-computed case; a round learns, reproduces, and an
- * empty round changes nothing; damaged or truncated round states are
- * refused.
+ * agrees on; the merge (every change, dense or embedding row, averaged by
+ * the rows each share trained) on a hand-computed case; a round learns,
+ * reproduces, and an empty round changes nothing; damaged or truncated
+ * round states are refused.
  */
 #include <math.h>
 #include <string.h>
