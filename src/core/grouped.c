@@ -112,6 +112,13 @@ OtherColumnsForward(const MtlModel *model, MtlWork *w, const float *W, int B)
 	}
 }
 
+/* Group g's product (or, in the backward pass, dproj sum) for a row's values v. */
+static inline float *
+ValueProduct(const MtlWork *w, int g, const int32_t *v, int P)
+{
+	return w->group_q + (w->group_off[w->group_field[g]] + v[g]) * P;
+}
+
 void
 mtl_grouped_forward(const MtlModel *model, MtlWork *w, const float *params, int B)
 {
@@ -132,9 +139,19 @@ mtl_grouped_forward(const MtlModel *model, MtlWork *w, const float *params, int 
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) model->shape.cat_rows[f], P,
 					L->E, 1.0f, params + (size_t) L->cat_row0[f] * L->E, L->E,
 					W + (size_t) FieldColumn(L, f) * P, P, 0.0f, q, P);
-		for (int r = 0; r < B; r++)
-			mtl_add(w->proj[0] + (size_t) r * P, q + (size_t) w->group_row[(size_t) r * n_cat + g] * P,
-					P);
+	}
+	/* row by row, so that each row of proj stays in cache while its fields add in */
+	for (int r = 0; r < B; r++)
+	{
+		float	   *y = w->proj[0] + (size_t) r * P;
+		const int32_t *v = w->group_row + (size_t) r * n_cat;
+		int			g = 0;
+
+		for (; g + 4 <= w->n_groups; g += 4)
+			mtl_add4(y, ValueProduct(w, g, v, P), ValueProduct(w, g + 1, v, P),
+					 ValueProduct(w, g + 2, v, P), ValueProduct(w, g + 3, v, P), P);
+		for (; g < w->n_groups; g++)
+			mtl_add(y, ValueProduct(w, g, v, P), P);
 	}
 }
 
@@ -163,9 +180,40 @@ OtherColumnsBackward(const MtlModel *model, MtlWork *w, const float *W, float *d
 	}
 }
 
+/*
+ * dproj summed by value for every group (into group_q, free after the
+ * forward pass), row by row so that each row of dproj is read once.
+ */
+static void
+SumByValue(const MtlModel *model, MtlWork *w, int B)
+{
+	int			P = model->layout.P;
+	int			n_cat = model->shape.n_cat;
+
+	for (int g = 0; g < w->n_groups; g++)
+	{
+		int			f = w->group_field[g];
+		int64_t		V = model->shape.cat_rows[f];
+
+		memset(w->group_q + w->group_off[f] * P, 0, sizeof(float) * V * P);
+		memset(w->group_count + w->group_off[f], 0, sizeof(int32_t) * V);
+	}
+	for (int r = 0; r < B; r++)
+	{
+		const float *d = w->dproj[0] + (size_t) r * P;
+		const int32_t *v = w->group_row + (size_t) r * n_cat;
+
+		for (int g = 0; g < w->n_groups; g++)
+		{
+			mtl_add(ValueProduct(w, g, v, P), d, P);
+			w->group_count[w->group_off[w->group_field[g]] + v[g]]++;
+		}
+	}
+}
+
 /* Field f's W_in gradient and its rows' gradients from dproj summed by value. */
 static void
-FieldBackward(const MtlModel *model, MtlWork *w, const float *params, float *grads, int g, int B)
+FieldBackward(const MtlModel *model, MtlWork *w, const float *params, float *grads, int g)
 {
 	const MtlLayout *L = &model->layout;
 	int			f = w->group_field[g];
@@ -179,15 +227,6 @@ FieldBackward(const MtlModel *model, MtlWork *w, const float *params, float *gra
 	const float *table = params + (size_t) L->cat_row0[f] * E;
 	float	   *dtable = grads + (size_t) L->cat_row0[f] * E;
 
-	memset(sum, 0, sizeof(float) * V * P);
-	memset(count, 0, sizeof(int32_t) * V);
-	for (int r = 0; r < B; r++)
-	{
-		int32_t		v = w->group_row[(size_t) r * model->shape.n_cat + g];
-
-		mtl_add(sum + (size_t) v * P, w->dproj[0] + (size_t) r * P, P);
-		count[v]++;
-	}
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, P, V, 1.0f, table, E, sum, P, 1.0f,
 				grads + L->W_in + (size_t) col * P, P);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, V, E, P, 1.0f, sum, P,
@@ -206,6 +245,7 @@ mtl_grouped_backward(const MtlModel *model, MtlWork *w, const float *params, flo
 	for (int r = 0; r < B; r++)
 		mtl_add(db, w->dproj[0] + (size_t) r * L->P, L->P);
 	OtherColumnsBackward(model, w, params + L->W_in, grads + L->W_in, B);
+	SumByValue(model, w, B);
 	for (int g = 0; g < w->n_groups; g++)
-		FieldBackward(model, w, params, grads, g, B);
+		FieldBackward(model, w, params, grads, g);
 }

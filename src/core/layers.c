@@ -22,6 +22,14 @@ mtl_add(float *restrict y, const float *restrict x, int n)
 		y[i] += x[i];
 }
 
+MTL_KERNEL void
+mtl_add4(float *restrict y, const float *restrict a, const float *restrict b,
+		 const float *restrict c, const float *restrict d, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += (a[i] + b[i]) + (c[i] + d[i]);
+}
+
 typedef float MtlVec8 __attribute__((vector_size(32), aligned(4)));
 
 /*

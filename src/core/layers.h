@@ -26,6 +26,9 @@ void		mtl_axpy(float *restrict y, float a, const float *restrict x, int n);
 
 /* y += x over n floats */
 void		mtl_add(float *restrict y, const float *restrict x, int n);
+/* y += a + b + c + d: one pass over y for four rows */
+void		mtl_add4(float *restrict y, const float *restrict a, const float *restrict b,
+					 const float *restrict c, const float *restrict d, int n);
 /* y = b + sum_j a[j] * x[j] + sum_k z[k], all of n columns (one pass over y) */
 void		mtl_sum_rows(float *restrict y, const float *restrict b, const float *restrict a,
 						 const float *const *x, int n_scaled, const float *const *z, int n_plain,
