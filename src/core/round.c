@@ -1,7 +1,6 @@
 #include "round.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "grouped.h"
@@ -167,41 +166,6 @@ Standardise(const MtlModel *model, float *labels, int n)
 	}
 }
 
-static int
-CompareKeys(const void *a, const void *b)
-{
-	int64_t		x = *(const int64_t *) a,
-				y = *(const int64_t *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The held-out rows into the step buffers (free while measuring), ordered by
- * scenario as training's batches are: each run of a scenario's rows builds
- * its tower weights once.
- */
-static void
-ScenarioOrder(MtlRound *r, int n)
-{
-	const MtlModel *m = &r->model;
-	int			S = m->layout.n_slots;
-	int			n_num = m->layout.n_cols;
-	int			T = m->spec.n_tasks;
-
-	for (int k = 0; k < n; k++)
-		r->val_sort[k] = ((int64_t) mtl_model_row_scenario(m, r->val_slots + (size_t) k * S) << 32) | k;
-	qsort(r->val_sort, n, sizeof(int64_t), CompareKeys);
-	for (int k = 0; k < n; k++)
-	{
-		int			from = (int) (r->val_sort[k] & 0xFFFFFFFF);
-
-		memcpy(r->step_slots + (size_t) k * S, r->val_slots + (size_t) from * S, sizeof(int32_t) * S);
-		memcpy(r->step_nums + (size_t) k * n_num, r->val_nums + (size_t) from * n_num, sizeof(float) * n_num);
-		memcpy(r->step_labels + (size_t) k * T, r->val_labels + (size_t) from * T, sizeof(float) * T);
-	}
-}
-
 static void
 MeasureWaiting(MtlRound *r)
 {
@@ -210,7 +174,9 @@ MeasureWaiting(MtlRound *r)
 	if (r->n_val == 0)
 		return;
 	Standardise(start, r->val_labels, r->n_val);
-	ScenarioOrder(r, r->n_val);
+	/* in scenario order, as training's batches: each run builds its tower weights once */
+	mtl_scenario_order(start, r->val_sort, start->spec.n_tasks, r->val_slots, r->val_nums,
+					   r->val_labels, r->n_val, r->step_slots, r->step_nums, r->step_labels);
 	r->stats.val_loss += r->n_val *
 		mtl_batch_fixed_loss(start, r->val_work, start->params, r->step_slots, r->step_nums,
 							 r->step_labels, r->n_val);

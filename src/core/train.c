@@ -242,25 +242,34 @@ CompareKeys(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void
+mtl_scenario_order(const MtlModel *model, int64_t *keys, int T, const int32_t *slots,
+				   const float *nums, const float *labels, int B, int32_t *to_slots,
+				   float *to_nums, float *to_labels)
+{
+	int			S = model->layout.n_slots;
+	int			n_num = model->layout.n_cols;
+
+	for (int r = 0; r < B; r++)
+		keys[r] = ((int64_t) mtl_model_row_scenario(model, slots + (size_t) r * S) << 32) | r;
+	qsort(keys, B, sizeof(int64_t), CompareKeys);
+	for (int r = 0; r < B; r++)
+	{
+		int			from = (int) (keys[r] & 0xFFFFFFFF);
+
+		memcpy(to_slots + (size_t) r * S, slots + (size_t) from * S, sizeof(int32_t) * S);
+		memcpy(to_nums + (size_t) r * n_num, nums + (size_t) from * n_num, sizeof(float) * n_num);
+		memcpy(to_labels + (size_t) r * T, labels + (size_t) from * T, sizeof(float) * T);
+	}
+}
+
 /* The batch in the scratch buffers into buf, ordered by scenario. */
 static void
 ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
 {
-	int			S = model->layout.n_slots;
-	int			n_num = model->layout.n_cols;
-	int			T = mtl_label_columns(&model->spec);
-
-	for (int r = 0; r < B; r++)
-		buf->sort[r] = ((int64_t) mtl_model_row_scenario(model, buf->scratch_slots + (size_t) r * S) << 32) | r;
-	qsort(buf->sort, B, sizeof(int64_t), CompareKeys);
-	for (int r = 0; r < B; r++)
-	{
-		int			from = (int) (buf->sort[r] & 0xFFFFFFFF);
-
-		memcpy(buf->slots + (size_t) r * S, buf->scratch_slots + (size_t) from * S, sizeof(int32_t) * S);
-		memcpy(buf->nums + (size_t) r * n_num, buf->scratch_nums + (size_t) from * n_num, sizeof(float) * n_num);
-		memcpy(buf->labels + (size_t) r * T, buf->scratch_labels + (size_t) from * T, sizeof(float) * T);
-	}
+	mtl_scenario_order(model, buf->sort, mtl_label_columns(&model->spec), buf->scratch_slots,
+					   buf->scratch_nums, buf->scratch_labels, B, buf->slots, buf->nums,
+					   buf->labels);
 }
 
 #define GATHER_AHEAD 16

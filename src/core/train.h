@@ -197,6 +197,15 @@ double		mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums,
 							 const float *labels, int B);
 void		mtl_stepper_free(MtlStepper *s);
 
+/*
+ * B rows (slots, nums, T label columns) copied into to_*, ordered by
+ * scenario, so that each scenario's run of rows builds its tower weights
+ * once; keys: B sort keys of scratch.
+ */
+void		mtl_scenario_order(const MtlModel *model, int64_t *keys, int T, const int32_t *slots,
+							   const float *nums, const float *labels, int B, int32_t *to_slots,
+							   float *to_nums, float *to_labels);
+
 /* The fixed-weight loss of a batch (no gradient, no dropout). */
 double		mtl_batch_fixed_loss(const MtlModel *model, MtlWork *work, const float *params,
 								 const int32_t *slots, const float *nums, const float *labels, int B);
