@@ -25,7 +25,7 @@ PG_CPPFLAGS = $(OPENBLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -O3 $(ARCH_CFLAGS)
 # Adam's step vectorised, and bit for bit the scalar loop's (see adam.c)
 src/core/adam.o: override CFLAGS += -fno-math-errno -ffp-contract=off
-SHLIB_LINK = $(OPENBLAS_LIBS) -lm
+SHLIB_LINK = $(OPENBLAS_LIBS) -lm -pthread
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

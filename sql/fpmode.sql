@@ -17,10 +17,10 @@ SELECT denormals_kept() AS after_scoring;
 SELECT count(*) AS recommended FROM fp_models, mtl_recommend(model, 1, 5);
 SELECT denormals_kept() AS after_recommend;
 
--- a cancel in the middle of the epochs ends the transaction
+-- a cancel in the middle of the epochs (on two threads) ends the transaction
 SET statement_timeout = '500ms';
 SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
-				 '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1024, "patience": 0}')
+				 '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1024, "patience": 0, "threads": 2}')
 FROM fp_shop.impressions, generate_series(1, 5);
 RESET statement_timeout;
 SELECT denormals_kept() AS after_cancel;
@@ -30,7 +30,7 @@ SET statement_timeout = '500ms';
 DO $$
 BEGIN
 	PERFORM mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
-					  '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1024, "patience": 0}')
+					  '{"tasks": [{"name": "ctr", "type": "binary"}], "epochs": 1024, "patience": 0, "threads": 2}')
 	FROM fp_shop.impressions, generate_series(1, 5);
 	RAISE EXCEPTION 'training was not cancelled';
 EXCEPTION WHEN query_canceled THEN

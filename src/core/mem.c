@@ -37,7 +37,23 @@ DefaultAlloc(size_t size)
 	return DefaultResize(NULL, size);
 }
 
+static const MtlAllocator defaults = {DefaultAllocZero, DefaultAlloc, DefaultResize, free};
 static MtlAllocator current = {DefaultAllocZero, DefaultAlloc, DefaultResize, free};
+
+/* set in helper threads (core/threads.h): the hooks are the caller's thread's */
+static _Thread_local int malloc_here = 0;
+
+void
+mtl_use_malloc_in_thread(void)
+{
+	malloc_here = 1;
+}
+
+static const MtlAllocator *
+Hooks(void)
+{
+	return malloc_here ? &defaults : &current;
+}
 
 void
 mtl_set_allocator(const MtlAllocator *allocator)
@@ -48,28 +64,28 @@ mtl_set_allocator(const MtlAllocator *allocator)
 void *
 mtl_alloc(size_t size)
 {
-	return current.alloc_zero(size);
+	return Hooks()->alloc_zero(size);
 }
 
 void *
 mtl_alloc_uninit(size_t size)
 {
-	return current.alloc(size);
+	return Hooks()->alloc(size);
 }
 
 void *
 mtl_realloc(void *ptr, size_t size)
 {
 	if (ptr == NULL)
-		return current.alloc_zero(size);
-	return current.resize(ptr, size);
+		return Hooks()->alloc_zero(size);
+	return Hooks()->resize(ptr, size);
 }
 
 void
 mtl_free(void *ptr)
 {
 	if (ptr != NULL)
-		current.release(ptr);
+		Hooks()->release(ptr);
 }
 
 char *

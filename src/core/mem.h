@@ -25,5 +25,11 @@ void	   *mtl_alloc_uninit(size_t size);
 void	   *mtl_realloc(void *ptr, size_t size);
 void		mtl_free(void *ptr);
 char	   *mtl_strdup(const char *s);
+/*
+ * The calling thread allocates with malloc (aborting when it is exhausted),
+ * whatever the hooks: for helper threads, which must not touch the caller's
+ * memory contexts. What such a thread allocates it frees itself.
+ */
+void		mtl_use_malloc_in_thread(void);
 
 #endif

@@ -182,7 +182,7 @@ typedef struct MtlSpec
 	int			patience;		/* stop after this many checks without a better one (0: never) */
 	int			validate_every; /* training rows between checks inside an epoch (0: epoch ends only) */
 	uint64_t	seed;
-	int			threads;
+	int			threads;		/* training threads: each batch split by rows (split.h) */
 	int			verbose;
 	int			record_seconds;	/* keep training time in the model (bytes then vary) */
 	/*

@@ -1,4 +1,6 @@
 #include "train.h"
+#include "split.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -91,6 +93,8 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 {
 	const MtlSpec *spec = &model->spec;
 	int			T = spec->n_tasks;
+	int			N = opt != NULL && opt->norm_rows > 0 ? opt->norm_rows : B;
+	int			first = opt == NULL || !opt->later_part;
 	float	   *dlogit[MTL_MAX_TASKS];
 	double		total = 0.0;
 
@@ -106,18 +110,18 @@ mtl_batch_loss(const MtlModel *model, MtlWork *work, const float *params,
 	{
 		double		scale = TaskScale(model, params, opt, t);
 		int64_t		labelled = 0;
-		double		sum = TaskLoss(model, work, dlogit, labels, t, B, (float) (scale / B), &labelled);
+		double		sum = TaskLoss(model, work, dlogit, labels, t, B, (float) (scale / N), &labelled);
 
-		total += scale * sum / B;
+		total += scale * sum / N;
 		if (spec->loss_weighting == MTL_WEIGHTING_UNCERTAINTY)
 		{
 			/* d/ds of c exp(-s) w L + s/2 */
-			total += 0.5 * params[model->layout.loss_s + t];
+			total += first ? 0.5 * params[model->layout.loss_s + t] : 0.0;
 			if (grads != NULL)
-				grads[model->layout.loss_s + t] += (float) (0.5 - scale * sum / B);
+				grads[model->layout.loss_s + t] += (float) ((first ? 0.5 : 0.0) - scale * sum / N);
 		}
 		if (opt != NULL && opt->task_loss != NULL)
-			opt->task_loss[t] = sum / B;
+			opt->task_loss[t] = sum / N;
 		if (opt != NULL && opt->task_labelled != NULL)
 			opt->task_labelled[t] = labelled;
 	}
@@ -273,47 +277,82 @@ ScenarioSort(const MtlModel *model, BatchBuffers *buf, int B)
 }
 
 #define GATHER_AHEAD 16
+#define GATHER_PART_ROWS 64
+
+typedef struct Gather
+{
+	const MtlModel *model;
+	const MtlDataset *data;
+	const MtlRowRef *const *refs;
+	const float *const *labels;
+	int			B;
+	int			parts;
+	int32_t    *slots;
+	float	   *nums;
+	float	   *lab;
+} Gather;
+
+/* Thread k's rows of a batch into the buffers (rows are read-only: any thread may). */
+static void
+ExpandPart(void *arg, int k)
+{
+	const Gather *g = arg;
+	int			S = g->model->layout.n_slots;
+	int			n_num = g->model->layout.n_cols;
+	int			T = mtl_label_columns(&g->model->spec);
+	int			from = (int) ((int64_t) g->B * k / g->parts),
+				to = (int) ((int64_t) g->B * (k + 1) / g->parts);
+
+	for (int r = from; r < to; r++)
+	{
+		/* rows are scattered over the store: fetch a few ahead, then their feature sets */
+		if (r + GATHER_AHEAD < to)
+		{
+			__builtin_prefetch(g->refs[r + GATHER_AHEAD]);
+			__builtin_prefetch(g->labels[r + GATHER_AHEAD]);
+		}
+		if (r + GATHER_AHEAD / 2 < to)
+			mtl_dataset_prefetch_index(g->data, g->refs[r + GATHER_AHEAD / 2]);
+		if (r + GATHER_AHEAD / 4 < to)
+			mtl_dataset_prefetch(g->data, g->refs[r + GATHER_AHEAD / 4]);
+		mtl_dataset_expand(g->data, g->refs[r], g->labels[r], g->slots + (size_t) r * S,
+						   g->nums + (size_t) r * n_num, g->lab + (size_t) r * T);
+	}
+}
 
 /*
- * Expand a batch's rows into the buffers, dropping id embeddings with
- * probability drop, ordered by scenario so that each scenario's tower weights
- * are built once per batch and its rows go through one sgemm.
+ * Expand a batch's rows into the buffers (over the training threads),
+ * dropping id embeddings with probability drop, ordered by scenario so that
+ * each scenario's tower weights are built once per batch and its rows go
+ * through one sgemm.
  */
 static void
 GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *const *refs,
 			const float *const *labels, int B, BatchBuffers *buf, MtlRng *rng, double drop)
 {
 	int			S = model->layout.n_slots;
-	int			n_num = model->layout.n_cols;
-	int			T = mtl_label_columns(&model->spec);
 	int			sorted = model->layout.n_scenarios > 0;
-	int32_t    *slots = sorted ? buf->scratch_slots : buf->slots;
-	float	   *nums = sorted ? buf->scratch_nums : buf->nums;
-	float	   *lab = sorted ? buf->scratch_labels : buf->labels;
+	int			threads = model->spec.threads;
+	Gather		g = {model, data, refs, labels, B, 1,
+		sorted ? buf->scratch_slots : buf->slots,
+		sorted ? buf->scratch_nums : buf->nums,
+	sorted ? buf->scratch_labels : buf->labels};
 
-	for (int r = 0; r < B; r++)
+	g.parts = B / GATHER_PART_ROWS < threads ? B / GATHER_PART_ROWS : threads;
+	if (g.parts > 1)
+		mtl_run_parts(g.parts, ExpandPart, &g);
+	else
 	{
-		int32_t    *s = slots + (size_t) r * S;
-
-		/* rows are scattered over the store: fetch a few ahead, then their feature sets */
-		if (r + GATHER_AHEAD < B)
-		{
-			__builtin_prefetch(refs[r + GATHER_AHEAD]);
-			__builtin_prefetch(labels[r + GATHER_AHEAD]);
-		}
-		if (r + GATHER_AHEAD / 2 < B)
-			mtl_dataset_prefetch_index(data, refs[r + GATHER_AHEAD / 2]);
-		if (r + GATHER_AHEAD / 4 < B)
-			mtl_dataset_prefetch(data, refs[r + GATHER_AHEAD / 4]);
-		mtl_dataset_expand(data, refs[r], labels[r], s, nums + (size_t) r * n_num,
-						   lab + (size_t) r * T);
-		if (drop > 0.0)
-		{
-			if (mtl_rng_uniform(rng) < drop)
-				s[0] = -1;
-			if (mtl_rng_uniform(rng) < drop)
-				s[1] = -1;
-		}
+		g.parts = 1;
+		ExpandPart(&g, 0);
+	}
+	/* the draws in row order, whatever the threads */
+	for (int r = 0; r < B && drop > 0.0; r++)
+	{
+		if (mtl_rng_uniform(rng) < drop)
+			g.slots[(size_t) r * S] = -1;
+		if (mtl_rng_uniform(rng) < drop)
+			g.slots[(size_t) r * S + 1] = -1;
 	}
 	if (sorted)
 		ScenarioSort(model, buf, B);
@@ -600,7 +639,7 @@ SkippedPenalty(const MtlAdam *adam, const float *params, float *grads, const Bat
 }
 
 static void
-TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
+TrainStep(MtlModel *model, MtlWork *work, MtlSplit *split, MtlAdam *adam, float *grads,
 		  BatchBuffers *buf, int B, MtlWeighting *wt)
 {
 	const MtlLayout *L = &model->layout;
@@ -608,12 +647,15 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	size_t		dense0 = (size_t) (L->emb_rows * L->n_copies) * L->E;
 	int			lazy = adam->lazy_rows || dense0 > mtl_dense_step_max_embeddings;
 	int			n_touched = 0;
-	MtlLossOptions opt = {wt->scale, wt->loss, wt->labelled, NULL};
+	MtlLossOptions opt = {wt->scale, wt->loss, wt->labelled, NULL, 0, 0};
 
 	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
 		opt.shared_norm = wt->norm;
 	work->dropout_mode = MTL_DROPOUT_DRAW;
-	mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
+	if (split != NULL)
+		mtl_split_batch_loss(split, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
+	else
+		mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
 	work->dropout_mode = MTL_DROPOUT_OFF;
 	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
 		mtl_gradnorm_step(wt, spec->gradnorm_alpha);
@@ -638,15 +680,25 @@ TrainStep(MtlModel *model, MtlWork *work, MtlAdam *adam, float *grads,
 	if (!lazy)
 	{
 		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
-		mtl_adam_update(adam, model->params, grads, 0, L->n_params);
-		memset(grads, 0, sizeof(float) * L->n_params);
+		if (split != NULL)
+			mtl_split_adam_update(split, adam, model->params, grads, 0, L->n_params);
+		else
+		{
+			mtl_adam_update(adam, model->params, grads, 0, L->n_params);
+			memset(grads, 0, sizeof(float) * L->n_params);
+		}
 		return;
 	}
 	/* large catalogs: only the rows the batch used (lazy Adam), so a step stays cheap */
-	mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
+	if (split != NULL)
+		mtl_split_adam_update(split, adam, model->params, grads, dense0, L->n_params);
+	else
+	{
+		mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
+		memset(grads + dense0, 0, sizeof(float) * L->n_dense);
+	}
 	SkippedPenalty(adam, model->params, grads, buf, n_touched, L->E);
 	mtl_adam_update_rows(adam, model->params, grads, buf->touched, n_touched, L->E);
-	memset(grads + dense0, 0, sizeof(float) * L->n_dense);
 	for (int k = 0; k < n_touched; k++)
 		memset(grads + (size_t) buf->touched[k] * L->E, 0, sizeof(float) * L->E);
 }
@@ -667,6 +719,7 @@ typedef struct Pass
 {
 	MtlModel   *model;
 	MtlWork    *work;
+	MtlSplit   *split;			/* threads > 1: each batch's rows over threads; else NULL */
 	const MtlDataset *data;
 	BatchBuffers *buf;
 	MtlRng	   *rng;
@@ -749,7 +802,7 @@ TrainBatch(void *ctx, const MtlRowRef *const *refs, const float *const *labels, 
 	if (p->cb && p->cb->interrupt)
 		p->cb->interrupt(p->cb->arg);
 	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, p->drop);
-	TrainStep(p->model, p->work, p->adam, p->grads, p->buf, B, p->wt);
+	TrainStep(p->model, p->work, p->split, p->adam, p->grads, p->buf, B, p->wt);
 	p->loss += B * FixedLoss(&p->model->spec, p->wt->loss);
 	for (int t = 0; t < p->model->spec.n_tasks; t++)
 		p->task_sum[t] += B * p->wt->loss[t];
@@ -769,13 +822,17 @@ ValidationBatch(void *ctx, const MtlRowRef *const *refs, const float *const *lab
 {
 	Pass	   *p = ctx;
 	double		task_loss[MTL_MAX_TASKS];
-	MtlLossOptions opt = {NULL, task_loss, NULL, NULL};
+	MtlLossOptions opt = {NULL, task_loss, NULL, NULL, 0, 0};
 
 	if (p->cb && p->cb->interrupt)
 		p->cb->interrupt(p->cb->arg);
 	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, 0.0);
-	mtl_batch_loss(p->model, p->work, p->model->params, NULL, p->buf->slots, p->buf->nums,
-				   p->buf->labels, B, &opt);
+	if (p->split != NULL)
+		mtl_split_batch_loss(p->split, p->model->params, NULL, p->buf->slots, p->buf->nums,
+							 p->buf->labels, B, &opt);
+	else
+		mtl_batch_loss(p->model, p->work, p->model->params, NULL, p->buf->slots, p->buf->nums,
+					   p->buf->labels, B, &opt);
 	p->loss += B * FixedLoss(&p->model->spec, task_loss);
 	p->rows += B;
 }
@@ -1085,6 +1142,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	pass.drop = spec->id_dropout;
 	pass.work = mtl_work_create(model, batch);
 	mtl_grouped_enable(model, pass.work);
+	pass.split = mtl_split_create(model, pass.work, batch, spec->threads);
 	pass.grads = mtl_alloc(sizeof(float) * L->n_params);
 	pass.batch = batch;
 	pass.early = &early;
@@ -1167,6 +1225,7 @@ mtl_train_continue(MtlModel *model, MtlDataset *data, const MtlTrainCallbacks *c
 	BuffersFree(&buf);
 	mtl_adam_free(&adam);
 	mtl_free(pass.grads);
+	mtl_split_free(pass.split);
 	mtl_work_free(pass.work, model);
 }
 
@@ -1245,7 +1304,7 @@ mtl_stepper_step(MtlStepper *s, const int32_t *slots, const float *nums, const f
 				s->buf.scratch_slots[(size_t) r * S + 1] = -1;
 		}
 	ScenarioSort(model, &s->buf, B);
-	TrainStep(s->model, s->work, &s->adam, s->grads, &s->buf, B, &s->wt);
+	TrainStep(s->model, s->work, NULL, &s->adam, s->grads, &s->buf, B, &s->wt);
 	return FixedLoss(&model->spec, s->wt.loss);
 }
 
@@ -1254,7 +1313,7 @@ mtl_batch_fixed_loss(const MtlModel *model, MtlWork *work, const float *params,
 					 const int32_t *slots, const float *nums, const float *labels, int B)
 {
 	double		task_loss[MTL_MAX_TASKS];
-	MtlLossOptions opt = {NULL, task_loss, NULL, NULL};
+	MtlLossOptions opt = {NULL, task_loss, NULL, NULL, 0, 0};
 
 	mtl_batch_loss(model, work, params, NULL, slots, nums, labels, B, &opt);
 	return FixedLoss(&model->spec, task_loss);

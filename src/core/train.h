@@ -145,6 +145,9 @@ typedef struct MtlLossOptions
 	double	   *task_loss;		/* out: each task's loss (labelled sum / B), unweighted */
 	int64_t    *task_labelled;	/* out: each task's labelled rows */
 	double	   *shared_norm;	/* out: GradNorm's per-task norm (needs grads) */
+	/* a part of a larger batch (core/split.h): its rows, 0: B */
+	int			norm_rows;
+	int			later_part;		/* not the first part: the batch's constant terms are the first's */
 } MtlLossOptions;
 
 /*

@@ -9,6 +9,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
+#include "../core/threads.h"
+
 /* A task's "given" names a task that may come later: resolved after parsing. */
 typedef struct ConfigState
 {
@@ -58,7 +60,7 @@ SetDefaults(MtlSpec *s)
 	s->validation_fraction = 0.1f;
 	s->patience = 2;
 	s->validate_every = 2000000;	/* a 5M-row shop overfits within its first epoch */
-	s->threads = 1;				/* small per-batch products: a second thread costs more than it gains */
+	s->threads = 1;				/* one core per backend, as PostgreSQL itself, unless asked */
 	s->verbose = 0;
 	s->max_memory_mb = 4096;
 	s->rows_memory_mb = 1024;
@@ -556,7 +558,7 @@ static const ConfigKey config_keys[] = {
 	INT("patience", false, patience, 0, MTL_MAX_EPOCHS),
 	INT("validate_every", false, validate_every, 0, INT32_MAX),
 	{"seed", false, V_U64, SPEC(seed), 0, 0, INT32_MAX, false, NULL},
-	INT("threads", false, threads, 0, 64),
+	INT("threads", false, threads, 1, MTL_MAX_THREADS),
 	BOOL("verbose", verbose),
 	BOOL("record_seconds", record_seconds),
 	BOOL("sample_weight", sample_weight),

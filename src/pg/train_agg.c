@@ -481,7 +481,7 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 	/* everything training allocates goes away with this context */
 	work = AllocSetContextCreate(CurrentMemoryContext, "mtl training", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	MtlComputeBegin(state->spec.threads);
+	MtlComputeBegin(1);	/* OpenBLAS on one thread: our own threads split the batch */
 	if (continued == NULL)
 		why = mtl_fit(&state->spec, state->rows, &cb, MemoryLimitBytes(&state->spec), &needed, &trained);
 	else

@@ -16,6 +16,15 @@ FROM (SELECT pg_temp.seconds($q$
 	FROM census WHERE NOT test$q$) AS s,
 	(SELECT count(*) FROM census WHERE NOT test) AS n) AS t;
 
+SELECT unnest(ARRAY['train_seconds_2_threads=' || round(s::numeric, 3),
+	   'train_samples_per_s_2_threads=' || round(n * 10 / s)])
+FROM (SELECT pg_temp.seconds($q$
+	SELECT mtl_train(NULL::bigint, NULL::bigint, ARRAY[y1, y2], features, NULL::jsonb,
+		'{"tasks": [{"name": "t1", "type": "binary"}, {"name": "t2", "type": "binary"}],
+		  "epochs": 10, "validation_fraction": 0, "interaction": "ids", "embedding_l2": 1e-6, "threads": 2}')
+	FROM census WHERE NOT test$q$) AS s,
+	(SELECT count(*) FROM census WHERE NOT test) AS n) AS t;
+
 INSERT INTO census_models
 SELECT 'default', mtl_train(NULL::bigint, NULL::bigint, ARRAY[y1, y2], features, NULL::jsonb,
 	'{"tasks": [{"name": "t1", "type": "binary"}, {"name": "t2", "type": "binary"}]}')

@@ -75,7 +75,9 @@ SELECT 'seed_' || seed || '=ctr ' || round(mtl_auc(s[1], clicked)::numeric, 4)
 FROM (SELECT d.seed, i.clicked, i.purchased, mtl_predict(d.model, i.user_id, i.item_id) AS s
 	  FROM seeded d, shop.impressions i WHERE i.day > 12) x
 GROUP BY seed ORDER BY seed;
-SELECT 'train_seconds_2_threads=' || round(pg_temp.seconds($q$
+SELECT unnest(ARRAY['train_seconds_2_threads=' || round(s::numeric, 3),
+	   'train_samples_per_s_2_threads=' || round(n * 10 / s)])
+FROM (SELECT pg_temp.seconds($q$
 	SELECT mtl_train(i.user_id, i.item_id,
 		ARRAY[i.clicked, CASE WHEN i.clicked = 1 THEN i.purchased END, i.purchased, i.rating]::float8[],
 		to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id',
@@ -85,4 +87,5 @@ SELECT 'train_seconds_2_threads=' || round(pg_temp.seconds($q$
 	FROM shop.impressions i
 	JOIN shop.users u USING (user_id)
 	JOIN shop.items it USING (item_id)
-	WHERE i.day <= 12$q$)::numeric, 3);
+	WHERE i.day <= 12$q$) AS s,
+	(SELECT count(*) FROM shop.impressions WHERE day <= 12) AS n) AS t;

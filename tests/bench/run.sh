@@ -15,8 +15,8 @@
 # - training: rows x epochs per second. mtl's time is the whole mtl_train
 #   aggregate in SQL (reading rows, jsonb features, vocabularies, training,
 #   encoding); PyTorch's is its training loop alone, on tensors already built.
-#   mtl with its default of 1 OpenBLAS thread (a second one made its small
-#   per-batch products slower and noisier here), PyTorch with 2 threads.
+#   mtl with its default of 1 thread, and again with "threads": 2 (each
+#   batch split by rows over two threads); PyTorch with 2 threads.
 # - scoring 1M (user, item) pairs: mtl_predict called once per row in a query
 #   (one backend, one core, the time includes the table scan); PyTorch's
 #   in-memory batch prediction (batches of 8192, 2 threads) on tensors.
@@ -102,6 +102,7 @@ print(f"{'':34s}{'mtl':>12s}{'PyTorch':>12s}{'ratio':>8s}")
 def row(label, a, b, fmt="{:12,.0f}"):
     print(f"{label:34s}{fmt.format(a)}{fmt.format(b)}{a / b:8.2f}")
 row("training rows x epochs / s", m["train_samples_per_s"], t["train_samples_per_s"])
+row("  mtl on 2 threads too", m["train_samples_per_s_2_threads"], t["train_samples_per_s"])
 row("scoring rows / s (ids)", m["predict_ids_rows_per_s"], t["predict_rows_per_s"])
 row("scoring rows / s (ids + features)", m["predict_features_rows_per_s"], t["predict_rows_per_s"])
 print(f"{'held-out AUC':34s}{'mtl':>12s}{'PyTorch':>12s}{'oracle':>8s}")
@@ -110,14 +111,13 @@ for task in ["ctr", "cvr", "ctcvr"]:
 print(f"  {'rating RMSE':32s}{m['rmse_rating']:12.4f}{t['rmse_rating']:12.4f}")
 print("mtl held-out AUC by seed (10 epochs):", "; ".join(
     f"seed {k[5:]}: {v}" for k, v in sorted(raw.items()) if k.startswith("seed_")))
-print(f"mtl training with 2 OpenBLAS threads: {m['train_seconds_2_threads']:.2f} s "
-      f"(default 1 thread: {m['train_seconds']:.2f} s)")
 cm = {k: float(v) for k, v in (l.split("=", 1) for l in os.environ["CMTL"].splitlines() if "=" in l)}
 ct = json.loads(os.environ["CTORCH"])
 print()
 print("features only (census-like)")
 print(f"{'':34s}{'mtl':>12s}{'PyTorch':>12s}{'ratio':>8s}")
 row("training rows x epochs / s", cm["train_samples_per_s"], ct["train_samples_per_s"])
+row("  mtl on 2 threads too", cm["train_samples_per_s_2_threads"], ct["train_samples_per_s"])
 row("scoring rows / s (features)", cm["predict_rows_per_s"], ct["predict_rows_per_s"])
 print(f"{'held-out AUC, 10 epochs':34s}{'mtl':>12s}{'PyTorch':>12s}{'oracle':>8s}")
 for task in ["t1", "t2"]:

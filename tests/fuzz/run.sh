@@ -9,13 +9,13 @@ core=$(ls ../../src/core/*.c)
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 flags="-g -O1 -std=gnu11 $blas_cflags"
-clang $flags -o make_seed make_seed.c ../unit/synthetic.c $core $blas_libs -lm
+clang $flags -o make_seed make_seed.c ../unit/synthetic.c $core $blas_libs -lm -pthread
 mkdir -p corpus state_corpus
 ./make_seed corpus/seed.model state_corpus
 cp ../data/model_v1.mtl corpus/seed_v1.model
 for target in decode state; do
 	clang $flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o fuzz_$target fuzz_$target.c $core $blas_libs -lm
+		-o fuzz_$target fuzz_$target.c $core $blas_libs -lm -pthread
 done
 # inputs that once failed, kept so that they never fail again
 OPENBLAS_NUM_THREADS=1 ./fuzz_state regressions/state-* >regressions.log 2>&1 ||

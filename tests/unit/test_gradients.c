@@ -16,6 +16,7 @@
 #include "../../src/core/rng.h"
 #include "../../src/core/rows.h"
 #include "../../src/core/train.h"
+#include "../../src/core/split.h"
 
 static MtlRng rng;
 
@@ -355,6 +356,63 @@ Loss(MtlModel *model, MtlWork *work, float *grads)
 						  model->spec.sample_weight ? wlabels : glabels, 4, NULL);
 }
 
+/* Loss through a split of the batch over threads parts (split.h) */
+static double
+SplitLoss(MtlModel *model, MtlSplit *split, float *grads)
+{
+	int			bag = model->shape.cat_width != NULL;
+	int			din = model->shape.cat_seq != NULL;
+
+	return mtl_split_batch_loss(split, model->params, grads,
+								din ? dslots[model->layout.seq_group == 1] : bag ? bslots : gslots,
+								din ? dnums : bag ? bnums : gnums,
+								model->spec.sample_weight ? wlabels : glabels, 4, NULL);
+}
+
+/*
+ * The 4-row batch split in parts of 1 to 2 rows over 2 to 4 threads gives
+ * the whole batch's loss and gradient up to the order of additions, and
+ * leaves the parts' buffers zero (a second call gives the same again).
+ */
+static void
+TestSplitMatchesWhole(MtlModel *model, MtlWork *work, const char *name)
+{
+	size_t		n = model->layout.n_params;
+	float	   *g1 = mtl_alloc(sizeof(float) * n);
+	float	   *g2 = mtl_alloc(sizeof(float) * n);
+	int			keep = mtl_split_min_rows;
+	double		l1 = Loss(model, work, g1);
+
+	mtl_split_min_rows = 1;
+	for (int threads = 2; threads <= 4; threads++)
+	{
+		MtlSplit   *split = mtl_split_create(model, work, 4, threads);
+		double		worst = 0,
+					l2 = 0;
+
+		/* 4 threads: as 2 and 3, with the embedding rows summed one by one */
+		mtl_split_rows_always = threads == 4;
+
+		for (int call = 0; call < 2; call++)
+		{
+			memset(g2, 0, sizeof(float) * n);
+			l2 = SplitLoss(model, split, g2);
+			for (size_t i = 0; i < n; i++)
+				worst = fmax(worst, fabs(g1[i] - g2[i]) / fmax(1e-3, fabs(g1[i]) + fabs(g2[i])));
+		}
+		CHECK(fabs(l1 - l2) < 1e-5 * fmax(1, fabs(l1)) && worst < 1e-3,
+			  "%s split over %d threads: loss %g vs %g, worst gradient difference %g", name,
+			  threads, l1, l2, worst);
+		CHECK(fabs(SplitLoss(model, split, NULL) - l1) < 1e-5 * fmax(1, fabs(l1)),
+			  "%s split forward only over %d threads", name, threads);
+		mtl_split_free(split);
+	}
+	mtl_split_min_rows = keep;
+	mtl_split_rows_always = 0;
+	mtl_free(g1);
+	mtl_free(g2);
+}
+
 static const char *
 VariantName(const Variant *v, char *buf, size_t len)
 {
@@ -457,6 +515,8 @@ TestModelGradient(Variant v)
 	}
 	VariantName(&v, name, sizeof(name));
 	printf("  %s: worst %g, %d kinks of %zu\n", name, worst, kinks, n);
+	if (v.dropout == 0)
+		TestSplitMatchesWhole(&model, work, name);
 	CHECK(worst < 2e-2 && (size_t) kinks < n / 10,
 		  "%s gradient relative error %g over %zu params, %d at kinks", name, worst, n, kinks);
 	mtl_work_free(work, &model);
