@@ -27,6 +27,7 @@ mtl_grouped_enable(const MtlModel *model, MtlWork *w)
 
 	w->group_field = mtl_alloc(sizeof(int) * (n_cat + 1));
 	w->group_off = mtl_alloc(sizeof(int64_t) * (n_cat + 1));
+	w->group_on = mtl_alloc(n_cat + 1);
 	for (int f = 0; f < n_cat; f++)
 	{
 		w->group_off[f] = Groupable(model, f, w->max_batch) ? values : -1;
@@ -47,6 +48,7 @@ mtl_grouped_free(MtlWork *w)
 {
 	mtl_free(w->group_field);
 	mtl_free(w->group_off);
+	mtl_free(w->group_on);
 	mtl_free(w->group_row);
 	mtl_free(w->group_q);
 	mtl_free(w->group_dt);
@@ -62,6 +64,7 @@ mtl_grouped_plan(const MtlModel *model, MtlWork *w, const int32_t *slots, int B)
 	w->n_groups = 0;
 	if (!w->group_enabled)
 		return;
+	memset(w->group_on, 0, model->shape.n_cat);
 	for (int f = 0; f < model->shape.n_cat; f++)
 	{
 		int			g = w->n_groups;
@@ -77,6 +80,7 @@ mtl_grouped_plan(const MtlModel *model, MtlWork *w, const int32_t *slots, int B)
 		}
 		if (ok)
 			w->group_field[w->n_groups++] = f;
+		w->group_on[f] = ok;
 	}
 	w->group_B = w->n_groups > 0 ? B : 0;
 }
@@ -85,6 +89,12 @@ int
 mtl_grouped_active(const MtlWork *w, int B)
 {
 	return w->group_B == B && w->n_groups > 0;
+}
+
+int
+mtl_grouped_no_dx(const MtlModel *model, const MtlWork *w, int f, int B)
+{
+	return model->layout.A == 0 && mtl_grouped_active(w, B) && w->group_on[f];
 }
 
 /* First input column of categorical field f (see mtl_model_assemble). */
@@ -173,7 +183,7 @@ OtherColumnsBackward(const MtlModel *model, MtlWork *w, const float *W, float *d
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, end - k, L->P, 1.0f,
 						w->dproj[0], L->P, W + (size_t) k * L->P, L->P, 0.0f, w->dX + k, L->Xw);
 		}
-		if (g < w->n_groups)
+		if (g < w->n_groups && !mtl_grouped_no_dx(model, w, w->group_field[g], B))
 			for (int r = 0; r < B; r++)
 				memset(w->dX + (size_t) r * L->Xw + end, 0, sizeof(float) * L->E);
 		k = end + L->E;

@@ -28,6 +28,11 @@ void		mtl_grouped_free(MtlWork *work);
 void		mtl_grouped_plan(const MtlModel *model, MtlWork *work, const int32_t *slots, int B);
 /* Whether the batch of B rows just planned groups any field. */
 int			mtl_grouped_active(const MtlWork *work, int B);
+/*
+ * 1: field f's block of dX is neither written nor read for this batch (it
+ * went by value, and no attention key reads it): its rows take no scatter.
+ */
+int			mtl_grouped_no_dx(const MtlModel *model, const MtlWork *work, int f, int B);
 /* proj[0] = X @ W_in + b_in, the grouped fields by value. */
 void		mtl_grouped_forward(const MtlModel *model, MtlWork *work, const float *params, int B);
 /* W_in, b_in and the grouped rows' gradients into grads; dX of the other columns, 0 in theirs. */

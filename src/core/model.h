@@ -340,6 +340,7 @@ typedef struct MtlWork
 	int			n_groups;
 	int		   *group_field;	/* [n_cat] the batch's grouped fields, by column */
 	int64_t    *group_off;		/* [n_cat] a field's first value row in group_q, -1: never */
+	uint8_t    *group_on;		/* [n_cat] 1: the field goes by value in the batch planned */
 	int32_t    *group_row;		/* [max_batch x n_cat] each row's value of grouped field g */
 	float	   *group_q;		/* [values x P] products with W_in; backward: dproj by value */
 	float	   *group_dt;		/* [values x E] */
