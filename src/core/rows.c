@@ -72,12 +72,18 @@ mtl_rows_field(MtlRowStore *store, int side, int kind, const char *name, size_t 
 {
 	MtlFieldDef *def;
 
-	for (int f = 0; f < store->n_fields; f++)
+	/* rows name their fields in one order (jsonb sorts keys): the next one first */
+	for (int i = 0; i < store->n_fields; i++)
 	{
+		int			f = (store->field_hint + i) % store->n_fields;
+
 		def = &store->fields[f];
 		if (def->side == side && def->kind == kind &&
 			strncmp(def->name, name, len) == 0 && def->name[len] == '\0')
+		{
+			store->field_hint = f + 1;
 			return f;
+		}
 	}
 	if (store->n_fields >= MTL_MAX_FIELDS)
 		return -1;

@@ -87,6 +87,7 @@ typedef struct MtlRowStore
 {
 	int			n_tasks;
 	int			n_fields;
+	int			field_hint;		/* where mtl_rows_field looks first */
 	MtlFieldDef fields[MTL_MAX_FIELDS];
 	MtlIdIntern ids[2];			/* MTL_SIDE_USER, MTL_SIDE_ITEM */
 	/* feature set s (1 .. n_sets) has entries [set_end[s - 1], set_end[s]) */
