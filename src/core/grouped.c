@@ -23,7 +23,8 @@ void
 mtl_grouped_enable(const MtlModel *model, MtlWork *w)
 {
 	int			n_cat = model->shape.n_cat;
-	int64_t		values = 0;
+	int64_t		values = 0,
+				widest = 0;
 
 	w->group_field = mtl_alloc(sizeof(int) * (n_cat + 1));
 	w->group_off = mtl_alloc(sizeof(int64_t) * (n_cat + 1));
@@ -32,7 +33,10 @@ mtl_grouped_enable(const MtlModel *model, MtlWork *w)
 	{
 		w->group_off[f] = Groupable(model, f, w->max_batch) ? values : -1;
 		if (w->group_off[f] >= 0)
+		{
 			values += model->shape.cat_rows[f];
+			widest = model->shape.cat_rows[f] > widest ? model->shape.cat_rows[f] : widest;
+		}
 	}
 	w->group_enabled = values > 0;
 	if (!w->group_enabled)
@@ -41,6 +45,9 @@ mtl_grouped_enable(const MtlModel *model, MtlWork *w)
 	w->group_q = mtl_alloc(sizeof(float) * values * model->layout.P);
 	w->group_dt = mtl_alloc(sizeof(float) * values * model->layout.E);
 	w->group_count = mtl_alloc(sizeof(int32_t) * values);
+	w->group_start = mtl_alloc(sizeof(int32_t) * (widest + 1));
+	w->group_order = mtl_alloc(sizeof(int32_t) * w->max_batch);
+	w->group_rows = mtl_alloc(sizeof(float *) * w->max_batch);
 }
 
 void
@@ -53,6 +60,9 @@ mtl_grouped_free(MtlWork *w)
 	mtl_free(w->group_q);
 	mtl_free(w->group_dt);
 	mtl_free(w->group_count);
+	mtl_free(w->group_start);
+	mtl_free(w->group_order);
+	mtl_free(w->group_rows);
 }
 
 void
@@ -192,31 +202,44 @@ OtherColumnsBackward(const MtlModel *model, MtlWork *w, const float *W, float *d
 
 /*
  * dproj summed by value for every group (into group_q, free after the
- * forward pass), row by row so that each row of dproj is read once.
+ * forward pass): the batch's rows ordered by the field's value (a counting
+ * sort), then each value's rows summed in registers and stored once, rather
+ * than each row added into its value's sum in turn.
  */
 static void
 SumByValue(const MtlModel *model, MtlWork *w, int B)
 {
 	int			P = model->layout.P;
 	int			n_cat = model->shape.n_cat;
+	int32_t    *start = w->group_start;
 
 	for (int g = 0; g < w->n_groups; g++)
 	{
 		int			f = w->group_field[g];
-		int64_t		V = model->shape.cat_rows[f];
+		int			V = (int) model->shape.cat_rows[f];
+		float	   *sum = w->group_q + w->group_off[f] * P;
+		int32_t    *count = w->group_count + w->group_off[f];
 
-		memset(w->group_q + w->group_off[f] * P, 0, sizeof(float) * V * P);
-		memset(w->group_count + w->group_off[f], 0, sizeof(int32_t) * V);
-	}
-	for (int r = 0; r < B; r++)
-	{
-		const float *d = w->dproj[0] + (size_t) r * P;
-		const int32_t *v = w->group_row + (size_t) r * n_cat;
-
-		for (int g = 0; g < w->n_groups; g++)
+		memset(count, 0, sizeof(int32_t) * V);
+		for (int r = 0; r < B; r++)
+			count[w->group_row[(size_t) r * n_cat + g]]++;
+		start[0] = 0;
+		for (int v = 0; v < V; v++)
+			start[v + 1] = start[v] + count[v];
+		for (int r = 0; r < B; r++)
+			w->group_order[start[w->group_row[(size_t) r * n_cat + g]]++] = r;
+		/* start[v] is now value v's end */
+		for (int v = 0, first = 0; v < V; first = start[v++])
 		{
-			mtl_add(ValueProduct(w, g, v, P), d, P);
-			w->group_count[w->group_off[w->group_field[g]] + v[g]]++;
+			if (count[v] == 0)
+			{
+				memset(sum + (size_t) v * P, 0, sizeof(float) * P);
+				continue;
+			}
+			for (int j = 0; j < count[v]; j++)
+				w->group_rows[j] = w->dproj[0] + (size_t) w->group_order[first + j] * P;
+			mtl_sum_rows(sum + (size_t) v * P, w->group_rows[0], NULL, NULL, 0,
+						 w->group_rows + 1, count[v] - 1, P);
 		}
 	}
 }

@@ -345,6 +345,9 @@ typedef struct MtlWork
 	float	   *group_q;		/* [values x P] products with W_in; backward: dproj by value */
 	float	   *group_dt;		/* [values x E] */
 	int32_t    *group_count;	/* [values] rows of the batch with the value */
+	int32_t    *group_start;	/* [widest field's values + 1] a field's rows by value */
+	int32_t    *group_order;	/* [max_batch] */
+	const float **group_rows;	/* [max_batch] */
 } MtlWork;
 
 const char *mtl_model_type_name(MtlModelType type);
