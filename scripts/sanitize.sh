@@ -1,7 +1,9 @@
 #!/bin/bash
 # mtl under the sanitizers:
 # 1. the numeric core under AddressSanitizer and UndefinedBehaviorSanitizer
-#    (leak checking included): the C unit tests built with both;
+#    (leak checking included): the C unit tests built with both; then the
+#    unit tests of training on helper threads under ThreadSanitizer
+#    (OpenBLAS itself is not instrumented);
 # 2. the whole extension built with UndefinedBehaviorSanitizer (any finding
 #    aborts the backend) and pg_regress run against it on a throwaway
 #    cluster; the server log is then searched for reports. The tree's own
@@ -34,6 +36,13 @@ echo "== unit tests under ASan and UBSan"
 make -s -C tests/unit clean
 make -s -C tests/unit check CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $blas_cflags $flags" | tail -1
 
+echo "== training on helper threads under ThreadSanitizer (the threads suite)"
+# clang's runtime: gcc 12's ThreadSanitizer crashes at start on this kernel
+clang -std=c11 -D_GNU_SOURCE $blas_cflags -fsanitize=thread -g -O1 -o "$work/run_tsan" \
+	tests/unit/main.c tests/unit/test_*.c tests/unit/synthetic.c src/core/*.c \
+	$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -pthread
+TSAN_OPTIONS="halt_on_error=1" OPENBLAS_NUM_THREADS=1 "$work/run_tsan" threads | tail -1
+
 echo "== pg_regress against mtl.so built with UBSan"
 mkdir "$work/mtl"
 if git rev-parse --git-dir >/dev/null 2>&1; then
@@ -55,4 +64,4 @@ if [ "$status" -ne 0 ] || [ "$reports" -ne 0 ]; then
 	echo "FAIL: pg_regress under UBSan ($reports reports)"
 	exit 1
 fi
-echo "sanitizers: unit tests clean under ASan and UBSan; pg_regress passed under UBSan with 0 reports"
+echo "sanitizers: unit tests clean under ASan and UBSan, threads under TSan; pg_regress passed under UBSan with 0 reports"

@@ -1172,9 +1172,12 @@ mtl_model_backward_embeddings(const MtlModel *model, MtlWork *work, const float 
 		mtl_embedding_backward(table, dX, L->Xw, slots, S, B, E);
 		mtl_embedding_backward(table, dX + E, L->Xw, slots + 1, S, B, E);
 		for (int f = 0; f < model->shape.n_cat; f++)
-			if (L->cat_wcol[f] < 0 && !mtl_grouped_no_dx(model, work, f, B))
-				mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f],
-									   S, B, E);
+			if (L->cat_wcol[f] < 0)
+			{
+				if (!mtl_grouped_no_dx(model, work, f, B))
+					mtl_embedding_backward(table, dX + 3 * E + f * E, L->Xw,
+										   slots + L->cat_slot[f], S, B, E);
+			}
 			else if (!L->cat_din[f])
 				mtl_bag_backward(table, dX + 3 * E + f * E, L->Xw, slots + L->cat_slot[f], S,
 								 nums + L->cat_wcol[f], L->n_cols, L->cat_slots[f], B, E);

@@ -2,6 +2,7 @@
 #ifndef MTL_TEST_SYNTHETIC_H
 #define MTL_TEST_SYNTHETIC_H
 
+#include "../../src/core/format.h"
 #include "../../src/core/model.h"
 #include "../../src/core/rows.h"
 
@@ -19,5 +20,7 @@ extern int	synthetic_history;
 extern int	synthetic_item_lo,
 			synthetic_item_hi;
 void		synthetic_spec(MtlSpec *spec, MtlModelType type);
+/* ctr AUC of m on 4,000 fresh rows, and the true probabilities' (test_training.c) */
+double		HeldOutAuc(const MtlTrained *m, double *oracle_auc);
 
 #endif

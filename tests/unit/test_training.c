@@ -11,9 +11,8 @@
 #include "../../src/core/metrics.h"
 #include "../../src/core/predict.h"
 #include "../../src/core/rng.h"
-#include "../../src/core/threads.h"
 
-static double
+double
 HeldOutAuc(const MtlTrained *m, double *oracle_auc)
 {
 	double	   *truth;
@@ -329,58 +328,6 @@ TestReproducible(void)
 }
 
 /*
- * Training on 2 and 3 threads (each batch split by rows, split.h): a seed
- * gives the same bytes on every run, helper threads did run, and the model
- * learns as well as on one thread.
- */
-static void
-TestThreads(void)
-{
-	MtlSpec		spec;
-	MtlTrained	one,
-				a,
-				b;
-	double	   *truth,
-				needed,
-				oracle,
-				auc_one,
-				auc;
-	MtlRowStore *rows = synthetic_rows(30000, 5, &truth);
-	uint8_t    *ba,
-			   *bb;
-	size_t		na,
-				nb;
-
-	synthetic_spec(&spec, MTL_MODEL_MMOE);
-	spec.dropout = 0.1f;
-	mtl_fit(&spec, rows, NULL, 0, &needed, &one);
-	auc_one = HeldOutAuc(&one, &oracle);
-	for (int threads = 2; threads <= 3; threads++)
-	{
-		spec.threads = threads;
-		mtl_fit(&spec, rows, NULL, 0, &needed, &a);
-		mtl_fit(&spec, rows, NULL, 0, &needed, &b);
-		na = mtl_encode(&a, &ba);
-		nb = mtl_encode(&b, &bb);
-		auc = HeldOutAuc(&a, &oracle);
-		printf("  %d threads: held-out ctr AUC %.4f, one thread %.4f, oracle %.4f\n", threads, auc,
-			   auc_one, oracle);
-		CHECK(mtl_helper_count() >= threads - 1, "%d helper threads ran", mtl_helper_count());
-		CHECK(na == nb && memcmp(ba, bb, na) == 0, "%d threads: a seed gives the same bytes", threads);
-		CHECK(memcmp(a.model.params, one.model.params, sizeof(float) * a.model.layout.n_params) != 0,
-			  "%d threads: the batches were split (other dropout masks, other sums)", threads);
-		CHECK(fabs(auc - auc_one) < 0.01, "%d threads: AUC %.4f vs %.4f on one", threads, auc, auc_one);
-		mtl_trained_free(&a);
-		mtl_trained_free(&b);
-		mtl_free(ba);
-		mtl_free(bb);
-	}
-	mtl_trained_free(&one);
-	mtl_rows_free(rows);
-	mtl_free(truth);
-}
-
-/*
  * Early stopping keeps the best epoch: its validation loss is the lowest,
  * and the kept parameters are exactly those of a run stopped at that epoch.
  */
@@ -624,7 +571,6 @@ test_training(void)
 	TestLearns(MTL_MODEL_MMOE);
 	mtl_dense_step_max_embeddings = 262144;
 	TestReproducible();
-	TestThreads();
 	TestEarlyStopping();
 	TestValidateEvery();
 	TestEmbeddingPenalty();
