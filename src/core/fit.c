@@ -5,6 +5,7 @@
 #include "dataset.h"
 #include "format.h"
 #include "mem.h"
+#include "threads.h"
 
 double
 mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
@@ -17,6 +18,8 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 	/* params, grads, Adam's m and v, and the best epoch's copy when validating */
 	double		params = 4.0 * (spec->validation_fraction > 0 ? 5.0 : 4.0) * layout->n_params;
 	double		batch = 4.0 * spec->batch_size * 2.0 * layout->Xw;
+	/* threads > 1: each helper's gradient buffer and batch buffers for half a batch */
+	int			helpers = spec->threads > MTL_MAX_THREADS ? MTL_MAX_THREADS - 1 : spec->threads - 1;
 
 	/* activations, their gradients and dropout masks of each level */
 	for (int k = 0; k < layout->n_levels; k++)
@@ -28,6 +31,11 @@ mtl_fit_memory_bytes(const MtlSpec *spec, const MtlRowStore *store,
 	}
 	if (streamed)				/* the chunks being visited, and their order */
 		batch += (double) mtl_rows_chunk_bytes(store) * MTL_STREAM_CHUNKS * 1.5;
+	if (helpers > 0)
+	{
+		params += 4.0 * helpers * layout->n_params;
+		batch *= 1.0 + 0.5 * helpers;
+	}
 	return rows * per_row + mtl_dataset_bytes(schema, store) + params + batch +
 		8.0 * layout->emb_rows * layout->n_copies;
 }
