@@ -39,10 +39,10 @@ SELECT mtl_train(user_id, item_id, ARRAY[clicked]::float8[],
 FROM regress_shop.impressions WHERE false;
 
 -- same data and seed: same bytes; another seed: other bytes
-CREATE FUNCTION train_sample(seed int) RETURNS bytea LANGUAGE sql AS $$
+CREATE FUNCTION train_sample(seed int, threads int DEFAULT 1) RETURNS bytea LANGUAGE sql AS $$
 	SELECT mtl_train(user_id, item_id, ARRAY[clicked, rating]::float8[],
 		jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}]'::jsonb,
-						   'epochs', 2, 'seed', seed))
+						   'epochs', 2, 'seed', seed, 'threads', threads))
 	FROM (SELECT * FROM regress_shop.impressions ORDER BY impression_id LIMIT 5000) i
 $$;
 SELECT train_sample(1) = train_sample(1) AS same_seed_same_bytes,
@@ -50,14 +50,8 @@ SELECT train_sample(1) = train_sample(1) AS same_seed_same_bytes,
 
 -- on two threads (each batch split by rows): a seed still gives the same
 -- bytes, and other bytes than on one thread (other sums, other masks)
-CREATE FUNCTION train_threads(threads int) RETURNS bytea LANGUAGE sql AS $$
-	SELECT mtl_train(user_id, item_id, ARRAY[clicked, rating]::float8[],
-		jsonb_build_object('tasks', '[{"name": "ctr", "type": "binary"}, {"name": "rating", "type": "regression"}]'::jsonb,
-						   'epochs', 2, 'threads', threads))
-	FROM (SELECT * FROM regress_shop.impressions ORDER BY impression_id LIMIT 5000) i
-$$;
-SELECT train_threads(2) = train_threads(2) AS two_threads_same_bytes,
-	   train_threads(2) <> train_threads(1) AS two_threads_other_bytes;
+SELECT train_sample(1, 2) = train_sample(1, 2) AS two_threads_same_bytes,
+	   train_sample(1, 2) <> train_sample(1) AS two_threads_other_bytes;
 
 -- rows with features only (no ids) train and predict
 SELECT mtl_auc((mtl_predict(m, NULL, NULL, to_jsonb(u) - 'user_id', to_jsonb(it) - 'item_id'))[1], i.clicked) > 0.55

@@ -333,19 +333,13 @@ GatherBatch(const MtlModel *model, const MtlDataset *data, const MtlRowRef *cons
 	int			S = model->layout.n_slots;
 	int			sorted = model->layout.n_scenarios > 0;
 	int			threads = model->spec.threads;
-	Gather		g = {model, data, refs, labels, B, 1,
+	int			parts = B / GATHER_PART_ROWS < threads ? B / GATHER_PART_ROWS : threads;
+	Gather		g = {model, data, refs, labels, B, parts > 1 ? parts : 1,
 		sorted ? buf->scratch_slots : buf->slots,
 		sorted ? buf->scratch_nums : buf->nums,
 	sorted ? buf->scratch_labels : buf->labels};
 
-	g.parts = B / GATHER_PART_ROWS < threads ? B / GATHER_PART_ROWS : threads;
-	if (g.parts > 1)
-		mtl_run_parts(g.parts, ExpandPart, &g);
-	else
-	{
-		g.parts = 1;
-		ExpandPart(&g, 0);
-	}
+	mtl_run_parts(g.parts, ExpandPart, &g);
 	/* the draws in row order, whatever the threads */
 	for (int r = 0; r < B && drop > 0.0; r++)
 	{
@@ -638,6 +632,31 @@ SkippedPenalty(const MtlAdam *adam, const float *params, float *grads, const Bat
 	}
 }
 
+/* A batch's loss (and gradient into grads) over the split's threads, or on this one. */
+static double
+BatchLoss(const MtlModel *model, MtlWork *work, MtlSplit *split, float *grads,
+		  const BatchBuffers *buf, int B, MtlLossOptions *opt)
+{
+	if (split != NULL)
+		return mtl_split_batch_loss(split, model->params, grads, buf->slots, buf->nums,
+									buf->labels, B, opt);
+	return mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels,
+						  B, opt);
+}
+
+/* Adam's step over [from, to), grads zero there afterwards. */
+static void
+DenseStep(MtlSplit *split, MtlAdam *adam, float *params, float *grads, size_t from, size_t to)
+{
+	if (split != NULL)
+	{
+		mtl_split_adam_update(split, adam, params, grads, from, to);
+		return;
+	}
+	mtl_adam_update(adam, params, grads, from, to);
+	memset(grads + from, 0, sizeof(float) * (to - from));
+}
+
 static void
 TrainStep(MtlModel *model, MtlWork *work, MtlSplit *split, MtlAdam *adam, float *grads,
 		  BatchBuffers *buf, int B, MtlWeighting *wt)
@@ -652,10 +671,7 @@ TrainStep(MtlModel *model, MtlWork *work, MtlSplit *split, MtlAdam *adam, float 
 	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
 		opt.shared_norm = wt->norm;
 	work->dropout_mode = MTL_DROPOUT_DRAW;
-	if (split != NULL)
-		mtl_split_batch_loss(split, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
-	else
-		mtl_batch_loss(model, work, model->params, grads, buf->slots, buf->nums, buf->labels, B, &opt);
+	BatchLoss(model, work, split, grads, buf, B, &opt);
 	work->dropout_mode = MTL_DROPOUT_OFF;
 	if (spec->loss_weighting == MTL_WEIGHTING_GRADNORM)
 		mtl_gradnorm_step(wt, spec->gradnorm_alpha);
@@ -680,23 +696,11 @@ TrainStep(MtlModel *model, MtlWork *work, MtlSplit *split, MtlAdam *adam, float 
 	if (!lazy)
 	{
 		/* every row steps, as torch.optim.Adam: momentum keeps moving rows a batch missed */
-		if (split != NULL)
-			mtl_split_adam_update(split, adam, model->params, grads, 0, L->n_params);
-		else
-		{
-			mtl_adam_update(adam, model->params, grads, 0, L->n_params);
-			memset(grads, 0, sizeof(float) * L->n_params);
-		}
+		DenseStep(split, adam, model->params, grads, 0, L->n_params);
 		return;
 	}
 	/* large catalogs: only the rows the batch used (lazy Adam), so a step stays cheap */
-	if (split != NULL)
-		mtl_split_adam_update(split, adam, model->params, grads, dense0, L->n_params);
-	else
-	{
-		mtl_adam_update(adam, model->params, grads, dense0, L->n_params);
-		memset(grads + dense0, 0, sizeof(float) * L->n_dense);
-	}
+	DenseStep(split, adam, model->params, grads, dense0, L->n_params);
 	SkippedPenalty(adam, model->params, grads, buf, n_touched, L->E);
 	mtl_adam_update_rows(adam, model->params, grads, buf->touched, n_touched, L->E);
 	for (int k = 0; k < n_touched; k++)
@@ -827,12 +831,7 @@ ValidationBatch(void *ctx, const MtlRowRef *const *refs, const float *const *lab
 	if (p->cb && p->cb->interrupt)
 		p->cb->interrupt(p->cb->arg);
 	GatherBatch(p->model, p->data, refs, labels, B, p->buf, p->rng, 0.0);
-	if (p->split != NULL)
-		mtl_split_batch_loss(p->split, p->model->params, NULL, p->buf->slots, p->buf->nums,
-							 p->buf->labels, B, &opt);
-	else
-		mtl_batch_loss(p->model, p->work, p->model->params, NULL, p->buf->slots, p->buf->nums,
-					   p->buf->labels, B, &opt);
+	BatchLoss(p->model, p->work, p->split, NULL, p->buf, B, &opt);
 	p->loss += B * FixedLoss(&p->model->spec, task_loss);
 	p->rows += B;
 }
