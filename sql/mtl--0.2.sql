@@ -501,27 +501,6 @@ COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jso
 COMMENT ON AGGREGATE mtl_train_round(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
 'one round of data-parallel training, with features and context';
 
-CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[])
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[],
-								 user_features jsonb, item_features jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-CREATE FUNCTION mtl_round_encode(model bytea, user_id bigint, item_id bigint, labels float8[],
-								 user_features jsonb, item_features jsonb, context jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[]) IS
-'a training row encoded against model''s vocabularies, as mtl_train_round(model, encoded, options) reads it: rounds over a table of them neither join nor parse jsonb again';
-COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[], jsonb, jsonb) IS
-'a training row with features, encoded against model''s vocabularies';
-COMMENT ON FUNCTION mtl_round_encode(bytea, bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
-'a training row with features and context, encoded against model''s vocabularies';
-CREATE FUNCTION mtl_train_round_encoded_step(bytea, bytea, bytea, jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
-CREATE AGGREGATE mtl_train_round(model bytea, encoded bytea, options jsonb) (
-	SFUNC = mtl_train_round_encoded_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
-	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
-COMMENT ON AGGREGATE mtl_train_round(bytea, bytea, jsonb) IS
-'one round of data-parallel training over rows encoded by mtl_round_encode';
 
 CREATE FUNCTION mtl_round_apply(model bytea, round bytea)
 RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_apply_model' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
@@ -531,42 +510,58 @@ CREATE FUNCTION mtl_round_info(round bytea)
 RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_info(bytea) IS
 'a round''s rows, mean training loss, held-out rows and the start model''s mean held-out loss, embedding rows updated, bytes';
-CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[])
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[],
-							   user_features jsonb, item_features jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-CREATE FUNCTION mtl_round_pack(user_id bigint, item_id bigint, labels float8[],
-							   user_features jsonb, item_features jsonb, context jsonb)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[]) IS
-'a training row packed once, as mtl_round_init(packed, config) and mtl_round_encode(model, packed) read it: the passes of training in rounds read a table of them instead of running the query again';
-COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[], jsonb, jsonb) IS
-'a training row with features, packed once';
-COMMENT ON FUNCTION mtl_round_pack(bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
-'a training row with features and context, packed once';
-CREATE FUNCTION mtl_round_init_packed_step(bytea, bytea, jsonb)
+CREATE FUNCTION mtl_round_rows_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE mtl_round_rows(user_id bigint, item_id bigint, labels float8[], config jsonb) (
+	SFUNC = mtl_train_step, STYPE = internal, COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize, DESERIALFUNC = mtl_train_deserialize,
+	FINALFUNC = mtl_round_rows_final, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_round_rows(user_id bigint, item_id bigint, labels float8[],
+								user_features jsonb, item_features jsonb, config jsonb) (
+	SFUNC = mtl_train_step, STYPE = internal, COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize, DESERIALFUNC = mtl_train_deserialize,
+	FINALFUNC = mtl_round_rows_final, PARALLEL = SAFE);
+CREATE AGGREGATE mtl_round_rows(user_id bigint, item_id bigint, labels float8[],
+								user_features jsonb, item_features jsonb, context jsonb, config jsonb) (
+	SFUNC = mtl_train_step, STYPE = internal, COMBINEFUNC = mtl_train_combine,
+	SERIALFUNC = mtl_train_serialize, DESERIALFUNC = mtl_train_deserialize,
+	FINALFUNC = mtl_round_rows_final, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_round_rows(bigint, bigint, float8[], jsonb) IS
+'training rows collected as mtl_train collects them, as one chunk (bytea) for mtl_round_init, mtl_train_round and mtl_evaluate: group by mtl_round_chunk_key(n) to keep a query''s rows in chunks of up to n';
+COMMENT ON AGGREGATE mtl_round_rows(bigint, bigint, float8[], jsonb, jsonb, jsonb) IS
+'training rows with user and item features as one chunk';
+COMMENT ON AGGREGATE mtl_round_rows(bigint, bigint, float8[], jsonb, jsonb, jsonb, jsonb) IS
+'training rows with features and context as one chunk';
+-- Declared STABLE though each call counts a row: to the planner a call with a
+-- constant argument is then a constant, so grouping by it needs no sort and
+-- each process streams its chunks out as they fill, one in memory at a time
+-- (a volatile key would make it expect a group per row and sort them all).
+-- The executor still calls it once per row.
+CREATE FUNCTION mtl_round_chunk_key(rows_per_chunk int)
+RETURNS bigint AS 'MODULE_PATHNAME' LANGUAGE C STRICT STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mtl_round_chunk_key(int) IS
+'a grouping key that puts each run of rows_per_chunk rows one process (a parallel worker or the leader) meets into a group of its own';
+CREATE FUNCTION mtl_round_init_chunk_step(bytea, bytea, jsonb)
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
-CREATE AGGREGATE mtl_round_init(packed bytea, config jsonb) (
-	SFUNC = mtl_round_init_packed_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
+CREATE AGGREGATE mtl_round_init(chunk bytea, config jsonb) (
+	SFUNC = mtl_round_init_chunk_step, STYPE = bytea, COMBINEFUNC = mtl_round_init_combine,
 	FINALFUNC = mtl_round_init_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
 COMMENT ON AGGREGATE mtl_round_init(bytea, jsonb) IS
-'the first pass of training in rounds over rows packed by mtl_round_pack';
-CREATE FUNCTION mtl_round_encode(model bytea, packed bytea)
-RETURNS bytea AS 'MODULE_PATHNAME', 'mtl_round_encode_packed' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION mtl_round_encode(bytea, bytea) IS
-'a row packed by mtl_round_pack, encoded against model''s vocabularies';
-CREATE FUNCTION mtl_evaluate_packed_step(internal, bytea, bytea)
+'the first pass of training in rounds over chunks of rows made by mtl_round_rows';
+CREATE FUNCTION mtl_train_round_chunk_step(bytea, bytea, bytea, jsonb)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE COST 1000;
+CREATE AGGREGATE mtl_train_round(model bytea, chunk bytea, options jsonb) (
+	SFUNC = mtl_train_round_chunk_step, STYPE = bytea, COMBINEFUNC = mtl_train_round_combine,
+	FINALFUNC = mtl_train_round_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE mtl_train_round(bytea, bytea, jsonb) IS
+'one round of data-parallel training over chunks of rows made by mtl_round_rows';
+CREATE FUNCTION mtl_evaluate_chunk_step(internal, bytea, bytea)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C PARALLEL SAFE;
-CREATE AGGREGATE mtl_evaluate(model bytea, packed bytea) (
-	SFUNC = mtl_evaluate_packed_step, STYPE = internal,
+CREATE AGGREGATE mtl_evaluate(model bytea, chunk bytea) (
+	SFUNC = mtl_evaluate_chunk_step, STYPE = internal,
 	FINALFUNC = mtl_evaluate_final, FINALFUNC_MODIFY = READ_ONLY);
 COMMENT ON AGGREGATE mtl_evaluate(bytea, bytea) IS
-'mtl_evaluate over rows packed by mtl_round_pack';
-CREATE FUNCTION mtl_round_slice(model bytea, encoded bytea, row_fraction float8)
-RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION mtl_round_slice(bytea, bytea, float8) IS
-'the slice of an encoded row: round r of row_fraction trains the rows of slice (r - 1) mod ceil(1 / row_fraction); -1 for a held-out row';
+'mtl_evaluate over the held-out rows of chunks made by mtl_round_rows (those training in rounds with model''s seed never trains on)';
 CREATE FUNCTION mtl_round_takes(model bytea, options jsonb, user_id bigint, item_id bigint)
 RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION mtl_round_takes(bytea, jsonb, bigint, bigint) IS
@@ -600,13 +595,18 @@ DECLARE
 	args text;
 	source text;
 	rows_table text;
-	packed_table text;
 	model_table text;
 	round_sql text;
 	model_arg text := '$1';
 	slices int;
 	validate boolean;
-	leader text := current_setting('parallel_leader_participation');
+	-- settings the call changes for its own statements and gives back
+	saved jsonb := jsonb_build_object('parallel_leader_participation', current_setting('parallel_leader_participation'),
+		'parallel_setup_cost', current_setting('parallel_setup_cost'),
+		'parallel_tuple_cost', current_setting('parallel_tuple_cost'), 'enable_hashagg', current_setting('enable_hashagg'),
+		'default_toast_compression', current_setting('default_toast_compression'));
+	workers int := current_setting('max_parallel_workers_per_gather')::int;
+	setting record;
 	model bytea;
 	best bytea;
 	result bytea;
@@ -661,7 +661,6 @@ BEGIN
 		BEGIN
 			rows_table := 'mtl_round_rows_' || pg_backend_pid() || '_' || (extract(epoch FROM started) * 1000)::bigint;
 			model_table := format('%I.%I', current_schema(), rows_table || '_model');
-			packed_table := format('%I.%I', current_schema(), rows_table || '_packed');
 			rows_table := format('%I.%I', current_schema(), rows_table);
 			-- parallel query cannot read a temporary table, so it is an unlogged one
 			EXECUTE format('CREATE UNLOGGED TABLE %s (model bytea)', model_table);
@@ -677,15 +676,37 @@ BEGIN
 	cache := cache AND model_table IS NOT NULL;
 	t0 := clock_timestamp();
 	IF cache THEN
-		-- the query runs once: its join and to_jsonb cost more than reading the rows they make
-		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT @extschema@.mtl_round_pack(%s) AS p', packed_table, args)
-			|| source;
+		-- The query runs once: its join and to_jsonb cost more than reading
+		-- the rows they make. Each process keeps the rows it meets as chunks
+		-- (row stores, see src/pg/round_rows.c) and hands each on when full,
+		-- so the leader writes a few large values instead of inserting every
+		-- row. Grouping without a hash table streams the chunks (see
+		-- mtl_round_chunk_key). One chunk per page (fillfactor and padding):
+		-- a parallel scan then hands the chunks out one at a time.
+		PERFORM set_config('enable_hashagg', 'off', true);
+		-- the leader reads the workers' chunks as they come (else they wait on it)
+		PERFORM set_config('parallel_leader_participation', 'off', true);
+		-- a chunk is compressed once and read every round: lz4 where the server has it
+		BEGIN
+			PERFORM set_config('default_toast_compression', 'lz4', true);
+		EXCEPTION WHEN invalid_parameter_value THEN
+			NULL;
+		END;
+		EXECUTE format('CREATE UNLOGGED TABLE %s WITH (fillfactor = 10) AS SELECT @extschema@.mtl_round_rows(%s, %L::jsonb) AS c, '
+					   'repeat('' '', %s) AS pad', rows_table, args, base, current_setting('block_size')::int / 8)
+			|| source || ' GROUP BY @extschema@.mtl_round_chunk_key(65536)';
+		PERFORM set_config('enable_hashagg', saved->>'enable_hashagg', true);
+		PERFORM set_config('default_toast_compression', saved->>'default_toast_compression', true);
+		EXECUTE format('ALTER TABLE %s SET (parallel_workers = %s)', rows_table, greatest(workers, 1));
+		-- a round's cost is in its aggregate, not in its few rows
+		PERFORM set_config('parallel_setup_cost', '0', true);
+		PERFORM set_config('parallel_tuple_cost', '0', true);
 		IF progress THEN
-			RAISE INFO 'mtl_fit_parallel: query run and its rows packed in % s',
+			RAISE INFO 'mtl_fit_parallel: query run and its rows kept in % s',
 				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 		END IF;
 		t0 := clock_timestamp();
-		EXECUTE format('SELECT @extschema@.mtl_round_init(p, $1) FROM %s', packed_table) INTO model USING base;
+		EXECUTE format('SELECT @extschema@.mtl_round_init(c, $1) FROM %s', rows_table) INTO model USING base;
 	ELSE
 		EXECUTE format('SELECT @extschema@.mtl_round_init(%s, $1)', args) || source INTO model USING base;
 	END IF;
@@ -715,22 +736,8 @@ BEGIN
 	round_sql := format('SELECT @extschema@.mtl_train_round(@extschema@.mtl_round_model(%s), %s, $2)', model_arg, args)
 		|| source || format(' WHERE @extschema@.mtl_round_takes(%s, $2, q.c1::bigint, q.c2::bigint)', model_arg);
 	IF cache THEN
-		t0 := clock_timestamp();
-		-- each row with its slice, so that a round reads only its own rows; the
-		-- held-out rows keep their packed form too, to be measured at the end
-		EXECUTE format('CREATE UNLOGGED TABLE %s AS SELECT x.r, x.slice, CASE WHEN x.slice = -1 THEN x.p END AS held_out'
-					   ' FROM (SELECT e.r, e.p, @extschema@.mtl_round_slice(%s, e.r, %s) AS slice'
-					   ' FROM (SELECT @extschema@.mtl_round_encode(%s, p) AS r, p FROM %s OFFSET 0) e OFFSET 0) x',
-					   rows_table, model_arg, fraction, model_arg, packed_table);
-		EXECUTE format('DROP TABLE %s', packed_table);
-		round_sql := format('SELECT @extschema@.mtl_train_round(%s, r, $2) FROM %s WHERE slice IN ($3, $4)',
-							model_arg, rows_table);
 		-- the workers train; the leader only gathers their shares
-		PERFORM set_config('parallel_leader_participation', 'off', true);
-		IF progress THEN
-			RAISE INFO 'mtl_fit_parallel: rows encoded in % s',
-				round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
-		END IF;
+		round_sql := format('SELECT @extschema@.mtl_train_round(%s, c, $2) FROM %s', model_arg, rows_table);
 	END IF;
 	-- round max_rounds + 1 trains nothing: it measures the last model
 	FOR r IN 1 .. max_rounds + 1 LOOP
@@ -745,10 +752,7 @@ BEGIN
 				-- the extra noise of their smaller batches
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
-				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows),
-				-- the cached rows' slices this round reads (-2: none)
-				CASE WHEN r > max_rounds THEN -2 ELSE (r - 1) % slices END,
-				CASE WHEN validate THEN -1 ELSE -2 END;
+				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows);
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of
 		-- K b rows: each share steps every batch / K rows
@@ -801,10 +805,11 @@ BEGIN
 	-- the ids, below any join)
 	t0 := clock_timestamp();
 	IF cache THEN
-		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, held_out) FROM %s WHERE slice = -1', rows_table)
-			INTO holdout USING final;
+		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, c) FROM %s', rows_table) INTO holdout USING final;
 		EXECUTE format('DROP TABLE %s', rows_table);
-		PERFORM set_config('parallel_leader_participation', leader, true);
+		FOR setting IN SELECT key, value FROM jsonb_each_text(saved) LOOP
+			PERFORM set_config(setting.key, setting.value, true);
+		END LOOP;
 	ELSE
 		-- the query again on the held-out rows only (the filter is on the ids,
 		-- below any join), scored where the rows are (on Citus, the shards):

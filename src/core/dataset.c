@@ -14,7 +14,12 @@ IdRows(const MtlSchema *schema, const MtlRowStore *store, int side, int64_t row0
 
 	rows[0] = -1;
 	for (int64_t i = 0; i < ids->n; i++)
-		rows[i + 1] = (int32_t) (row0 + mtl_schema_find_id(schema, side, ids->ids[i]));
+	{
+		int64_t		p = mtl_schema_find_id(schema, side, ids->ids[i]);
+
+		/* an id the schema does not know (rows of another model's) has no row */
+		rows[i + 1] = p < 0 ? -1 : (int32_t) (row0 + p);
+	}
 	return rows;
 }
 
@@ -130,13 +135,9 @@ mtl_dataset_free(MtlDataset *data)
 }
 
 void
-mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
-				   int32_t *restrict slots, float *restrict nums, float *restrict out_labels)
+mtl_dataset_expand_sides(const MtlDataset *data, const MtlRowRef *ref, int32_t *restrict slots,
+						 float *restrict nums)
 {
-	memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
-	slots[0] = data->user_row[ref->user];
-	slots[1] = data->item_row[ref->item];
-	memcpy(nums, data->missing_nums, sizeof(float) * data->n_cols);
 	for (int side = 0; side < MTL_N_SIDES; side++)
 	{
 		uint32_t	set = ref->set[side];
@@ -157,6 +158,17 @@ mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *la
 		for (int k = 0; k < n_num; k++)
 			nums[num_at[k]] = num[k];
 	}
+}
+
+void
+mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
+				   int32_t *restrict slots, float *restrict nums, float *restrict out_labels)
+{
+	memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
+	slots[0] = data->user_row[ref->user];
+	slots[1] = data->item_row[ref->item];
+	memcpy(nums, data->missing_nums, sizeof(float) * data->n_cols);
+	mtl_dataset_expand_sides(data, ref, slots, nums);
 	for (int t = 0; t < data->n_tasks; t++)
 		out_labels[t] = isnan(labels[t]) ? labels[t] :
 			(labels[t] - data->label_mean[t]) / data->label_std[t];

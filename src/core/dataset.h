@@ -23,7 +23,7 @@ typedef struct MtlDataset
 	int			n_slots;
 	int			n_cols;			/* nums of a row: numbers, then bag weights */
 	int			n_tasks;		/* label columns: the tasks', then a weight (sample_weight) */
-	int32_t    *user_row;		/* [1 + users]: embedding row of an interned user; [0] = -1 */
+	int32_t    *user_row;		/* [1 + users]: embedding row of an interned user; [0] and unknown ids: -1 */
 	int32_t    *item_row;		/* [1 + items] */
 	int32_t    *missing;		/* [n_slots]: slots of a row without ids or features */
 	float	   *missing_nums;	/* [n_cols]: its nums */
@@ -72,6 +72,14 @@ mtl_dataset_prefetch(const MtlDataset *data, const MtlRowRef *ref)
 			__builtin_prefetch(data->set_num + data->set_num0[ref->set[side]]);
 		}
 }
+
+/*
+ * Write the values of the feature sets ref gives into slots and nums,
+ * leaving the columns of sides it gives none: what a row's own features
+ * object replaces of its ids' stored features.
+ */
+void		mtl_dataset_expand_sides(const MtlDataset *data, const MtlRowRef *ref, int32_t *slots,
+									 float *nums);
 
 /* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks columns]. */
 void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,

@@ -16,8 +16,11 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#include "packed_row.h"
+#include "round_rows.h"
+#include "../core/dataset.h"
 #include "../core/evaluate.h"
+#include "../core/round.h"
+#include "../core/update.h"
 
 typedef struct TaskRows
 {
@@ -243,34 +246,58 @@ mtl_evaluate_step(PG_FUNCTION_ARGS)
 }
 
 /*
- * mtl_evaluate_packed_step(state, model, packed row): the same for a row
- * packed by mtl_round_pack (its labels were checked when it was unpacked).
+ * mtl_evaluate_chunk_step(state, model, chunk of rows): the held-out rows of
+ * a chunk made by mtl_round_rows (those training in rounds with this
+ * model's seed and validation_fraction never trains on), scored as
+ * mtl_predict scores a row with its features.
  */
-PG_FUNCTION_INFO_V1(mtl_evaluate_packed_step);
+PG_FUNCTION_INFO_V1(mtl_evaluate_chunk_step);
 Datum
-mtl_evaluate_packed_step(PG_FUNCTION_ARGS)
+mtl_evaluate_chunk_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context;
 	EvalState  *state = PG_ARGISNULL(0) ? NULL : (EvalState *) PG_GETARG_POINTER(0);
 	ModelCache *cache;
-	MtlPackedRow row;
-	const double *scores;
-	bool		has_user;
+	const MtlTrained *m;
+	MtlRowStore *store;
+	MtlDataset	data;
 
 	if (!AggCheckCallContext(fcinfo, &context))
-		elog(ERROR, "mtl_evaluate_packed_step called in non-aggregate context");
+		elog(ERROR, "mtl_evaluate_chunk_step called in non-aggregate context");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(state);
 	cache = MtlModelForCall(fcinfo, 1);
 	state = StateForModel(context, state, cache, NULL);
-	MtlUnpackRow(PG_GETARG_BYTEA_PP(2), &MtlCacheModel(cache)->model.spec, &row);
-	has_user = (row.flags & MTL_HAS_USER) != 0;
-	scores = MtlScorePacked(cache, &row);
-	for (int t = 0; t < state->n_tasks; t++)
-		if (!isnan(row.labels[t]))
-			Append(context, state, &state->task[t], scores[t], row.labels[t], has_user,
-				   has_user ? row.user_id : 0);
-	state->rows++;
+	m = MtlCacheModel(cache);
+	store = MtlReadChunk(PG_GETARG_BYTEA_PP(2), m->model.spec.n_tasks);
+	mtl_update_rows(&m->schema, store);
+	mtl_dataset_build(&data, &m->schema, &m->model.layout, store);
+	for (int64 c = 0; c < store->n_chunks; c++)
+	{
+		const uint8 *rows;
+		int			n = mtl_rows_chunk(store, c, NULL, &rows);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < n; k++)
+		{
+			const MtlRowRef *ref = mtl_chunk_ref(store, rows, k);
+			const float *labels = mtl_chunk_labels(store, rows, k);
+			int64		user_id = ref->user ? mtl_rows_user_id(store, ref) : 0;
+			const double *scores;
+
+			if (mtl_round_position(&m->model.spec, ref->user != 0, user_id, ref->item != 0,
+								   ref->item ? mtl_rows_item_id(store, ref) : 0) >=
+				m->model.spec.validation_fraction)
+				continue;
+			scores = MtlScoreChunkRow(cache, &data, ref);
+			for (int t = 0; t < state->n_tasks; t++)
+				if (!isnan(labels[t]))
+					Append(context, state, &state->task[t], scores[t], labels[t], ref->user != 0, user_id);
+			state->rows++;
+		}
+	}
+	mtl_dataset_free(&data);
+	mtl_rows_free(store);
 	PG_RETURN_POINTER(state);
 }
 

@@ -99,6 +99,9 @@ void		MtlBuildRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						int features_arg, int context_arg);
 const double *MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg,
 						  int features_arg, int context_arg);
+struct MtlDataset;
+const double *MtlScoreChunkRow(ModelCache *cache, const struct MtlDataset *data,
+							   const MtlRowRef *ref);
 
 /* recommend.c: the top k items of the catalog for one user */
 typedef struct MtlTopItems

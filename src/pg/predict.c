@@ -10,7 +10,7 @@
 #include "utils/array.h"
 
 #include "model_cache.h"
-#include "packed_row.h"
+#include "../core/dataset.h"
 
 PG_FUNCTION_INFO_V1(mtl_predict);
 PG_FUNCTION_INFO_V1(mtl_predict_named);
@@ -62,32 +62,19 @@ MtlScoreRow(ModelCache *cache, FunctionCallInfo fcinfo, int user_arg, int featur
 }
 
 /*
- * Score a packed row (mtl_round_pack): its ids, and its features in place of
- * the stored ones of each side it came with, as mtl_round_encode reads it.
- * Returns one output per task (owned by the cache).
+ * Score row ref of a chunk (mtl_round_rows) whose sets data encodes for the
+ * cache's model: its ids, and its features in place of the stored ones of
+ * each side it came with. Returns one output per task (owned by the cache).
  */
 const double *
-MtlScorePacked(ModelCache *cache, MtlPackedRow *row)
+MtlScoreChunkRow(ModelCache *cache, const MtlDataset *data, const MtlRowRef *ref)
 {
 	MtlPredictor *p = cache->predictor;
-	const MtlTrained *m = &cache->trained;
-	MtlPackedFeature f;
+	int32		item = data->item_row[ref->item];
 
-	mtl_predictor_row_from_ids(p,
-							   (row->flags & MTL_HAS_USER) ? mtl_schema_find_id(&m->schema, MTL_SIDE_USER, row->user_id) : -1,
-							   (row->flags & MTL_HAS_ITEM) ? mtl_schema_find_id(&m->schema, MTL_SIDE_ITEM, row->item_id) : -1);
-	for (int side = 0; side < 3; side++)
-		if (MtlPackedHasSide(row, side))
-			mtl_schema_clear_side(&m->schema, &m->model.layout, side, p->slots, p->nums);
-	while (MtlPackedNextFeature(row, &f))
-	{
-		int			field = mtl_schema_find_field(&m->schema, f.side, f.kind, f.name, f.len);
-
-		if (field >= 0)
-			mtl_schema_set_feature(&m->schema, &m->model.layout, field, f.value, p->slots, p->nums);
-	}
-	for (int side = 0; side < 3; side++)
-		mtl_schema_finish_side(&m->schema, &m->model.layout, side, p->slots, p->nums);
+	mtl_predictor_row_from_ids(p, data->user_row[ref->user],
+							   item < 0 ? -1 : item - cache->trained.model.layout.item_row0);
+	mtl_dataset_expand_sides(data, ref, p->slots, p->nums);
 	MtlComputeBegin(0);
 	mtl_predictor_run(p, cache->scores);
 	MtlComputeEnd();

@@ -27,12 +27,14 @@
 #include "utils/memutils.h"
 
 #include "expanded_state.h"
-#include "packed_row.h"
+#include "round_rows.h"
+#include "../core/dataset.h"
 #include "../core/fit.h"
 #include "../core/round.h"
+#include "../core/update.h"
 
 PG_FUNCTION_INFO_V1(mtl_round_init_step);
-PG_FUNCTION_INFO_V1(mtl_round_init_packed_step);
+PG_FUNCTION_INFO_V1(mtl_round_init_chunk_step);
 PG_FUNCTION_INFO_V1(mtl_round_init_combine);
 PG_FUNCTION_INFO_V1(mtl_round_init_final);
 PG_FUNCTION_INFO_V1(mtl_train_round_step);
@@ -41,8 +43,7 @@ PG_FUNCTION_INFO_V1(mtl_train_round_final);
 PG_FUNCTION_INFO_V1(mtl_round_apply_model);
 PG_FUNCTION_INFO_V1(mtl_round_info);
 PG_FUNCTION_INFO_V1(mtl_round_takes);
-PG_FUNCTION_INFO_V1(mtl_round_encode);
-PG_FUNCTION_INFO_V1(mtl_train_round_encoded_step);
+PG_FUNCTION_INFO_V1(mtl_train_round_chunk_step);
 
 #define INIT_MAGIC 0x494C544DU	/* "MTLI" */
 #define INIT_FORMAT 1
@@ -193,17 +194,19 @@ mtl_round_init_step(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 }
 
-/* mtl_round_init_packed_step(state, packed row, config) */
+/* mtl_round_init_chunk_step(state, chunk, config): the rows of a chunk (mtl_round_rows) */
 Datum
-mtl_round_init_packed_step(PG_FUNCTION_ARGS)
+mtl_round_init_chunk_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext context = AggContext(fcinfo, "mtl_round_init_step");
 	InitState  *s = PG_ARGISNULL(0) ? NULL :
 		(InitState *) MtlExpandedStateOf(PG_GETARG_DATUM(0), InitWrite);
-	MtlPackedRow row;
+	MtlRowStore *chunk;
+	MemoryContext old;
+	const MtlError *why;
 
 	if (!PG_ARGISNULL(0) && s == NULL)
-		elog(ERROR, "mtl_round_init_packed_step: unexpected state");
+		elog(ERROR, "mtl_round_init_chunk_step: unexpected state");
 	if (s == NULL)
 	{
 		Jsonb	   *config;
@@ -216,31 +219,25 @@ mtl_round_init_packed_step(PG_FUNCTION_ARGS)
 	}
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("packed row must not be NULL")));
-	MtlUnpackRow(PG_GETARG_BYTEA_PP(1), &s->train.spec, &row);
-	MtlTrainAddPackedRow(&s->train, &row, s->base.hdr.eoh_context);
-	mtl_label_stats_add(&s->labels, &s->train.spec, row.labels);
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("chunk of rows must not be NULL")));
+	CHECK_FOR_INTERRUPTS();
+	chunk = MtlReadChunk(PG_GETARG_BYTEA_PP(1), s->train.spec.n_tasks);
+	for (int64 c = 0; c < chunk->n_chunks; c++)
+	{
+		const uint8 *rows;
+		int			n = mtl_rows_chunk(chunk, c, NULL, &rows);
+
+		for (int k = 0; k < n; k++)
+			mtl_label_stats_add(&s->labels, &s->train.spec, mtl_chunk_labels(chunk, rows, k));
+	}
+	old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
+	why = mtl_rows_merge(s->train.rows, chunk);
+	MemoryContextSwitchTo(old);
+	mtl_rows_free(chunk);
+	if (why != NULL)
+		MtlReportError(why, "cannot add the chunk of rows");
 	MtlExpandedStateChanged(&s->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
-}
-
-/*
- * mtl_round_pack(user_id, item_id, labels [, uf, if [, ctx]]) -> bytea: the
- * row packed once, for the passes of training in rounds (packed_row.c).
- */
-PG_FUNCTION_INFO_V1(mtl_round_pack);
-Datum
-mtl_round_pack(PG_FUNCTION_ARGS)
-{
-	Datum		values[6];
-	bool		nulls[6];
-
-	for (int i = 0; i < PG_NARGS() && i < 6; i++)
-	{
-		nulls[i] = PG_ARGISNULL(i);
-		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
-	}
-	PG_RETURN_BYTEA_P(MtlPackRow(values, nulls, PG_NARGS()));
 }
 
 /* The in-memory init state of argument i: ours, or read from its bytes. */
@@ -603,187 +600,91 @@ mtl_train_round_step(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 }
 
-/* Bytes of an encoded row of model m: position, slots, numbers, labels. */
-static size_t
-EncodedRowBytes(const MtlTrained *m)
-{
-	return sizeof(double) + sizeof(int32) * m->model.layout.n_slots +
-		sizeof(float) * (m->model.layout.n_cols + m->model.spec.n_tasks);
-}
-
 /*
- * mtl_round_encode(model, user_id, item_id, labels [, uf, if [, ctx]]) ->
- * bytea: the row as mtl_train_round reads it, encoded once against model's
- * vocabularies, so that rounds over a table of encoded rows neither join nor
- * parse jsonb again.
+ * The row of ref as a round trains it: its ids' stored features, then the
+ * feature sets it gives in their place; labels as collected.
  */
-/* A new encoded row of model m at position u; its slots, numbers and labels to fill. */
-static bytea *
-NewEncodedRow(const MtlTrained *m, double u, int32 **slots, float **nums, float **labels)
-{
-	size_t		len = EncodedRowBytes(m);
-	bytea	   *out = palloc(VARHDRSZ + len);
-	char	   *p = VARDATA(out);
-
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(p, &u, sizeof(double));
-	p += sizeof(double);
-	*slots = (int32 *) p;
-	*nums = (float *) (p + sizeof(int32) * m->model.layout.n_slots);
-	*labels = *nums + m->model.layout.n_cols;
-	return out;
-}
-
-static const MtlTrained *
-EncodeModel(FunctionCallInfo fcinfo)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
-	return MtlCacheModel(MtlModelForCall(fcinfo, 0));
-}
-
-Datum
-mtl_round_encode(PG_FUNCTION_ARGS)
-{
-	const MtlTrained *m = EncodeModel(fcinfo);
-	int32	   *slots;
-	float	   *nums,
-			   *labels;
-	bytea	   *out = NewEncodedRow(m, RowPosition(&m->model.spec, fcinfo, 1), &slots, &nums, &labels);
-
-	EncodeRow(m, fcinfo, 1, PG_NARGS() - 1, NULL, slots, nums, labels);
-	PG_RETURN_BYTEA_P(out);
-}
-
-/* mtl_round_encode(model, packed row) -> bytea: as mtl_round_encode of the row's values */
-PG_FUNCTION_INFO_V1(mtl_round_encode_packed);
-Datum
-mtl_round_encode_packed(PG_FUNCTION_ARGS)
-{
-	const MtlTrained *m = EncodeModel(fcinfo);
-	const MtlSchema *schema = &m->schema;
-	bool		has_user,
-				has_item;
-	MtlPackedRow row;
-	MtlPackedFeature f;
-	int32	   *slots;
-	float	   *nums,
-			   *labels;
-	bytea	   *out;
-
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("packed row must not be NULL")));
-	MtlUnpackRow(PG_GETARG_BYTEA_PP(1), &m->model.spec, &row);
-	has_user = (row.flags & MTL_HAS_USER) != 0;
-	has_item = (row.flags & MTL_HAS_ITEM) != 0;
-	out = NewEncodedRow(m, mtl_round_position(&m->model.spec, has_user, row.user_id, has_item, row.item_id),
-						&slots, &nums, &labels);
-	memcpy(labels, row.labels, sizeof(float) * m->model.spec.n_tasks);
-	mtl_schema_row_from_ids(schema, &m->model.layout,
-							has_user ? mtl_schema_find_id(schema, MTL_SIDE_USER, row.user_id) : -1,
-							has_item ? mtl_schema_find_id(schema, MTL_SIDE_ITEM, row.item_id) : -1,
-							slots, nums);
-	/* a features object replaces the stored features of its side, as in EncodeRow */
-	for (int side = 0; side < 3; side++)
-		if (MtlPackedHasSide(&row, side))
-			mtl_schema_clear_side(schema, &m->model.layout, side, slots, nums);
-	while (MtlPackedNextFeature(&row, &f))
-	{
-		int			field = mtl_schema_find_field(schema, f.side, f.kind, f.name, f.len);
-
-		if (field >= 0)
-			mtl_schema_set_feature(schema, &m->model.layout, field, f.value, slots, nums);
-	}
-	for (int side = 0; side < 3; side++)
-		mtl_schema_finish_side(schema, &m->model.layout, side, slots, nums);
-	PG_RETURN_BYTEA_P(out);
-}
-
-/* Read an encoded row into the round's buffers, checking every value. */
 static void
-DecodeRow(RoundState *s, const char *p, int part)
+ChunkRow(const MtlTrained *m, const MtlDataset *data, const MtlRowRef *ref, const float *from,
+		 int32 *slots, float *nums, float *labels)
+{
+	const MtlLayout *L = &m->model.layout;
+	int32		user = data->user_row[ref->user];
+	int32		item = data->item_row[ref->item];
+
+	mtl_schema_row_from_ids(&m->schema, L, user, item < 0 ? -1 : item - L->item_row0, slots, nums);
+	mtl_dataset_expand_sides(data, ref, slots, nums);
+	for (int k = 0; k < L->n_cols; k++)
+		if (!isfinite(nums[k]))
+			ReportBadState("chunk of rows", "a number that is not finite");
+	for (int t = 0; t < m->model.spec.n_tasks; t++)
+	{
+		if (isinf(from[t]))
+			ReportBadState("chunk of rows", "an infinite label");
+		labels[t] = from[t];
+	}
+}
+
+/* The position in [0, 1) of a chunk's row (which rows a round trains or measures). */
+static double
+ChunkRowPosition(const MtlSpec *spec, const MtlRowStore *store, const MtlRowRef *ref)
+{
+	return mtl_round_position(spec, ref->user != 0, ref->user ? mtl_rows_user_id(store, ref) : 0,
+							  ref->item != 0, ref->item ? mtl_rows_item_id(store, ref) : 0);
+}
+
+/* Train (or measure) every row of a chunk that this round takes. */
+static void
+RoundChunk(RoundState *s, MtlRowStore *store)
 {
 	const MtlTrained *m = &s->start;
-	int			S = m->model.layout.n_slots;
-	int			n_num = m->model.layout.n_cols;
-	int			T = m->model.spec.n_tasks;
-	int32	   *slots;
-	float	   *nums,
-			   *labels;
+	MtlDataset	data;
 
-	mtl_round_row(s->round, part, &slots, &nums, &labels);
-	memcpy(slots, p, sizeof(int32) * S);
-	memcpy(nums, p + sizeof(int32) * S, sizeof(float) * n_num);
-	memcpy(labels, p + sizeof(int32) * S + sizeof(float) * n_num, sizeof(float) * T);
-	for (int k = 0; k < S; k++)
-		if (slots[k] < -1 || slots[k] >= m->model.layout.emb_rows)
-			ReportBadState("encoded row", "an embedding row out of range (encoded for another model?)");
-	for (int k = 0; k < n_num; k++)
-		if (!isfinite(nums[k]))
-			ReportBadState("encoded row", "a number that is not finite");
-	for (int k = 0; k < T; k++)
-		if (isinf(labels[k]))
-			ReportBadState("encoded row", "an infinite label");
+	mtl_update_rows(&m->schema, store);
+	mtl_dataset_build(&data, &m->schema, &m->model.layout, store);
+	MtlComputeBegin(1);
+	for (int64 c = 0; c < store->n_chunks; c++)
+	{
+		const uint8 *rows;
+		int			n = mtl_rows_chunk(store, c, NULL, &rows);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < n; k++)
+		{
+			const MtlRowRef *ref = mtl_chunk_ref(store, rows, k);
+			int			part = mtl_round_part_at(&m->model.spec, &s->round->opt,
+												 ChunkRowPosition(&m->model.spec, store, ref));
+			int32	   *slots;
+			float	   *nums,
+					   *labels;
+
+			if (part == MTL_ROUND_SKIP)
+				continue;
+			mtl_round_row(s->round, part, &slots, &nums, &labels);
+			ChunkRow(m, &data, ref, mtl_chunk_labels(store, rows, k), slots, nums, labels);
+			mtl_round_commit(s->round, part);
+		}
+	}
+	MtlComputeEnd();
+	mtl_dataset_free(&data);
 }
 
-/* The position in [0, 1) an encoded row of model m starts with, checked. */
-static double
-EncodedPosition(const MtlTrained *m, bytea *row)
-{
-	double		u;
-
-	if (VARSIZE_ANY_EXHDR(row) != EncodedRowBytes(m))
-		ReportBadState("encoded row", "wrong length (encoded for another model?)");
-	memcpy(&u, VARDATA_ANY(row), sizeof(double));
-	if (!(u >= 0.0 && u < 1.0))
-		ReportBadState("encoded row", "a position outside [0, 1)");
-	return u;
-}
-
-/*
- * mtl_round_slice(model, encoded row, row_fraction) -> int: the slice of the
- * rows that round r trains when (r - 1) mod ceil(1 / row_fraction) equals
- * it, or -1 for a held-out row. Stored beside each cached row, it lets a
- * round read only its slice.
- */
-PG_FUNCTION_INFO_V1(mtl_round_slice);
+/* mtl_train_round_chunk_step(state, model, chunk of rows, options) */
 Datum
-mtl_round_slice(PG_FUNCTION_ARGS)
-{
-	const MtlTrained *m = MtlCacheModel(MtlModelForCall(fcinfo, 0));
-	double		fraction = PG_GETARG_FLOAT8(2);
-
-	if (!(fraction > 0.0 && fraction <= 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("row_fraction must be in (0, 1]")));
-	PG_RETURN_INT32(mtl_round_slice_at(&m->model.spec, fraction, EncodedPosition(m, PG_GETARG_BYTEA_PP(1))));
-}
-
-/* mtl_train_round_encoded_step(state, model, encoded row, options) */
-Datum
-mtl_train_round_encoded_step(PG_FUNCTION_ARGS)
+mtl_train_round_chunk_step(PG_FUNCTION_ARGS)
 {
 	RoundState *s = RoundStateForRow(fcinfo, 3);
-	bytea	   *row;
-	double		u;
-	int			part;
+	MemoryContext old;
+	MtlRowStore *store;
 
 	if (PG_ARGISNULL(2))
 		PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
-	row = PG_GETARG_BYTEA_PP(2);
-	u = EncodedPosition(&s->start, row);
-	part = mtl_round_part_at(&s->start.model.spec, &s->round->opt, u);
-	if (part != MTL_ROUND_SKIP)
-	{
-		MemoryContext old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
-
-		DecodeRow(s, VARDATA_ANY(row) + sizeof(double), part);
-		CommitRow(s, part);
-		MemoryContextSwitchTo(old);
-	}
+	old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
+	store = MtlReadChunk(PG_GETARG_BYTEA_PP(2), s->start.model.spec.n_tasks);
+	RoundChunk(s, store);
+	mtl_rows_free(store);
+	MemoryContextSwitchTo(old);
+	MtlExpandedStateChanged(&s->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 }
 

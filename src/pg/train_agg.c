@@ -21,7 +21,6 @@
 #include "access/xact.h"
 #include "utils/memutils.h"
 
-#include "packed_row.h"
 #include "../core/sampling.h"
 #include "../core/fit.h"
 #include "../core/update.h"
@@ -171,55 +170,6 @@ AddWeightedRow(TrainState *state, const Datum *values, const bool *nulls, int n_
 	y[n] = weight_null ? NAN : isnan(weight) ? INFINITY : weight;
 	MtlCheckLabels(y, n + 1, &state->spec, labels);
 	AddRowLabels(state, values, nulls, n_values, labels, context);
-}
-
-/* Add one packed row (mtl_round_pack), its labels checked on unpacking. */
-void
-MtlTrainAddPackedRow(TrainState *state, MtlPackedRow *row, MemoryContext context)
-{
-	MtlPackedFeature f;
-	MemoryContext old;
-	MtlPackedFeature run = {0};
-	int			run_count = 0;
-
-	if (!mtl_sampling_keeps(&state->spec, state->offered++, row->user_id, row->item_id, row->labels))
-		return;
-	old = MemoryContextSwitchTo(context);
-	mtl_rows_add(state->rows, row->user_id, row->item_id,
-				 row->flags & (MTL_HAS_USER | MTL_HAS_ITEM), row->labels);
-	MemoryContextSwitchTo(old);
-	while (MtlPackedNextFeature(row, &f))
-	{
-		if (f.kind == MTL_KIND_CAT && MtlIsTextField(&state->spec, f.name, f.len))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("text feature \"%.*s\" cannot be trained from packed rows", f.len, f.name),
-					 errhint("Train models with text features with mtl_train or mtl_fit.")));
-		if ((f.kind == MTL_KIND_SEQ) != MtlIsSequenceField(&state->spec, f.name, f.len))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg(f.kind == MTL_KIND_SEQ ?
-							"feature \"%.*s\" is a list of numbers but config key \"sequences\" does not name it" :
-							"sequence \"%.*s\" must be a list of item ids", f.len, f.name)));
-		/* a list's values come one after another */
-		if (mtl_kind_is_multi(f.kind) && run.name != NULL && run.kind == f.kind &&
-			run.side == f.side && run.len == f.len && memcmp(run.name, f.name, f.len) == 0)
-			run_count++;
-		else
-		{
-			run = f;
-			run_count = 1;
-		}
-		if (mtl_kind_is_multi(f.kind) &&
-			run_count > (f.kind == MTL_KIND_SEQ ? state->spec.sequence_length : state->spec.bag_size))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("feature \"%.*s\" has more values than %s allows",
-							f.len, f.name, f.kind == MTL_KIND_SEQ ? "sequence_length" : "bag_size")));
-		MtlAddFeature(state->rows, f.side, f.kind, f.name, f.len, f.value, context);
-	}
-	if ((state->rows->n_rows & 4095) == 0)
-		CheckRowMemory(state);
 }
 
 /* The state of a group, created from its first row's config. */

@@ -1,0 +1,12 @@
+/* Row chunks of training in rounds: see round_rows.c. */
+#ifndef MTL_ROUND_ROWS_H
+#define MTL_ROUND_ROWS_H
+
+#include "mtl_pg.h"
+
+#include "../core/rows.h"
+
+/* The rows of a chunk made by mtl_round_rows, checked; n_tasks: the labels each row must have. */
+MtlRowStore *MtlReadChunk(bytea *chunk, int n_tasks);
+
+#endif
