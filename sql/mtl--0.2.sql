@@ -623,6 +623,8 @@ DECLARE
 	best_round int := 0;
 	final bytea;
 	holdout jsonb;
+	-- the round that measured the best model (its held-out metrics, cached rows only)
+	best_info jsonb;
 	metrics_sql text;
 	stored int;
 	started timestamptz := clock_timestamp();
@@ -752,7 +754,9 @@ BEGIN
 				-- the extra noise of their smaller batches
 				'learning_rate', lr * power(lr_decay, floor((r - 1) * fraction)),
 				'row_fraction', CASE WHEN r > max_rounds THEN 0 ELSE fraction END,
-				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows);
+				'batch_size', share_batch, 'validate', validate, 'train_rows', total_rows,
+				-- the held-out rows' metrics of the start model, with its loss
+				'metrics', validate AND cache);
 		info := @extschema@.mtl_round_info(result);
 		-- K shares of b rows a step move the average about as far as steps of
 		-- K b rows: each share steps every batch / K rows
@@ -771,6 +775,7 @@ BEGIN
 		val := CASE WHEN validate THEN (info->>'validation_loss')::float8 END;
 		IF r > 1 AND validate AND (val IS NULL OR val < best_loss) THEN
 			best := model;
+			best_info := info;
 			best_round := r - 1;
 			best_loss := coalesce(val, best_loss);
 			since := 0;
@@ -805,7 +810,11 @@ BEGIN
 	-- the ids, below any join)
 	t0 := clock_timestamp();
 	IF cache THEN
-		EXECUTE format('SELECT @extschema@.mtl_evaluate($1, c) FROM %s', rows_table) INTO holdout USING final;
+		-- measured in the round after it, as mtl_evaluate measures
+		SELECT jsonb_build_object('rows', best_info->'validation_rows',
+								  'tasks', jsonb_object_agg(info->'tasks'->t->>'name', best_info->'holdout'->t))
+		  INTO holdout FROM generate_series(0, jsonb_array_length(info->'tasks') - 1) t
+		 WHERE best_info->'holdout' IS NOT NULL;
 		EXECUTE format('DROP TABLE %s', rows_table);
 		FOR setting IN SELECT key, value FROM jsonb_each_text(saved) LOOP
 			PERFORM set_config(setting.key, setting.value, true);

@@ -9,6 +9,96 @@
 
 #define ROUND_MAGIC 0x52544C4DU	/* "MTLR" little-endian */
 
+static int	AllFinite(const float *v, size_t n);
+
+/* ---- held-out scores ---- */
+
+static void
+ScoresStart(MtlRoundScores *sc, const MtlSpec *spec)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->n_tasks = spec->n_tasks;
+	for (int t = 0; t < spec->n_tasks; t++)
+		sc->type[t] = (uint8_t) spec->tasks[t].type;
+}
+
+static void
+ScoresAppend(MtlRoundScores *sc, int t, const float *score, const float *label, int64_t n)
+{
+	if (sc->n[t] + n > sc->cap[t])
+	{
+		int64_t		cap = sc->cap[t] ? sc->cap[t] : 1024;
+
+		while (cap < sc->n[t] + n)
+			cap *= 2;
+		sc->score[t] = mtl_realloc(sc->score[t], sizeof(float) * cap);
+		sc->label[t] = mtl_realloc(sc->label[t], sizeof(float) * cap);
+		sc->cap[t] = cap;
+	}
+	memcpy(sc->score[t] + sc->n[t], score, sizeof(float) * n);
+	memcpy(sc->label[t] + sc->n[t], label, sizeof(float) * n);
+	sc->n[t] += n;
+}
+
+static void
+ScoresFree(MtlRoundScores *sc)
+{
+	/* every task: a read that failed part way leaves n_tasks unset */
+	for (int t = 0; t < MTL_MAX_TASKS; t++)
+	{
+		mtl_free(sc->score[t]);
+		mtl_free(sc->label[t]);
+	}
+	memset(sc, 0, sizeof(*sc));
+}
+
+static void
+ScoresWrite(MtlWriter *w, const MtlRoundScores *sc)
+{
+	mtl_put_u8(w, (uint8_t) sc->n_tasks);
+	for (int t = 0; t < sc->n_tasks; t++)
+	{
+		mtl_put_u8(w, sc->type[t]);
+		mtl_put_u64(w, (uint64_t) sc->n[t]);
+		mtl_put_f32_array(w, sc->score[t], (size_t) sc->n[t]);
+		mtl_put_f32_array(w, sc->label[t], (size_t) sc->n[t]);
+	}
+}
+
+static void
+ScoresRead(MtlReader *r, MtlRoundScores *sc, int64_t val_rows)
+{
+	int			n_tasks = mtl_get_u8(r);
+
+	memset(sc, 0, sizeof(*sc));
+	if (!r->failed && n_tasks > MTL_MAX_TASKS)
+		mtl_reader_fail(r, "round state has too many tasks with scores");
+	for (int t = 0; t < n_tasks && !r->failed; t++)
+	{
+		uint8_t		type = mtl_get_u8(r);
+		uint64_t	n = mtl_get_u64(r);
+
+		if (r->failed)
+			break;
+		if (type > MTL_TASK_REGRESSION || n > (uint64_t) val_rows)
+		{
+			mtl_reader_fail(r, "round state has bad held-out scores");
+			break;
+		}
+		/* both arrays' bytes must be there before they are allocated */
+		if (!mtl_reader_has(r, (size_t) 8 * n))
+			break;
+		sc->type[t] = type;
+		ScoresAppend(sc, t, (const float *) (r->data + r->pos), (const float *) (r->data + r->pos + 4 * n),
+					 (int64_t) n);
+		r->pos += (size_t) 8 * n;
+		if (!AllFinite(sc->score[t], n) || !AllFinite(sc->label[t], n))
+			mtl_reader_fail(r, "round state holds a held-out score or label that is not finite");
+	}
+	if (!r->failed)
+		sc->n_tasks = n_tasks;
+}
+
 static size_t
 EmbFloats(const MtlLayout *L)
 {
@@ -105,6 +195,11 @@ mtl_round_create(const MtlTrained *start, uint64_t key, const MtlRoundOptions *o
 	r->val_sort = mtl_alloc(sizeof(int64_t) * r->batch);
 	r->counts = mtl_alloc(sizeof(float) * (L->emb_rows + 1));
 	r->shuffle = start->model.spec.seed ^ (0x5DEECE66DULL * (uint64_t) opt->round);
+	if (opt->metrics)
+	{
+		ScoresStart(&r->scores, &start->model.spec);
+		r->keep = mtl_alloc(sizeof(float) * 2 * r->batch);
+	}
 	return r;
 }
 
@@ -128,6 +223,8 @@ mtl_round_free(MtlRound *r)
 	mtl_free(r->val_labels);
 	mtl_free(r->val_sort);
 	mtl_free(r->counts);
+	ScoresFree(&r->scores);
+	mtl_free(r->keep);
 	mtl_free(r);
 }
 
@@ -166,6 +263,35 @@ Standardise(const MtlModel *model, float *labels, int n)
 	}
 }
 
+/* The outputs and labels (in task units) of the batch just measured, per task. */
+static void
+KeepScores(MtlRound *r)
+{
+	const MtlModel *start = &r->start->model;
+	int			T = start->spec.n_tasks;
+
+	for (int t = 0; t < r->scores.n_tasks; t++)
+	{
+		const MtlTask *task = &start->spec.tasks[t];
+		const float *logit = mtl_work_logit(r->val_work, t);
+		float	   *score = r->keep;
+		float	   *label = r->keep + r->n_val;
+		int64_t		n = 0;
+
+		for (int k = 0; k < r->n_val; k++)
+		{
+			float		y = r->step_labels[(size_t) k * T + t];
+
+			if (isnan(y))
+				continue;
+			score[n] = (float) mtl_task_output(task, logit[k]);
+			label[n] = task->type == MTL_TASK_REGRESSION ? y * task->target_std + task->target_mean : y;
+			n++;
+		}
+		ScoresAppend(&r->scores, t, score, label, n);
+	}
+}
+
 static void
 MeasureWaiting(MtlRound *r)
 {
@@ -181,6 +307,7 @@ MeasureWaiting(MtlRound *r)
 		mtl_batch_fixed_loss(start, r->val_work, start->params, r->step_slots, r->step_nums,
 							 r->step_labels, r->n_val);
 	r->stats.val_rows += r->n_val;
+	KeepScores(r);
 	r->n_val = 0;
 }
 
@@ -322,6 +449,7 @@ mtl_round_write(MtlWriter *w, const MtlRound *r)
 	if (has_dense)
 		mtl_put_f32_array(w, change + dense0, L->n_params - dense0);
 	WriteTouched(w, change, r->counts, L->emb_rows, L->E, L->n_copies);
+	ScoresWrite(w, &r->scores);
 	WriteTrailer(w);
 	mtl_free(change);
 }
@@ -336,6 +464,7 @@ mtl_round_sum_write(MtlWriter *w, const MtlRoundSum *sum)
 	if (sum->has_dense)
 		mtl_put_f32_array(w, sum->params + dense0, sum->n_params - dense0);
 	WriteTouched(w, sum->params, sum->counts, sum->emb_rows, sum->E, sum->copies);
+	ScoresWrite(w, &sum->scores);
 	WriteTrailer(w);
 }
 
@@ -457,6 +586,8 @@ mtl_round_sum_read(MtlReader *r, int check_crc)
 		sum->counts[k] = count;
 		last = k;
 	}
+	if (!r->failed)
+		ScoresRead(r, &sum->scores, sum->stats.val_rows);
 	if (!r->failed && r->pos != r->len)
 		mtl_reader_fail(r, "round state has trailing bytes");
 	if (!r->failed)
@@ -473,6 +604,7 @@ mtl_round_sum_free(MtlRoundSum *sum)
 		return;
 	mtl_free(sum->params);
 	mtl_free(sum->counts);
+	ScoresFree(&sum->scores);
 	mtl_free(sum);
 }
 
@@ -505,6 +637,11 @@ mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *o)
 	if (o->E != sum->E || o->copies != sum->copies || o->emb_rows != sum->emb_rows ||
 		o->n_params != sum->n_params)
 		MTL_FAIL(MTL_E_MISMATCH, "the round states have different shapes");
+	if (o->scores.n_tasks != sum->scores.n_tasks ||
+		memcmp(o->scores.type, sum->scores.type, sum->scores.n_tasks) != 0)
+		MTL_FAIL(MTL_E_MISMATCH, "the round states kept different held-out scores");
+	for (int t = 0; t < o->scores.n_tasks; t++)
+		ScoresAppend(&sum->scores, t, o->scores.score[t], o->scores.label[t], o->scores.n[t]);
 	if (o->has_dense)
 	{
 		if (!sum->has_dense)
@@ -588,4 +725,42 @@ mtl_round_apply(const MtlTrained *start, uint64_t key, const MtlRoundSum *sum,
 	len = mtl_encode(&out, bytes);
 	mtl_free(out.model.params);
 	return len;
+}
+
+int
+mtl_round_metrics(const MtlRoundSum *sum, int t, MtlTaskMetrics *m)
+{
+	const MtlRoundScores *sc = &sum->scores;
+	int64_t		n;
+	double	   *score,
+			   *label;
+
+	memset(m, 0, sizeof(*m));
+	if (t < 0 || t >= sc->n_tasks)
+		return 0;
+	n = sc->n[t];
+	score = mtl_alloc(sizeof(double) * (n + 1));
+	label = mtl_alloc(sizeof(double) * (n + 1));
+	for (int64_t k = 0; k < n; k++)
+	{
+		score[k] = sc->score[t][k];
+		label[k] = sc->label[t][k];
+	}
+	if (sc->type[t] == MTL_TASK_BINARY)
+	{
+		int64_t    *user = mtl_alloc(sizeof(int64_t) * (n + 1));
+		uint8_t    *has_user = mtl_alloc(n + 1);
+
+		/* no users: the ranking metrics are left out */
+		memset(user, 0, sizeof(int64_t) * (n + 1));
+		memset(has_user, 0, n + 1);
+		mtl_binary_metrics(score, label, user, has_user, n, NULL, m);
+		mtl_free(user);
+		mtl_free(has_user);
+	}
+	else
+		mtl_regression_metrics(score, label, n, m);
+	mtl_free(score);
+	mtl_free(label);
+	return 1;
 }

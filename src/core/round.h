@@ -57,7 +57,9 @@
  *   u64 embedding rows (one copy), u64 parameters, u64 rows, f64 loss,
  *   u64 validation rows, f64 validation loss, u64 shares, u8 has dense,
  *   [dense parameters], u64 touched rows, per row: u64 row, f32 count,
- *   copies x E floats; then u32 CRC-32C of everything before.
+ *   copies x E floats; u8 tasks with held-out scores (0: none kept), per
+ *   task: u8 type, u64 rows, their f32 outputs, their f32 labels; then u32
+ *   CRC-32C of everything before.
  * Reading checks every count, index and value (finite) against the sizes.
  */
 #ifndef MTL_ROUND_H
@@ -66,10 +68,11 @@
 #include <stdint.h>
 
 #include "bytes.h"
+#include "evaluate.h"
 #include "format.h"
 #include "train.h"
 
-#define MTL_ROUND_FORMAT 2
+#define MTL_ROUND_FORMAT 3
 #define MTL_ROUND_WINDOW_BATCHES 8
 #define MTL_ROUND_WINDOW_MIN_ROWS 4096
 
@@ -81,7 +84,22 @@ typedef struct MtlRoundOptions
 	int			batch_size;		/* rows per step of a share; 0: the model's */
 	int			skip_validation;	/* held-out rows sit this round out (not measured) */
 	double		train_rows;		/* rows of one epoch, to spread embedding_l2 over its steps (0: none) */
+	int			metrics;		/* keep each held-out row's scores and labels (mtl_round_metrics) */
 } MtlRoundOptions;
+
+/*
+ * The held-out rows' outputs (in task units) and labels of each task with a
+ * label, when a round keeps them: what their metrics need.
+ */
+typedef struct MtlRoundScores
+{
+	int			n_tasks;		/* 0: not kept */
+	uint8_t		type[MTL_MAX_TASKS];	/* MTL_TASK_BINARY or MTL_TASK_REGRESSION */
+	int64_t		n[MTL_MAX_TASKS];
+	int64_t		cap[MTL_MAX_TASKS];
+	float	   *score[MTL_MAX_TASKS];
+	float	   *label[MTL_MAX_TASKS];
+} MtlRoundScores;
 
 typedef struct MtlRoundStats
 {
@@ -124,6 +142,8 @@ typedef struct MtlRound
 	float	   *counts;			/* [emb_rows] rows that used each embedding row (copy 0) */
 	uint64_t	shuffle;
 	MtlRoundStats stats;
+	MtlRoundScores scores;
+	float	   *keep;			/* [2 batch] a batch's outputs and labels, when kept */
 } MtlRound;
 
 /* Start a share of round opt->round from start (whose identity is key). */
@@ -168,6 +188,7 @@ typedef struct MtlRoundSum
 	float	   *params;			/* [n_params] changes; meaningful for dense when has_dense, */
 	float	   *counts;			/* for embedding row k when counts[k] > 0 */
 	MtlRoundStats stats;
+	MtlRoundScores scores;		/* the shares' held-out rows, one after another */
 } MtlRoundSum;
 
 /* Flat form of a share (after mtl_round_flush) or of a sum. */
@@ -185,6 +206,9 @@ MtlRoundSum *mtl_round_sum_read(MtlReader *r, int check_crc);
 const MtlError *mtl_round_sum_merge(MtlRoundSum *sum, const MtlRoundSum *other);
 
 void		mtl_round_sum_free(MtlRoundSum *sum);
+
+/* Task t's metrics over the held-out rows a sum kept (opt.metrics); 0 when it kept none. */
+int			mtl_round_metrics(const MtlRoundSum *sum, int t, MtlTaskMetrics *m);
 
 /*
  * The round's result as model bytes (*bytes allocated, length returned):

@@ -399,6 +399,7 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 	opt->batch_size = 0;
 	opt->skip_validation = 0;
 	opt->train_rows = 0;
+	opt->metrics = 0;
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *key;
@@ -411,6 +412,15 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 		if (strcmp(key, "validate") == 0 && v.type == jbvBool)
 		{
 			opt->skip_validation = !v.val.boolean;
+			continue;
+		}
+		if (strcmp(key, "metrics") == 0)
+		{
+			if (v.type != jbvBool)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("round option \"metrics\" must be true or false")));
+			opt->metrics = v.val.boolean;
 			continue;
 		}
 		x = OptionNumber(&v, key);
@@ -438,7 +448,7 @@ ParseRoundOptions(Jsonb *options, const MtlSpec *spec, MtlRoundOptions *opt)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown round option \"%s\"", key),
-					 errhint("The options are round, learning_rate, row_fraction, batch_size, validate and train_rows.")));
+					 errhint("The options are round, learning_rate, row_fraction, batch_size, validate, train_rows and metrics.")));
 	}
 	if (opt->round == 0)
 		ereport(ERROR,
@@ -773,6 +783,47 @@ mtl_round_apply_model(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(ToBytea(bytes, len, "model"));
 }
 
+static void
+AppendMetric(StringInfo s, const char *key, double value)
+{
+	if (isfinite(value))
+		appendStringInfo(s, "\"%s\": %.17g, ", key, value);
+	else
+		appendStringInfo(s, "\"%s\": null, ", key);
+}
+
+/*
+ * "holdout": per task (in task order) the metrics of the held-out rows the
+ * round measured its start model on, as mtl_evaluate gives them: auc and
+ * logloss, or rmse and mae, and count; when the round kept their scores.
+ */
+static void
+AppendHoldout(StringInfo s, const MtlRoundSum *sum)
+{
+	if (sum->scores.n_tasks == 0)
+		return;
+	appendStringInfoString(s, ", \"holdout\": [");
+	for (int t = 0; t < sum->scores.n_tasks; t++)
+	{
+		MtlTaskMetrics m;
+
+		mtl_round_metrics(sum, t, &m);
+		appendStringInfoString(s, t > 0 ? ", {" : "{");
+		if (sum->scores.type[t] == MTL_TASK_BINARY)
+		{
+			AppendMetric(s, "auc", m.auc);
+			AppendMetric(s, "logloss", m.logloss);
+		}
+		else
+		{
+			AppendMetric(s, "rmse", m.rmse);
+			AppendMetric(s, "mae", m.mae);
+		}
+		appendStringInfo(s, "\"count\": " INT64_FORMAT "}", m.count);
+	}
+	appendStringInfoChar(s, ']');
+}
+
 /* mtl_round_info(round state) -> jsonb */
 Datum
 mtl_round_info(PG_FUNCTION_ARGS)
@@ -794,6 +845,7 @@ mtl_round_info(PG_FUNCTION_ARGS)
 		appendStringInfo(&s, ", \"loss\": %.9g", sum->stats.loss / sum->stats.rows);
 	if (sum->stats.val_rows > 0)
 		appendStringInfo(&s, ", \"validation_loss\": %.9g", sum->stats.val_loss / sum->stats.val_rows);
+	AppendHoldout(&s, sum);
 	appendStringInfoChar(&s, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }
