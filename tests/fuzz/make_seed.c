@@ -33,7 +33,8 @@ static int
 StateSeeds(const char *dir, const MtlTrained *m, MtlRowStore *rows)
 {
 	MtlWriter	w = {0};
-	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 1.0};
+	/* with held-out scores kept: the longest form of a round state */
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 1.0, .metrics = 1};
 	MtlRound   *round = mtl_round_create(m, 7, &opt);
 	MtlRowStore *counting = mtl_rows_create_counting(rows->n_tasks);
 	int			bad = 0;
@@ -50,11 +51,13 @@ StateSeeds(const char *dir, const MtlTrained *m, MtlRowStore *rows)
 		float	   *nums,
 				   *labels;
 
-		mtl_round_row(round, MTL_ROUND_TRAIN, &slots, &nums, &labels);
+		int			part = k % 4 == 0 ? MTL_ROUND_VALIDATION : MTL_ROUND_TRAIN;
+
+		mtl_round_row(round, part, &slots, &nums, &labels);
 		mtl_schema_row_from_ids(&m->schema, &m->model.layout, k % m->schema.ids[0].n,
 								k % m->schema.ids[1].n, slots, nums);
 		memcpy(labels, mtl_rows_labels(rows, k), sizeof(float) * rows->n_tasks);
-		mtl_round_commit(round, MTL_ROUND_TRAIN);
+		mtl_round_commit(round, part);
 	}
 	mtl_round_flush(round);
 	w.len = 0;

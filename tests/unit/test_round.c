@@ -13,6 +13,7 @@
 #include "synthetic.h"
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
+#include "../../src/core/predict.h"
 #include "../../src/core/rng.h"
 #include "../../src/core/round.h"
 
@@ -334,10 +335,122 @@ TestLearns(const MtlTrained *start, const MtlRowStore *store)
 }
 
 /* Every truncation and every single-byte change of a share is refused. */
+/* Metrics of task t over the held-out rows of store, scored one by one by the predictor. */
+static void
+PredictorMetrics(const MtlTrained *start, const MtlRowStore *store, int t, MtlTaskMetrics *m)
+{
+	const MtlSpec *spec = &start->model.spec;
+	MtlRoundOptions opt = {.round = 1, .row_fraction = 0.0};
+	MtlPredictor *p = mtl_predictor_create(start);
+	double	   *score = mtl_alloc(sizeof(double) * (store->n_rows + 1));
+	double	   *label = mtl_alloc(sizeof(double) * (store->n_rows + 1));
+	int64_t    *user = mtl_alloc(sizeof(int64_t) * (store->n_rows + 1));
+	uint8_t    *has_user = mtl_alloc(store->n_rows + 1);
+	double		out[MTL_MAX_TASKS];
+	int64_t		n = 0;
+
+	for (int64_t k = 0; k < store->n_rows; k++)
+	{
+		const MtlRowRef *ref = mtl_rows_ref(store, k);
+		int64_t		u = mtl_rows_user_id(store, ref),
+					i = mtl_rows_item_id(store, ref);
+		float		y = mtl_rows_labels(store, k)[t];
+
+		if (mtl_round_part(spec, &opt, 1, u, 1, i) != MTL_ROUND_VALIDATION || isnan(y))
+			continue;
+		mtl_predictor_row_from_ids(p, mtl_schema_find_id(&start->schema, MTL_SIDE_USER, u),
+								   mtl_schema_find_id(&start->schema, MTL_SIDE_ITEM, i));
+		mtl_predictor_run(p, out);
+		score[n] = out[t];
+		label[n] = y;
+		user[n] = 0;
+		has_user[n] = 0;
+		n++;
+	}
+	memset(m, 0, sizeof(*m));
+	if (spec->tasks[t].type == MTL_TASK_BINARY)
+		mtl_binary_metrics(score, label, user, has_user, n, NULL, m);
+	else
+		mtl_regression_metrics(score, label, n, m);
+	mtl_predictor_free(p);
+	mtl_free(score);
+	mtl_free(label);
+	mtl_free(user);
+	mtl_free(has_user);
+}
+
+/*
+ * A round that keeps held-out scores gives the metrics of its start model on
+ * the held-out rows, as scoring them one by one does; two shares' scores
+ * add up; a share without them does not merge with one with them.
+ */
+static void
+TestHeldOutMetrics(const MtlTrained *start, const MtlRowStore *store)
+{
+	MtlRoundOptions opt = {.round = 2, .learning_rate = 0.01f, .row_fraction = 0.0, .metrics = 1};
+	MtlRoundOptions plain = {.round = 2, .learning_rate = 0.01f, .row_fraction = 0.0};
+	MtlRound   *a = RunShare(start, store, &opt),
+			   *b = RunShare(start, store, &opt),
+			   *c = RunShare(start, store, &plain);
+	MtlWriter	wa = {0},
+				wb = {0},
+				wc = {0};
+	MtlRoundSum *sa,
+			   *sb,
+			   *sc;
+
+	mtl_round_write(&wa, a);
+	mtl_round_write(&wb, b);
+	mtl_round_write(&wc, c);
+	sa = ReadBack(&wa);
+	sb = ReadBack(&wb);
+	sc = ReadBack(&wc);
+	CHECK(sa != NULL && sb != NULL && sc != NULL, "round states with held-out scores read back");
+	if (sa != NULL && sb != NULL && sc != NULL)
+	{
+		MtlTaskMetrics got,
+					want;
+		int64_t		kept0 = 0;
+
+		for (int t = 0; t < start->model.spec.n_tasks; t++)
+		{
+			CHECK(mtl_round_metrics(sa, t, &got), "task %d: a round with metrics keeps its scores", t);
+			kept0 = t == 0 ? got.count : kept0;
+			PredictorMetrics(start, store, t, &want);
+			CHECK(got.count == want.count && got.count > 100,
+				  "task %d: every labelled held-out row is kept (%lld, scored one by one %lld)", t,
+				  (long long) got.count, (long long) want.count);
+			if (start->model.spec.tasks[t].type == MTL_TASK_BINARY)
+				CHECK(fabs(got.auc - want.auc) < 1e-4 && fabs(got.logloss - want.logloss) < 1e-4,
+					  "task %d: AUC %.6f and logloss %.6f as scored one by one (%.6f, %.6f)", t,
+					  got.auc, got.logloss, want.auc, want.logloss);
+			else
+				CHECK(fabs(got.rmse - want.rmse) < 1e-4 * (1 + want.rmse) &&
+					  fabs(got.mae - want.mae) < 1e-4 * (1 + want.mae),
+					  "task %d: RMSE %.6f and MAE %.6f as scored one by one (%.6f, %.6f)", t,
+					  got.rmse, got.mae, want.rmse, want.mae);
+		}
+		CHECK(!mtl_round_metrics(sc, 0, &got), "a round without the option keeps no scores");
+		CHECK(mtl_round_sum_merge(sa, sb) == NULL && mtl_round_metrics(sa, 0, &got) &&
+			  got.count == 2 * kept0, "two shares' held-out scores add up");
+		CHECK(mtl_round_sum_merge(sa, sc) != NULL, "a share without scores does not merge with one with them");
+	}
+	mtl_round_sum_free(sa);
+	mtl_round_sum_free(sb);
+	mtl_round_sum_free(sc);
+	mtl_round_free(a);
+	mtl_round_free(b);
+	mtl_round_free(c);
+	mtl_free(wa.data);
+	mtl_free(wb.data);
+	mtl_free(wc.data);
+}
+
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
-	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 0.5};
+	/* held-out scores kept: the longest form of a state */
+	MtlRoundOptions opt = {.round = 1, .learning_rate = 0.01f, .row_fraction = 0.5, .metrics = 1};
 	MtlRound   *round = RunShare(start, store, &opt);
 	MtlWriter	w = {0};
 	int			truncated = 1,
@@ -385,6 +498,7 @@ test_round(void)
 	TestParts();
 	TestMerge();
 	TestLearns(&start, store);
+	TestHeldOutMetrics(&start, store);
 	TestDamage(&start, store);
 	mtl_trained_free(&start);
 	mtl_rows_free(store);
