@@ -59,19 +59,16 @@ FROM f_model;
 -- recommend ranks the catalog with the stored tags
 SELECT count(*) AS items FROM f_model, mtl_recommend(model, 2, 40);
 
--- packed rows (the data-parallel path) carry lists as their jsonb twins do
-SELECT mtl_round_encode(model, mtl_round_pack(2, 5, ARRAY[1]::float8[], NULL, '{"tags": ["wool", "linen"]}'))
-	   = mtl_round_encode(model, 2, 5, ARRAY[1]::float8[], NULL, '{"tags": ["wool", "linen"]}') AS packed_encode_same,
-	   (SELECT mtl_evaluate(model, mtl_round_pack(r.user_id, r.item_id, ARRAY[r.clicked], NULL,
-											 jsonb_build_object('tags', r.tags)))
-		FROM f_rows r WHERE r.user_id < 5)
-	   = (SELECT mtl_evaluate(model, r.user_id, r.item_id, ARRAY[r.clicked], NULL, jsonb_build_object('tags', r.tags))
-		  FROM f_rows r WHERE r.user_id < 5) AS packed_evaluate_same
-FROM f_model;
--- a text cannot be packed: the packed row holds its hash
-SELECT mtl_round_init(mtl_round_pack(user_id, item_id, ARRAY[clicked], NULL, jsonb_build_object('title', title)),
-					  '{"tasks": [{"name": "ctr", "type": "binary"}], "text": ["title"]}')
-FROM f_rows;
+-- chunks of rows (the data-parallel path) carry lists and texts as mtl_train
+-- reads them: a round over a chunk is the round over the rows themselves
+SELECT (SELECT mtl_train_round(m.model, r.user_id, r.item_id, ARRAY[r.clicked], jsonb_build_object('parity', (r.user_id % 2)::text),
+							   jsonb_build_object('tags', r.tags, 'title', r.title), '{"round": 1}') FROM f_rows r)
+	   = (SELECT mtl_train_round(m.model, k.c, '{"round": 1}')
+		  FROM (SELECT mtl_round_rows(r.user_id, r.item_id, ARRAY[r.clicked], jsonb_build_object('parity', (r.user_id % 2)::text),
+									  jsonb_build_object('tags', r.tags, 'title', r.title),
+									  '{"tasks": [{"name": "ctr", "type": "binary"}], "bag_size": 4, "text": ["title"], "text_buckets": 1024}') AS c
+				FROM f_rows r) k) AS chunk_round_same
+FROM f_model m;
 
 -- behaviour sequences: a user's recent items (item ids, newest first) as a
 -- user feature; users of even ids click linen items, and their histories hold

@@ -1,5 +1,5 @@
 -- Data-parallel training in rounds: the first pass, a round, applying it,
--- encoded rows, parallel plans, the driver, and every error.
+-- chunks of rows, parallel plans, the driver, and every error.
 SET client_min_messages = warning;
 SELECT mtl_demo_shop('rounds_shop', 300, 80, 20000, 0.7);
 RESET client_min_messages;
@@ -49,39 +49,46 @@ SELECT mtl_train_round(mtl_round_model(m.model), r.user_id, r.item_id, r.labels,
 	   count(*) FILTER (WHERE mtl_round_model(m.model) IS NOT NULL) AS rows_with_model
 FROM rounds_models m, rounds_rows r, rounds_results res WHERE m.round = 0 AND r.day <= 12 GROUP BY res.result;
 SELECT mtl_round_model(NULL) IS NULL AS null_stays_null;
--- rows encoded once train the same round as the rows themselves
-CREATE TABLE rounds_encoded AS
-SELECT mtl_round_encode(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx) AS e
-FROM rounds_models m, (SELECT * FROM rounds_rows WHERE day <= 12 ORDER BY user_id, item_id, day) r WHERE m.round = 0;
-SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 1, "row_fraction": 0.5}') =
-	   (SELECT mtl_train_round(m2.model, e.e, '{"round": 1, "row_fraction": 0.5}') FROM rounds_models m2, rounds_encoded e WHERE m2.round = 0)
-	   AS encoded_same
-FROM rounds_models m, (SELECT * FROM rounds_rows WHERE day <= 12 ORDER BY user_id, item_id, day) r WHERE m.round = 0;
--- rows packed once (mtl_round_pack): the same first pass and the same encoded rows
-CREATE TABLE rounds_packed AS
-SELECT mtl_round_pack(user_id, item_id, labels, uf, itf, ctx) AS p, user_id, item_id, labels, uf, itf, ctx
-FROM rounds_rows WHERE day <= 12;
-SELECT (SELECT mtl_round_init(p, :'config') FROM rounds_packed) = model AS packed_init_same
+-- the rows kept once as chunks (mtl_round_rows, grouped by mtl_round_chunk_key,
+-- one chunk per page as mtl_fit_parallel keeps them): the same first pass,
+-- the same round, the held-out rows' metrics
+CREATE TABLE rounds_chunks WITH (fillfactor = 10) AS
+SELECT mtl_round_rows(user_id, item_id, labels, uf, itf, ctx, :'config') AS c, repeat(' ', 1024) AS pad
+FROM rounds_rows WHERE day <= 12 GROUP BY mtl_round_chunk_key(4000);
+ALTER TABLE rounds_chunks SET (parallel_workers = 2);
+SELECT count(*) AS chunks, pg_relation_size('rounds_chunks') / current_setting('block_size')::int AS pages FROM rounds_chunks;
+SELECT (SELECT mtl_round_init(c, :'config') FROM rounds_chunks) = model AS chunk_init_same
 FROM rounds_models WHERE round = 0;
-SELECT bool_and(mtl_round_encode(m.model, k.p) = mtl_round_encode(m.model, k.user_id, k.item_id, k.labels, k.uf, k.itf, k.ctx)) AS packed_encode_same,
-	   count(*) AS rows
-FROM rounds_models m, rounds_packed k WHERE m.round = 0;
-SELECT (SELECT mtl_evaluate(m.model, k.p) FROM rounds_packed k) =
-	   (SELECT mtl_evaluate(m.model, k.user_id, k.item_id, k.labels, k.uf, k.itf, k.ctx) FROM rounds_packed k)
-	   AS packed_evaluate_same
+SELECT mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 1, "row_fraction": 0.5}') =
+	   (SELECT mtl_train_round(m2.model, k.c, '{"round": 1, "row_fraction": 0.5}') FROM rounds_models m2, rounds_chunks k WHERE m2.round = 0)
+	   AS chunk_round_same
+FROM rounds_models m, rounds_rows r WHERE m.round = 0 AND r.day <= 12;
+-- the held-out rows of chunks: as mtl_evaluate of those rows, and as a round that keeps their scores
+CREATE TABLE rounds_eval AS
+SELECT (SELECT mtl_evaluate(m.model, k.c) FROM rounds_chunks k) AS chunks,
+	   (SELECT mtl_evaluate(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx) FROM rounds_rows r
+		 WHERE r.day <= 12 AND mtl_round_takes(m.model, '{"round": 1, "row_fraction": 0}', r.user_id, r.item_id)) AS rows,
+	   (SELECT mtl_round_info(mtl_train_round(m.model, k.c, '{"round": 2, "row_fraction": 0, "metrics": true}')) FROM rounds_chunks k) AS round
 FROM rounds_models m WHERE m.round = 1;
--- without ids or features, and with features of one side only
-SELECT mtl_round_encode(m.model, mtl_round_pack(NULL, NULL, ARRAY[1, NULL]::float8[])) =
-	   mtl_round_encode(m.model, NULL, NULL, ARRAY[1, NULL]::float8[]) AS no_ids_same,
-	   mtl_round_encode(m.model, mtl_round_pack(r.user_id, r.item_id, r.labels, NULL, '{}')) =
-	   mtl_round_encode(m.model, r.user_id, r.item_id, r.labels, NULL, '{}') AS one_side_same
-FROM rounds_models m, (SELECT * FROM rounds_rows LIMIT 1) r WHERE m.round = 0;
--- a slice per row: held-out rows -1, the rest spread over ceil(1 / row_fraction) slices
-SELECT array_agg(s ORDER BY s) AS slices
-FROM (SELECT DISTINCT mtl_round_slice(m.model, e.e, 0.3) AS s FROM rounds_models m, rounds_encoded e WHERE m.round = 0) x;
-SELECT sum(CASE WHEN mtl_round_slice(m.model, e.e, 0.5) = 0 THEN 1 END) =
-	   (SELECT (mtl_round_info(result)->>'rows')::bigint FROM rounds_results) AS slice_is_round_1
-FROM rounds_models m, rounds_encoded e WHERE m.round = 0;
+SELECT chunks = rows AS chunk_evaluate_same,
+	   abs((round->'holdout'->0->>'auc')::float8 - (rows->'tasks'->'ctr'->>'auc')::float8) < 1e-4 AS round_auc_same,
+	   abs((round->'holdout'->1->>'logloss')::float8 - (rows->'tasks'->'cvr'->>'logloss')::float8) < 1e-4 AS round_logloss_same,
+	   (round->'holdout'->0->>'count')::int = (rows->'tasks'->'ctr'->>'count')::int AS round_count_same,
+	   (round->>'validation_rows')::int = (rows->>'rows')::int AS validation_rows_same
+FROM rounds_eval;
+-- a row without ids, and one with features of one side only
+SELECT (mtl_round_info(r)->>'rows')::int + (mtl_round_info(r)->>'validation_rows')::int AS rows_used
+FROM (SELECT mtl_train_round(m.model, k.c, '{"round": 1}') AS r FROM rounds_models m,
+	  (SELECT mtl_round_rows(u, i, l, uf, itf, ctx, :'config') AS c
+	   FROM (VALUES (NULL::bigint, NULL::bigint, ARRAY[1, NULL]::float8[], NULL::jsonb, NULL::jsonb, NULL::jsonb),
+					(1::bigint, 2::bigint, ARRAY[0, NULL]::float8[], NULL, '{}', NULL)) v(u, i, l, uf, itf, ctx)) k
+	  WHERE m.round = 0) x;
+-- rounds of row_fraction 0.3 train ceil(1 / 0.3) = 4 slices, every training row once
+SELECT sum((mtl_round_info(r)->>'rows')::int) + max((mtl_round_info(r)->>'validation_rows')::int)
+	   = (SELECT count(*) FROM rounds_rows WHERE day <= 12) AS slices_cover_rows,
+	   count(*) FILTER (WHERE (mtl_round_info(r)->>'rows')::int > 0) AS slices
+FROM (SELECT mtl_train_round(m.model, k.c, jsonb_build_object('round', n, 'row_fraction', 0.3)) AS r
+	  FROM rounds_models m, rounds_chunks k, generate_series(1, 4) n WHERE m.round = 0 GROUP BY n) x;
 
 -- round 2 measures round 1's model: its held-out loss is lower than round 0's
 SELECT (mtl_round_info(mtl_train_round(m.model, r.user_id, r.item_id, r.labels, r.uf, r.itf, r.ctx, '{"round": 2, "row_fraction": 0}'))->>'validation_loss')::float8
@@ -96,15 +103,24 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF)
-SELECT mtl_train_round((SELECT model FROM rounds_models WHERE round = 0), e.e, '{"round": 1}') FROM rounds_encoded e;
-SELECT (mtl_round_info(r)->>'rows')::int + (mtl_round_info(r)->>'validation_rows')::int = (SELECT count(*) FROM rounds_encoded) AS every_row_once
-FROM (SELECT mtl_train_round((SELECT model FROM rounds_models WHERE round = 0), e.e, '{"round": 1}') AS r FROM rounds_encoded e) x;
+SELECT mtl_train_round((SELECT model FROM rounds_models WHERE round = 0), c, '{"round": 1}') FROM rounds_chunks;
+SELECT (mtl_round_info(r)->>'rows')::int + (mtl_round_info(r)->>'validation_rows')::int = (SELECT count(*) FROM rounds_rows WHERE day <= 12) AS every_row_once,
+	   (mtl_round_info(r)->>'shares')::int AS shares
+FROM (SELECT mtl_train_round((SELECT model FROM rounds_models WHERE round = 0), c, '{"round": 1}') AS r FROM rounds_chunks) x;
+-- each worker streams its chunks out as they fill: grouping by the chunk key needs no sort or hash table
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF)
+SELECT mtl_round_rows(user_id, item_id, labels, uf, itf, ctx, :'config') FROM rounds_rows GROUP BY mtl_round_chunk_key(4000);
+SELECT (mtl_info(mtl_round_init(c, :'config'))->'training'->>'rows')::int = (SELECT count(*) FROM rounds_rows) AS every_row_kept,
+	   count(*) >= 5 AS chunks
+FROM (SELECT mtl_round_rows(user_id, item_id, labels, uf, itf, ctx, :'config') AS c FROM rounds_rows GROUP BY mtl_round_chunk_key(4000)) x;
+RESET enable_hashagg;
 SELECT mtl_info(mtl_round_init(user_id, item_id, labels, uf, itf, ctx, :'config'))->'features' =
 	   (SELECT mtl_info(model)->'features' FROM rounds_models WHERE round = 0) AS parallel_first_pass_same
 FROM rounds_rows WHERE day <= 12;
 RESET parallel_leader_participation;
 
--- the driver: the first pass, rows encoded once, rounds until the held-out loss stops falling
+-- the driver: rows kept once as chunks, the first pass, rounds until the held-out loss stops falling
 SET client_min_messages = warning;
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels, uf, itf, ctx FROM rounds_rows WHERE day <= 12',
 	jsonb_set(jsonb_set(:'config', '{round_fraction}', '0.5'), '{verbose}', 'false')) AS version;
@@ -123,7 +139,7 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 
--- without a schema to create the encoded rows in, every round runs the query
+-- without a schema to keep the rows in, every round runs the query
 SET max_parallel_workers_per_gather = 0;
 SET search_path = '';
 SELECT public.mtl_fit_parallel('rounds_nopath', 'SELECT user_id, item_id, labels FROM public.rounds_rows WHERE day <= 12',
@@ -159,32 +175,21 @@ SELECT mtl_round_info(overlay(result placing '\xff'::bytea from 60)) FROM rounds
 SELECT mtl_round_apply(m.model, r.result) FROM rounds_models m, rounds_results r WHERE m.round = 1;
 SELECT mtl_round_apply(m.model, '\x00'::bytea) FROM rounds_models m WHERE m.round = 0;
 SELECT mtl_train_round(m.model, '\x0001'::bytea, '{"round": 1}') FROM rounds_models m WHERE m.round = 0;
-SELECT mtl_train_round(m.model, overlay(e.e placing '\xffffff7f'::bytea from 9), '{"round": 1}')
-FROM rounds_models m, (SELECT e FROM rounds_encoded LIMIT 1) e WHERE m.round = 0;
-SELECT mtl_train_round(m.model, overlay(e.e placing '\x000000000000f07f'::bytea from 1), '{"round": 1}')
-FROM rounds_models m, (SELECT e FROM rounds_encoded LIMIT 1) e WHERE m.round = 0;
+SELECT mtl_train_round(m.model, c, '{"round": 1, "metrics": 1}') FROM rounds_models m, rounds_chunks WHERE m.round = 0;
 SELECT mtl_round_init(user_id, item_id, labels, NULL) FROM rounds_rows;
 SELECT mtl_round_init(user_id, item_id, labels, '{"tasks": []}') FROM rounds_rows;
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id FROM rounds_rows', :'config');
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows WHERE false', :'config');
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows', jsonb_set(:'config', '{round_fraction}', '0'));
-SELECT mtl_round_encode(NULL, 1, 2, ARRAY[1, 0]::float8[]);
-SELECT mtl_round_encode(model, 1, 2, NULL) FROM rounds_models WHERE round = 0;
-SELECT mtl_round_encode(model, 1, 2, ARRAY[1]::float8[]) FROM rounds_models WHERE round = 0;
-SELECT mtl_round_encode('\x0102'::bytea, 1, 2, ARRAY[1, 0]::float8[]);
-SELECT mtl_round_pack(1, 2, NULL);
-SELECT mtl_round_pack(1, 2, ARRAY['NaN']::float8[]);
-SELECT mtl_round_pack(1, 2, ARRAY[[1, 0]]::float8[]);
-SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '[1]', NULL);
-SELECT mtl_round_pack(1, 2, ARRAY[1, 0]::float8[], '{"a": [true]}', NULL);
+SELECT mtl_round_chunk_key(0);
+SELECT mtl_round_rows(1, 2, ARRAY[1, 0, 1]::float8[], jsonb_set(:'config', '{sample_weight}', 'true'));
+SELECT mtl_round_rows(1, 2, ARRAY[1]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}], "weight": 1}');
 SELECT mtl_round_init(NULL::bytea, :'config');
-SELECT mtl_round_init(p, NULL) FROM rounds_packed;
-SELECT mtl_round_init(mtl_round_pack(1, 2, ARRAY[1]::float8[]), :'config');
-SELECT mtl_round_init(mtl_round_pack(1, 2, ARRAY[2, 0]::float8[]), :'config');
-SELECT mtl_round_encode(model, NULL::bytea) FROM rounds_models WHERE round = 0;
-SELECT mtl_round_encode(model, '\x00'::bytea) FROM rounds_models WHERE round = 0;
--- damaged or truncated packed rows: every prefix is refused, and a changed
--- byte anywhere is refused or read as another valid row, never a crash
+SELECT mtl_round_init(c, NULL) FROM rounds_chunks;
+SELECT mtl_round_init(c, :'config') FROM (SELECT mtl_round_rows(1, 2, ARRAY[1]::float8[], '{"tasks": [{"name": "ctr", "type": "binary"}]}') AS c) x;
+SELECT mtl_round_init('\x00'::bytea, :'config');
+-- damaged or truncated chunks: every prefix is refused, and a changed byte
+-- anywhere is refused (the checksum), never a crash
 CREATE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE q;
@@ -192,21 +197,23 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE;
 END $$;
-SELECT pg_temp.outcome(format('SELECT mtl_round_encode(%L::bytea, %L::bytea)', m.model, substr(k.p, 1, n))) AS prefix,
+CREATE TABLE rounds_small AS
+SELECT mtl_round_rows(user_id, item_id, labels, uf, itf, ctx, :'config') AS c FROM (SELECT * FROM rounds_rows LIMIT 3) r;
+SELECT pg_temp.outcome(format('SELECT mtl_train_round(%L::bytea, %L::bytea, ''{"round": 1}'')', m.model, substr(k.c, 1, n))) AS prefix,
 	   count(*)
-FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k, generate_series(0, octet_length(k.p) - 1) n
+FROM rounds_models m, rounds_small k, generate_series(0, octet_length(k.c) - 1) n
 WHERE m.round = 0 GROUP BY 1 ORDER BY 1;
-SELECT pg_temp.outcome(format('SELECT mtl_round_encode(%L::bytea, %L::bytea)', m.model,
-							  set_byte(k.p, n, get_byte(k.p, n) # 255))) IN ('ok', 'XX001', '22000', '2202E') AS flipped_byte_handled,
+SELECT pg_temp.outcome(format('SELECT mtl_evaluate(%L::bytea, %L::bytea)', m.model,
+							  set_byte(k.c, n, get_byte(k.c, n) # 255))) AS flipped_byte,
 	   count(*)
-FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k, generate_series(0, octet_length(k.p) - 1) n
-WHERE m.round = 0 GROUP BY 1;
+FROM rounds_models m, rounds_small k, generate_series(0, octet_length(k.c) - 1) n
+WHERE m.round = 0 GROUP BY 1 ORDER BY 1;
+SELECT pg_temp.outcome(format('SELECT mtl_round_init(%L::bytea, %L)', substr(k.c, 1, n), :'config')) AS init_prefix,
+	   count(*)
+FROM rounds_small k, generate_series(0, octet_length(k.c) - 1) n GROUP BY 1 ORDER BY 1;
 SELECT mtl_evaluate(model, '\x00'::bytea) FROM rounds_models WHERE round = 0;
-SELECT mtl_evaluate(m.model, substr(k.p, 1, 20)) FROM rounds_models m, (SELECT p FROM rounds_packed LIMIT 1) k WHERE m.round = 0;
-SELECT mtl_evaluate(NULL::bytea, p) IS NULL AS no_model_no_rows FROM rounds_packed;
+SELECT mtl_evaluate(NULL::bytea, c) IS NULL AS no_model_no_rows FROM rounds_chunks;
 SELECT mtl_fit_parallel('rounds', 'SELECT user_id, item_id, labels FROM rounds_rows', jsonb_set(:'config', '{round_batch_size}', '0'));
-SELECT mtl_round_slice(model, '\x00'::bytea, 0.5) FROM rounds_models WHERE round = 0;
-SELECT mtl_round_slice(m.model, e.e, 0) FROM rounds_models m, (SELECT e FROM rounds_encoded LIMIT 1) e WHERE m.round = 0;
 SELECT mtl_round_takes(NULL, '{"round": 1}', 1, 2);
 SELECT mtl_round_takes(model, NULL, 1, 2) FROM rounds_models WHERE round = 0;
 SELECT mtl_round_takes(model, '{"round": 1, "validate": "yes"}', 1, 2) FROM rounds_models WHERE round = 0;
@@ -224,5 +231,5 @@ FROM rounds_rows WHERE false;
 
 DELETE FROM mtl_deployments WHERE name = 'rounds';
 DELETE FROM mtl_models WHERE name = 'rounds';
-DROP TABLE rounds_rows, rounds_models, rounds_results, rounds_encoded;
+DROP TABLE rounds_rows, rounds_models, rounds_results, rounds_chunks, rounds_eval, rounds_small;
 DROP SCHEMA rounds_shop CASCADE;

@@ -4,7 +4,7 @@
 # given ctr, scenario towers, 3 epochs, no early stop), trained on days 1-12.
 #   serial: INSERT ... SELECT mtl_train(...) FROM the join (parallel workers
 #           collect the rows; one backend trains)
-#   rounds: mtl_fit_parallel (first pass, rows encoded once, rounds of
+#   rounds: mtl_fit_parallel (rows kept once as chunks, first pass, rounds of
 #           round_fraction of the rows on the parallel workers, 1 by
 #           default as in mtl_fit_parallel: MTL_ROUND_FRACTION)
 # Prints wall time of each whole statement, their ratio, and the held-out
@@ -49,7 +49,7 @@ start=$(date +%s.%N)
 q -v c="$config" -v q="$query" -v f="$fraction" -v rc="$round_config" 2>&1 <<< "SELECT mtl_fit_parallel('rounds', :'q', jsonb_set(:'c'::jsonb, '{round_fraction}', :'f')
 	|| CASE WHEN '$share_batch' = '' THEN '{}' ELSE jsonb_build_object('round_batch_size', '${share_batch:-0}'::int) END
 	|| :'rc'::jsonb)" |
-	grep -E "packed|vocabularies|encoded|measured|round [0-9]" | sed 's/^.*mtl_fit_parallel: /  /'
+	grep -E "kept in|vocabularies|measured|round [0-9]" | sed 's/^.*mtl_fit_parallel: /  /'
 rounds=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN {printf "%.1f", a - b}')
 q -c "INSERT INTO models SELECT 'rounds', mtl_model('rounds')"
 aucs=$(q <<'SQL'
