@@ -228,7 +228,14 @@ mtl_round_init_chunk_step(PG_FUNCTION_ARGS)
 		int			n = mtl_rows_chunk(chunk, c, NULL, &rows);
 
 		for (int k = 0; k < n; k++)
-			mtl_label_stats_add(&s->labels, &s->train.spec, mtl_chunk_labels(chunk, rows, k));
+		{
+			const float *labels = mtl_chunk_labels(chunk, rows, k);
+
+			for (int t = 0; t < chunk->n_tasks; t++)
+				if (isinf(labels[t]))
+					MtlReportBadChunk("an infinite label");
+			mtl_label_stats_add(&s->labels, &s->train.spec, labels);
+		}
 	}
 	old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
 	why = mtl_rows_merge(s->train.rows, chunk);
@@ -626,11 +633,11 @@ ChunkRow(const MtlTrained *m, const MtlDataset *data, const MtlRowRef *ref, cons
 	mtl_dataset_expand_sides(data, ref, slots, nums);
 	for (int k = 0; k < L->n_cols; k++)
 		if (!isfinite(nums[k]))
-			ReportBadState("chunk of rows", "a number that is not finite");
+			MtlReportBadChunk("a number that is not finite");
 	for (int t = 0; t < m->model.spec.n_tasks; t++)
 	{
 		if (isinf(from[t]))
-			ReportBadState("chunk of rows", "an infinite label");
+			MtlReportBadChunk("an infinite label");
 		labels[t] = from[t];
 	}
 }

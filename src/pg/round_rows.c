@@ -89,8 +89,8 @@ mtl_round_chunk_key(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(((int64) (ParallelWorkerNumber + 1) << 40) + (*seen)++ / per_chunk);
 }
 
-static void
-ReportBadChunk(const char *why)
+void
+MtlReportBadChunk(const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
@@ -108,18 +108,18 @@ MtlReadChunk(bytea *chunk, int n_tasks)
 
 	if (len < 12 || mtl_crc32c(0, data, len - 4) !=
 		(uint32) (data[len - 4] | (data[len - 3] << 8) | (data[len - 2] << 16) | ((uint32) data[len - 1] << 24)))
-		ReportBadChunk("checksum mismatch (damaged or truncated)");
+		MtlReportBadChunk("checksum mismatch (damaged or truncated)");
 	r.len = len - 4;
 	if (mtl_get_u32(&r) != CHUNK_MAGIC || mtl_get_u32(&r) != CHUNK_FORMAT)
-		ReportBadChunk("not a chunk made by mtl_round_rows");
+		MtlReportBadChunk("not a chunk made by mtl_round_rows");
 	store = mtl_rows_read(&r);
 	if (store == NULL)
-		ReportBadChunk(r.failed);
+		MtlReportBadChunk(r.failed);
 	/* on an error the store goes with the caller's memory context */
 	if (store->no_rows)
-		ReportBadChunk("a store without rows");
+		MtlReportBadChunk("a store without rows");
 	if (r.pos != r.len)
-		ReportBadChunk("trailing bytes");
+		MtlReportBadChunk("trailing bytes");
 	if (store->n_tasks != n_tasks)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

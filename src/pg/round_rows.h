@@ -8,5 +8,7 @@
 
 /* The rows of a chunk made by mtl_round_rows, checked; n_tasks: the labels each row must have. */
 MtlRowStore *MtlReadChunk(bytea *chunk, int n_tasks);
+/* ERROR (XX001): a chunk's content is not what mtl_round_rows writes */
+void		MtlReportBadChunk(const char *why) pg_attribute_noreturn();
 
 #endif
