@@ -25,6 +25,9 @@ ScoresStart(MtlRoundScores *sc, const MtlSpec *spec)
 static void
 ScoresAppend(MtlRoundScores *sc, int t, const float *score, const float *label, int64_t n)
 {
+	/* a task with no rows yet has no arrays to add nothing to */
+	if (n == 0)
+		return;
 	if (sc->n[t] + n > sc->cap[t])
 	{
 		int64_t		cap = sc->cap[t] ? sc->cap[t] : 1024;
