@@ -161,6 +161,32 @@ mtl_dataset_expand_sides(const MtlDataset *data, const MtlRowRef *ref, int32_t *
 }
 
 void
+mtl_dataset_expand_with_ids(const MtlDataset *data, const MtlSchema *schema, const MtlLayout *layout,
+							const MtlRowRef *ref, int32_t *slots, float *nums)
+{
+	int			stored = 0;
+
+	for (int side = 0; side < MTL_N_SIDES; side++)
+		stored |= ref->set[side] == 0 && data->side_n_cat[side] + data->side_n_num[side] > 0;
+	if (stored)
+	{
+		int32_t		item = data->item_row[ref->item];
+
+		mtl_schema_row_from_ids(schema, layout, data->user_row[ref->user],
+								item < 0 ? -1 : item - layout->item_row0, slots, nums);
+	}
+	else
+	{
+		/* every side's columns come from the row's own sets: no id table is read */
+		memcpy(slots, data->missing, sizeof(int32_t) * data->n_slots);
+		memcpy(nums, data->missing_nums, sizeof(float) * data->n_cols);
+		slots[0] = data->user_row[ref->user];
+		slots[1] = data->item_row[ref->item];
+	}
+	mtl_dataset_expand_sides(data, ref, slots, nums);
+}
+
+void
 mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
 				   int32_t *restrict slots, float *restrict nums, float *restrict out_labels)
 {

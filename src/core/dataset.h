@@ -81,6 +81,15 @@ mtl_dataset_prefetch(const MtlDataset *data, const MtlRowRef *ref)
 void		mtl_dataset_expand_sides(const MtlDataset *data, const MtlRowRef *ref, int32_t *slots,
 									 float *nums);
 
+/*
+ * A row as rounds of training read it: for a side it gives no features
+ * for, the stored features of its id (schema's id tables); its own sets'
+ * values on the others.
+ */
+void		mtl_dataset_expand_with_ids(const MtlDataset *data, const MtlSchema *schema,
+										const MtlLayout *layout, const MtlRowRef *ref,
+										int32_t *slots, float *nums);
+
 /* Expand one row into slots [n_slots], nums [n_cols] and labels [n_tasks columns]. */
 void		mtl_dataset_expand(const MtlDataset *data, const MtlRowRef *ref, const float *labels,
 							   int32_t *slots, float *nums, float *out_labels);

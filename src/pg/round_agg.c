@@ -626,11 +626,8 @@ ChunkRow(const MtlTrained *m, const MtlDataset *data, const MtlRowRef *ref, cons
 		 int32 *slots, float *nums, float *labels)
 {
 	const MtlLayout *L = &m->model.layout;
-	int32		user = data->user_row[ref->user];
-	int32		item = data->item_row[ref->item];
 
-	mtl_schema_row_from_ids(&m->schema, L, user, item < 0 ? -1 : item - L->item_row0, slots, nums);
-	mtl_dataset_expand_sides(data, ref, slots, nums);
+	mtl_dataset_expand_with_ids(data, &m->schema, L, ref, slots, nums);
 	for (int k = 0; k < L->n_cols; k++)
 		if (!isfinite(nums[k]))
 			MtlReportBadChunk("a number that is not finite");

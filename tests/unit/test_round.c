@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "synthetic.h"
+#include "../../src/core/dataset.h"
 #include "../../src/core/fit.h"
 #include "../../src/core/mem.h"
 #include "../../src/core/predict.h"
@@ -446,6 +447,61 @@ TestHeldOutMetrics(const MtlTrained *start, const MtlRowStore *store)
 	mtl_free(wc.data);
 }
 
+/*
+ * A round's row: with every side's features given, the row's own sets and
+ * nothing of the ids' stored features (read the quick way, without the id
+ * tables); with a side missing, that side's stored features. Both as the
+ * general way builds it: the ids' stored features, then the sets over them.
+ */
+static void
+TestExpandWithIds(const MtlTrained *start, const MtlRowStore *store)
+{
+	const MtlLayout *L = &start->model.layout;
+	MtlDataset	data;
+	int32_t    *slots[2];
+	float	   *nums[2];
+	int			same = 1,
+				full = 0,
+				partial = 0;
+
+	mtl_dataset_build(&data, &start->schema, L, store);
+	for (int k = 0; k < 2; k++)
+	{
+		slots[k] = mtl_alloc(sizeof(int32_t) * L->n_slots);
+		nums[k] = mtl_alloc(sizeof(float) * (L->n_cols + 1));
+	}
+	for (int64_t r = 0; r < store->n_rows && r < 2000; r++)
+	{
+		MtlRowRef	ref = *mtl_rows_ref(store, r);
+		int32_t		item;
+
+		/* every third row as if it came without its user's features */
+		if (r % 3 == 0)
+			ref.set[MTL_SIDE_USER] = 0;
+		item = data.item_row[ref.item];
+		mtl_dataset_expand_with_ids(&data, &start->schema, L, &ref, slots[0], nums[0]);
+		mtl_schema_row_from_ids(&start->schema, L, data.user_row[ref.user],
+								item < 0 ? -1 : item - L->item_row0, slots[1], nums[1]);
+		mtl_dataset_expand_sides(&data, &ref, slots[1], nums[1]);
+		same &= memcmp(slots[0], slots[1], sizeof(int32_t) * L->n_slots) == 0 &&
+			memcmp(nums[0], nums[1], sizeof(float) * L->n_cols) == 0;
+		for (int side = 0, quick = 1; side < MTL_N_SIDES; side++)
+		{
+			quick &= ref.set[side] != 0 || data.side_n_cat[side] + data.side_n_num[side] == 0;
+			full += side == MTL_N_SIDES - 1 && quick;
+		}
+		partial += ref.set[MTL_SIDE_USER] == 0;
+	}
+	CHECK(same && full > 100 && partial > 100,
+		  "a round's row: the quick way for %d rows with every side's features, the ids' for %d without the user's, as the general way", full, partial);
+	for (int k = 0; k < 2; k++)
+	{
+		mtl_free(slots[k]);
+		mtl_free(nums[k]);
+	}
+	mtl_dataset_free(&data);
+}
+
 static void
 TestDamage(const MtlTrained *start, const MtlRowStore *store)
 {
@@ -499,6 +555,7 @@ test_round(void)
 	TestMerge();
 	TestLearns(&start, store);
 	TestHeldOutMetrics(&start, store);
+	TestExpandWithIds(&start, store);
 	TestDamage(&start, store);
 	mtl_trained_free(&start);
 	mtl_rows_free(store);
