@@ -378,11 +378,12 @@ BEGIN
 	-- the ids, below any join)
 	t0 := clock_timestamp();
 	IF cache THEN
-		-- measured in the round after it, as mtl_evaluate measures
-		SELECT jsonb_build_object('rows', best_info->'validation_rows',
-								  'tasks', jsonb_object_agg(info->'tasks'->t->>'name', best_info->'holdout'->t))
-		  INTO holdout FROM generate_series(0, jsonb_array_length(info->'tasks') - 1) t
-		 WHERE best_info->'holdout' IS NOT NULL;
+		-- measured in the round after it, as mtl_evaluate measures (none without held-out rows)
+		IF (best_info->>'validation_rows')::bigint > 0 AND best_info->'holdout' IS NOT NULL THEN
+			SELECT jsonb_build_object('rows', best_info->'validation_rows',
+									  'tasks', jsonb_object_agg(info->'tasks'->t->>'name', best_info->'holdout'->t))
+			  INTO holdout FROM generate_series(0, jsonb_array_length(info->'tasks') - 1) t;
+		END IF;
 		EXECUTE format('DROP TABLE %s', rows_table);
 		FOR setting IN SELECT key, value FROM jsonb_each_text(saved) LOOP
 			PERFORM set_config(setting.key, setting.value, true);

@@ -148,6 +148,12 @@ RESET search_path;
 RESET max_parallel_workers_per_gather;
 DELETE FROM mtl_deployments WHERE name = 'rounds_nopath';
 DELETE FROM mtl_models WHERE name = 'rounds_nopath';
+-- no held-out rows: no held-out metrics
+SELECT mtl_fit_parallel('rounds_noval', 'SELECT user_id, item_id, labels FROM rounds_rows WHERE day <= 12',
+	'{"tasks": [{"name": "ctr", "type": "binary"}, {"name": "cvr", "type": "binary", "given": "ctr"}], "max_rounds": 2, "validation_fraction": 0, "verbose": false}') AS version;
+SELECT metrics ? 'holdout' AS has_holdout, metrics->'rounds' AS rounds FROM mtl_models WHERE name = 'rounds_noval';
+DELETE FROM mtl_deployments WHERE name = 'rounds_noval';
+DELETE FROM mtl_models WHERE name = 'rounds_noval';
 
 -- errors
 \set VERBOSITY sqlstate
