@@ -35,17 +35,9 @@ mtl_compress(PG_FUNCTION_ARGS)
 	MtlTrained	m;
 	uint8	   *bytes;
 	size_t		len;
-	bytea	   *out;
 
 	MtlDecodeOrError((const uint8 *) VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model), &m);
 	m.compression = method;
 	len = mtl_encode(&m, &bytes);
-	if (len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the compressed model would take %zu bytes, more than a bytea holds", len)));
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(MtlToBytea(bytes, len, "compressed model", NULL));
 }

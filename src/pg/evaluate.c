@@ -19,7 +19,6 @@
 #include "round_rows.h"
 #include "../core/dataset.h"
 #include "../core/evaluate.h"
-#include "../core/round.h"
 #include "../core/update.h"
 
 typedef struct TaskRows
@@ -285,9 +284,7 @@ mtl_evaluate_chunk_step(PG_FUNCTION_ARGS)
 			int64		user_id = ref->user ? mtl_rows_user_id(store, ref) : 0;
 			const double *scores;
 
-			if (mtl_round_position(&m->model.spec, ref->user != 0, user_id, ref->item != 0,
-								   ref->item ? mtl_rows_item_id(store, ref) : 0) >=
-				m->model.spec.validation_fraction)
+			if (MtlChunkRowPosition(&m->model.spec, store, ref) >= m->model.spec.validation_fraction)
 				continue;
 			scores = MtlScoreChunkRow(cache, &data, ref);
 			for (int t = 0; t < state->n_tasks; t++)

@@ -56,6 +56,22 @@ _PG_init(void)
 	MarkGUCPrefixReserved("mtl");
 }
 
+bytea *
+MtlToBytea(const void *data, size_t len, const char *what, const char *hint)
+{
+	bytea	   *out;
+
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s of %zu bytes exceeds the 1 GB limit of a bytea value", what, len),
+				 hint ? errhint("%s", hint) : 0));
+	out = palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), data, len);
+	return out;
+}
+
 void
 MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained)
 {

@@ -127,7 +127,9 @@ void		MtlComputeInit(void);
 void		MtlComputeBegin(int threads);
 void		MtlComputeEnd(void);
 
-/* mtl.c: decode model bytes or raise an error */
+/* mtl.c: model bytes decoded, and bytes as a bytea, or an error */
 void		MtlDecodeOrError(const uint8 *data, size_t len, MtlTrained *trained);
+/* len bytes as a new bytea, or an error naming what exceeds the 1 GB a bytea holds (hint: NULL or a way out) */
+bytea	   *MtlToBytea(const void *data, size_t len, const char *what, const char *hint);
 
 #endif

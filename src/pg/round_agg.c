@@ -280,21 +280,6 @@ mtl_round_init_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&a->base));
 }
 
-static bytea *
-ToBytea(const uint8 *data, size_t len, const char *what)
-{
-	bytea	   *out;
-
-	if (len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s of %zu bytes exceeds the 1 GB limit of a bytea value", what, len)));
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), data, len);
-	return out;
-}
-
 /* The starting model: vocabularies, statistics, initial parameters. */
 Datum
 mtl_round_init_final(PG_FUNCTION_ARGS)
@@ -328,7 +313,7 @@ mtl_round_init_final(PG_FUNCTION_ARGS)
 		MtlReportError(why, "cannot build the model");
 	len = mtl_encode(&trained, &bytes);
 	MemoryContextSwitchTo(old);
-	out = ToBytea(bytes, len, "model");
+	out = MtlToBytea(bytes, len, "model", NULL);
 	MemoryContextDelete(work);
 	PG_RETURN_BYTEA_P(out);
 }
@@ -639,14 +624,6 @@ ChunkRow(const MtlTrained *m, const MtlDataset *data, const MtlRowRef *ref, cons
 	}
 }
 
-/* The position in [0, 1) of a chunk's row (which rows a round trains or measures). */
-static double
-ChunkRowPosition(const MtlSpec *spec, const MtlRowStore *store, const MtlRowRef *ref)
-{
-	return mtl_round_position(spec, ref->user != 0, ref->user ? mtl_rows_user_id(store, ref) : 0,
-							  ref->item != 0, ref->item ? mtl_rows_item_id(store, ref) : 0);
-}
-
 /* Train (or measure) every row of a chunk that this round takes. */
 static void
 RoundChunk(RoundState *s, MtlRowStore *store)
@@ -667,7 +644,7 @@ RoundChunk(RoundState *s, MtlRowStore *store)
 		{
 			const MtlRowRef *ref = mtl_chunk_ref(store, rows, k);
 			int			part = mtl_round_part_at(&m->model.spec, &s->round->opt,
-												 ChunkRowPosition(&m->model.spec, store, ref));
+												 MtlChunkRowPosition(&m->model.spec, store, ref));
 			int32	   *slots;
 			float	   *nums,
 					   *labels;
@@ -784,7 +761,7 @@ mtl_round_apply_model(PG_FUNCTION_ARGS)
 				(errcode(MtlErrorSqlState(why)),
 				 errmsg("cannot apply the round: %s", why->detail),
 				 errhint("Apply a round's result to the model the round was trained from.")));
-	PG_RETURN_BYTEA_P(ToBytea(bytes, len, "model"));
+	PG_RETURN_BYTEA_P(MtlToBytea(bytes, len, "model", NULL));
 }
 
 static void

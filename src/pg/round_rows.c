@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 
 #include "round_rows.h"
+#include "../core/round.h"
 
 #define CHUNK_MAGIC 0x434C544DU	/* "MTLC" little-endian */
 #define CHUNK_FORMAT 1
@@ -56,14 +57,7 @@ mtl_round_rows_final(PG_FUNCTION_ARGS)
 	mtl_rows_write(&w, state->rows);
 	MtlRowsSpillClose(state->rows);
 	mtl_put_u32(&w, mtl_crc32c(0, w.data, w.len));
-	if (w.len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a chunk of rows of %zu bytes exceeds the 1 GB limit of a bytea value", w.len),
-				 errhint("Give mtl_round_chunk_key fewer rows per chunk.")));
-	out = palloc(VARHDRSZ + w.len);
-	SET_VARSIZE(out, VARHDRSZ + w.len);
-	memcpy(VARDATA(out), w.data, w.len);
+	out = MtlToBytea(w.data, w.len, "chunk of rows", "Give mtl_round_chunk_key fewer rows per chunk.");
 	mtl_free(w.data);
 	PG_RETURN_BYTEA_P(out);
 }
@@ -96,6 +90,13 @@ MtlReportBadChunk(const char *why)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("invalid chunk of rows: %s", why),
 			 errhint("Pass chunks made by mtl_round_rows unmodified.")));
+}
+
+double
+MtlChunkRowPosition(const MtlSpec *spec, const MtlRowStore *store, const MtlRowRef *ref)
+{
+	return mtl_round_position(spec, ref->user != 0, ref->user ? mtl_rows_user_id(store, ref) : 0,
+							  ref->item != 0, ref->item ? mtl_rows_item_id(store, ref) : 0);
 }
 
 MtlRowStore *

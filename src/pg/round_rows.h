@@ -8,6 +8,8 @@
 
 /* The rows of a chunk made by mtl_round_rows, checked; n_tasks: the labels each row must have. */
 MtlRowStore *MtlReadChunk(bytea *chunk, int n_tasks);
+/* A chunk's row's place in [0, 1): which rounds train it, whether it is held out (mtl_round_position). */
+double		MtlChunkRowPosition(const MtlSpec *spec, const MtlRowStore *store, const MtlRowRef *ref);
 /* ERROR (XX001): a chunk's content is not what mtl_round_rows writes */
 void		MtlReportBadChunk(const char *why) pg_attribute_noreturn();
 

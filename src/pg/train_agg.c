@@ -278,14 +278,8 @@ mtl_train_serialize(PG_FUNCTION_ARGS)
 	mtl_put_bytes(&w, &state->spec, sizeof(MtlSpec));
 	mtl_rows_write(&w, state->rows);
 	MtlRowsSpillClose(state->rows);
-	if (w.len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("partial training state of %zu bytes exceeds 1 GB", w.len),
-				 errhint("Train on fewer rows, or disable parallel query for training.")));
-	out = palloc(VARHDRSZ + w.len);
-	SET_VARSIZE(out, VARHDRSZ + w.len);
-	memcpy(VARDATA(out), w.data, w.len);
+	out = MtlToBytea(w.data, w.len, "partial training state",
+					 "Train on fewer rows, or disable parallel query for training.");
 	mtl_free(w.data);
 	PG_RETURN_BYTEA_P(out);
 }
@@ -444,14 +438,7 @@ MtlTrainFinish(TrainState *state, const MtlTrained *continued, bool freeze_share
 	len = EncodeModel(&trained, &bytes);
 	ReportPhases(&state->spec, &trained.summary, state->rows);
 	MemoryContextSwitchTo(old);
-	if (len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("model of %zu bytes exceeds the 1 GB limit of a bytea value", len),
-				 errhint("Lower embedding_dim or the number of distinct ids.")));
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
+	out = MtlToBytea(bytes, len, "model", "Lower embedding_dim or the number of distinct ids.");
 	MemoryContextDelete(work);
 	return out;
 }
