@@ -17,9 +17,7 @@
 #include "utils/fmgrprotos.h"
 
 #include "round_rows.h"
-#include "../core/dataset.h"
 #include "../core/evaluate.h"
-#include "../core/update.h"
 
 typedef struct TaskRows
 {
@@ -268,9 +266,7 @@ mtl_evaluate_chunk_step(PG_FUNCTION_ARGS)
 	cache = MtlModelForCall(fcinfo, 1);
 	state = StateForModel(context, state, cache, NULL);
 	m = MtlCacheModel(cache);
-	store = MtlReadChunk(PG_GETARG_BYTEA_PP(2), m->model.spec.n_tasks);
-	mtl_update_rows(&m->schema, store);
-	mtl_dataset_build(&data, &m->schema, &m->model.layout, store);
+	store = MtlReadChunkFor(PG_GETARG_BYTEA_PP(2), m, &data);
 	for (int64 c = 0; c < store->n_chunks; c++)
 	{
 		const uint8 *rows;

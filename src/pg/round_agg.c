@@ -28,10 +28,8 @@
 
 #include "expanded_state.h"
 #include "round_rows.h"
-#include "../core/dataset.h"
 #include "../core/fit.h"
 #include "../core/round.h"
-#include "../core/update.h"
 
 PG_FUNCTION_INFO_V1(mtl_round_init_step);
 PG_FUNCTION_INFO_V1(mtl_round_init_chunk_step);
@@ -228,14 +226,7 @@ mtl_round_init_chunk_step(PG_FUNCTION_ARGS)
 		int			n = mtl_rows_chunk(chunk, c, NULL, &rows);
 
 		for (int k = 0; k < n; k++)
-		{
-			const float *labels = mtl_chunk_labels(chunk, rows, k);
-
-			for (int t = 0; t < chunk->n_tasks; t++)
-				if (isinf(labels[t]))
-					MtlReportBadChunk("an infinite label");
-			mtl_label_stats_add(&s->labels, &s->train.spec, labels);
-		}
+			mtl_label_stats_add(&s->labels, &s->train.spec, mtl_chunk_labels(chunk, rows, k));
 	}
 	old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
 	why = mtl_rows_merge(s->train.rows, chunk);
@@ -602,37 +593,14 @@ mtl_train_round_step(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 }
 
-/*
- * The row of ref as a round trains it: its ids' stored features, then the
- * feature sets it gives in their place; labels as collected.
- */
+/* Train (or measure) every row of the chunk that this round takes. */
 static void
-ChunkRow(const MtlTrained *m, const MtlDataset *data, const MtlRowRef *ref, const float *from,
-		 int32 *slots, float *nums, float *labels)
-{
-	const MtlLayout *L = &m->model.layout;
-
-	mtl_dataset_expand_with_ids(data, &m->schema, L, ref, slots, nums);
-	for (int k = 0; k < L->n_cols; k++)
-		if (!isfinite(nums[k]))
-			MtlReportBadChunk("a number that is not finite");
-	for (int t = 0; t < m->model.spec.n_tasks; t++)
-	{
-		if (isinf(from[t]))
-			MtlReportBadChunk("an infinite label");
-		labels[t] = from[t];
-	}
-}
-
-/* Train (or measure) every row of a chunk that this round takes. */
-static void
-RoundChunk(RoundState *s, MtlRowStore *store)
+RoundChunk(RoundState *s, bytea *chunk)
 {
 	const MtlTrained *m = &s->start;
 	MtlDataset	data;
+	MtlRowStore *store = MtlReadChunkFor(chunk, m, &data);
 
-	mtl_update_rows(&m->schema, store);
-	mtl_dataset_build(&data, &m->schema, &m->model.layout, store);
 	MtlComputeBegin(1);
 	for (int64 c = 0; c < store->n_chunks; c++)
 	{
@@ -652,12 +620,15 @@ RoundChunk(RoundState *s, MtlRowStore *store)
 			if (part == MTL_ROUND_SKIP)
 				continue;
 			mtl_round_row(s->round, part, &slots, &nums, &labels);
-			ChunkRow(m, &data, ref, mtl_chunk_labels(store, rows, k), slots, nums, labels);
+			/* its ids' stored features, the feature sets it gives in their place */
+			mtl_dataset_expand_with_ids(&data, &m->schema, &m->model.layout, ref, slots, nums);
+			memcpy(labels, mtl_chunk_labels(store, rows, k), sizeof(float) * m->model.spec.n_tasks);
 			mtl_round_commit(s->round, part);
 		}
 	}
 	MtlComputeEnd();
 	mtl_dataset_free(&data);
+	mtl_rows_free(store);
 }
 
 /* mtl_train_round_chunk_step(state, model, chunk of rows, options) */
@@ -666,14 +637,11 @@ mtl_train_round_chunk_step(PG_FUNCTION_ARGS)
 {
 	RoundState *s = RoundStateForRow(fcinfo, 3);
 	MemoryContext old;
-	MtlRowStore *store;
 
 	if (PG_ARGISNULL(2))
 		PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));
 	old = MemoryContextSwitchTo(s->base.hdr.eoh_context);
-	store = MtlReadChunk(PG_GETARG_BYTEA_PP(2), s->start.model.spec.n_tasks);
-	RoundChunk(s, store);
-	mtl_rows_free(store);
+	RoundChunk(s, PG_GETARG_BYTEA_PP(2));
 	MemoryContextSwitchTo(old);
 	MtlExpandedStateChanged(&s->base);
 	PG_RETURN_DATUM(MtlExpandedStateDatum(&s->base));

@@ -25,8 +25,11 @@
 #include "access/parallel.h"
 #include "utils/memutils.h"
 
+#include <math.h>
+
 #include "round_rows.h"
 #include "../core/round.h"
+#include "../core/update.h"
 
 #define CHUNK_MAGIC 0x434C544DU	/* "MTLC" little-endian */
 #define CHUNK_FORMAT 1
@@ -125,5 +128,30 @@ MtlReadChunk(bytea *chunk, int n_tasks)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the chunk's rows have %d labels, the model %d tasks", store->n_tasks, n_tasks)));
+	for (int64 c = 0; c < store->n_chunks; c++)
+	{
+		const uint8 *rows;
+		int			n = mtl_rows_chunk(store, c, NULL, &rows);
+
+		for (int k = 0; k < n; k++)
+			for (int t = 0; t < n_tasks; t++)
+				if (isinf(mtl_chunk_labels(store, rows, k)[t]))
+					MtlReportBadChunk("an infinite label");
+	}
+	return store;
+}
+
+MtlRowStore *
+MtlReadChunkFor(bytea *chunk, const MtlTrained *m, MtlDataset *data)
+{
+	MtlRowStore *store = MtlReadChunk(chunk, m->model.spec.n_tasks);
+
+	mtl_update_rows(&m->schema, store);
+	mtl_dataset_build(data, &m->schema, &m->model.layout, store);
+	/* each set's numbers once, rather than each row's */
+	for (int64 set = 1; set <= store->n_sets; set++)
+		for (int k = 0; k < data->side_n_num[store->set_side[set]]; k++)
+			if (!isfinite(data->set_num[data->set_num0[set] + k]))
+				MtlReportBadChunk("a number that is not finite");
 	return store;
 }
